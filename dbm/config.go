@@ -1,0 +1,446 @@
+package dbm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// Drivers the manager knows how to configure. A driver other than the
+// default must be imported by the program (see [New]).
+const (
+	DriverPostgres = "postgres" // github.com/lib/pq, the default; imported by dbm
+	DriverPgx      = "pgx"      // github.com/jackc/pgx/v5/stdlib
+	DriverMySQL    = "mysql"    // github.com/go-sql-driver/mysql (MySQL and MariaDB)
+	DriverSQLite   = "sqlite"   // modernc.org/sqlite
+)
+
+// Defaults applied by [New] to zero-valued fields of [Config].
+const (
+	// DefaultMaxOpenConns bounds the pool. database/sql's default is
+	// unlimited, which lets a burst of requests exhaust the server's
+	// max_connections and fail everyone.
+	DefaultMaxOpenConns = 10
+	// DefaultConnMaxLifetime recycles connections so that server-side memory
+	// growth, fail-overs and load-balancer changes are picked up, and so that
+	// connections are closed before typical 1-hour firewall or proxy limits.
+	DefaultConnMaxLifetime = 30 * time.Minute
+	// DefaultConnMaxIdleTime closes connections a quiet application no longer
+	// needs, returning them to the server.
+	DefaultConnMaxIdleTime = 10 * time.Minute
+	// DefaultConnectTimeout is how long [New] keeps trying to reach the
+	// server when the caller's context has no deadline.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultSSLMode is libpq's own default: TLS when the server offers it.
+	DefaultSSLMode = "prefer"
+	// DefaultRetryMaxAttempts, DefaultRetryInitialBackoff and
+	// DefaultRetryMaxBackoff describe the retry policy: a few quick attempts,
+	// so a transient failure is hidden but an outage is reported within about
+	// a second.
+	DefaultRetryMaxAttempts    = 3
+	DefaultRetryInitialBackoff = 50 * time.Millisecond
+	DefaultRetryMaxBackoff     = 1 * time.Second
+)
+
+// Config describes how to reach the database and how to run the pool. The
+// zero value plus the fields that locate the database (Host, User, Database,
+// ... or a DSN) works: every other zero field takes the default stated on it.
+// [LoadConfig] fills a Config from DB_* environment variables and .env files.
+//
+// Config never prints its password: String, GoString, Format (every fmt
+// verb) and LogValue show "[redacted]" instead, and so does a DSN.
+type Config struct {
+	// Driver is the database/sql driver name: "postgres" (lib/pq, default),
+	// "pgx", "mysql" or "sqlite".
+	Driver string `env:"DB_DRIVER"`
+	// DSN is a complete data source name or URL in the driver's own format.
+	// When set it wins over Host, Port, User, Password, Database, SSLMode and
+	// Params.
+	DSN string `env:"DB_DSN"`
+	// Host is the server's host name or address. Default "localhost".
+	Host string `env:"DB_HOST"`
+	// Port is the server's TCP port. Default 5432 for PostgreSQL, 3306 for
+	// MySQL.
+	Port int `env:"DB_PORT"`
+	// User is the role to connect as.
+	User string `env:"DB_USER"`
+	// Password is the user's password. It is never printed or logged.
+	Password string `env:"DB_PASSWORD"`
+	// Database is the database name; for SQLite, the file path or ":memory:".
+	Database string `env:"DB_NAME"`
+	// SSLMode is PostgreSQL's sslmode: disable, allow, prefer, require,
+	// verify-ca or verify-full. Default "prefer". For MySQL set Params["tls"].
+	SSLMode string `env:"DB_SSLMODE"`
+	// Params are extra driver parameters added to the DSN, such as
+	// application_name or connect_timeout. From the environment:
+	// DB_PARAMS="application_name=api,connect_timeout=5".
+	Params map[string]string `env:"DB_PARAMS" envSeparator:"," envKeyValSeparator:"="`
+
+	// MaxOpenConns bounds the connections open at once. Default 10.
+	MaxOpenConns int `env:"DB_MAX_OPEN_CONNS"`
+	// MaxIdleConns bounds the idle connections kept for reuse. Default: equal
+	// to MaxOpenConns (database/sql's default of 2 closes and reopens
+	// connections under any real concurrency). It may not exceed
+	// MaxOpenConns.
+	MaxIdleConns int `env:"DB_MAX_IDLE_CONNS"`
+	// ConnMaxLifetime closes connections older than this. Default 30m.
+	ConnMaxLifetime time.Duration `env:"DB_CONN_MAX_LIFETIME"`
+	// ConnMaxIdleTime closes connections idle longer than this. Default 10m.
+	ConnMaxIdleTime time.Duration `env:"DB_CONN_MAX_IDLE_TIME"`
+	// ConnectTimeout bounds how long [New] retries its first connection when
+	// the context passed to New has no deadline. Default 10s.
+	ConnectTimeout time.Duration `env:"DB_CONNECT_TIMEOUT"`
+	// AcquireTimeout bounds the wait for a free pool connection. Zero: wait
+	// as long as the caller's context allows. (Validated now; enforced by the
+	// retry and pool work planned next, see docs/configuration.md.)
+	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
+
+	// RetryMaxAttempts is the most times a retryable operation is tried,
+	// the first included. Default 3; 1 disables retries. (Validated now; see
+	// AcquireTimeout.)
+	RetryMaxAttempts int `env:"DB_RETRY_MAX_ATTEMPTS"`
+	// RetryInitialBackoff is the first pause between attempts. Default 50ms.
+	RetryInitialBackoff time.Duration `env:"DB_RETRY_INITIAL_BACKOFF"`
+	// RetryMaxBackoff caps the pause between attempts. Default 1s.
+	RetryMaxBackoff time.Duration `env:"DB_RETRY_MAX_BACKOFF"`
+
+	// LeakThreshold: a Rows or Tx open longer than this is reported. Zero
+	// (default) turns the report off. (Validated now; see AcquireTimeout.)
+	LeakThreshold time.Duration `env:"DB_LEAK_THRESHOLD"`
+	// LeakStacks records the full stack of the code that opened a resource
+	// instead of one file:line.
+	LeakStacks bool `env:"DB_LEAK_STACKS"`
+
+	// SlowQueryThreshold: a statement that takes longer is logged at WARN
+	// with its duration and shortened text (never its arguments) through the
+	// logger given by [WithLogger]. Zero (default) turns it off.
+	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"`
+}
+
+// ConfigError reports a configuration value that is missing or invalid. It
+// matches [ErrConfig] and never holds the password or a DSN.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "Port"
+	Var    string // the environment variable, e.g. "DB_PORT"; empty if none
+	Value  string // the offending value, quoted; empty for secrets
+	Reason string // what is wrong
+	Err    error  // an underlying error, if any
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("dbm: config: ")
+	switch {
+	case e.Field != "" && e.Var != "":
+		b.WriteString(e.Field + " (" + e.Var + ")")
+	case e.Var != "":
+		b.WriteString(e.Var)
+	default:
+		b.WriteString(e.Field)
+	}
+	if e.Value != "" {
+		b.WriteString(" = " + e.Value)
+	}
+	b.WriteString(": " + e.Reason)
+	return b.String()
+}
+
+// Is reports whether target is [ErrConfig].
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// Unwrap returns the underlying error, if any.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// fieldVars maps each Config field to its environment variable, read once
+// from the struct tags so the table cannot drift from the struct.
+var fieldVars = func() map[string]string {
+	t := reflect.TypeFor[Config]()
+	m := make(map[string]string, t.NumField())
+	for f := range t.Fields() {
+		m[f.Name] = f.Tag.Get("env")
+	}
+	return m
+}()
+
+// secretFields are never echoed in errors.
+var secretFields = map[string]bool{"Password": true, "DSN": true, "Params": true}
+
+func configErr(field, reason string, value any) *ConfigError {
+	e := &ConfigError{Field: field, Var: fieldVars[field], Reason: reason}
+	if value != nil && !secretFields[field] {
+		e.Value = fmt.Sprintf("%q", fmt.Sprint(value))
+	}
+	return e
+}
+
+// LoadConfig reads DB_* variables into a Config: first from the named .env
+// files in order (a later file wins over an earlier one), then from the
+// process environment, which wins over the files. A named file that does not
+// exist is an error. The result is validated; fields left unset keep their
+// zero value and take their defaults in [New].
+//
+// Every error matches [ErrConfig] and names the variable and what is wrong
+// with its value; see docs/configuration.md for the variables.
+func LoadConfig(envFiles ...string) (Config, error) {
+	vars := map[string]string{}
+	for _, name := range envFiles {
+		fileVars, err := godotenv.Read(name)
+		if err != nil {
+			reason := "cannot parse (details omitted: the file may hold secrets)"
+			if errors.Is(err, os.ErrNotExist) {
+				reason = "file does not exist"
+			} else if errors.Is(err, os.ErrPermission) {
+				reason = "permission denied"
+			}
+			return Config{}, &ConfigError{Field: "envFiles", Value: strconv.Quote(name), Reason: reason}
+		}
+		maps.Copy(vars, fileVars)
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "DB_") {
+			vars[k] = v
+		}
+	}
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
+		return Config{}, envError(err, vars)
+	}
+	if err := cfg.withDefaults().validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// envError turns the env package's first error into a ConfigError that names
+// the variable and, unless it is secret, its value.
+func envError(err error, vars map[string]string) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if !errors.As(err, &pe) {
+		return &ConfigError{Field: "environment", Reason: "cannot read DB_* variables", Err: err}
+	}
+	reason := "invalid value"
+	switch pe.Type.Kind() {
+	case reflect.Int:
+		reason = "not a whole number"
+	case reflect.Bool:
+		reason = "not a boolean (want true or false)"
+	case reflect.Int64:
+		if pe.Type == reflect.TypeFor[time.Duration]() {
+			reason = `not a duration (want a number with a unit, e.g. "500ms", "30s", "5m")`
+		}
+	case reflect.Map:
+		reason = `not a list of key=value pairs separated by commas`
+	}
+	return configErr(pe.Name, reason, vars[fieldVars[pe.Name]])
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = DriverPostgres
+	}
+	if c.DSN == "" && c.Driver != DriverSQLite {
+		if c.Host == "" {
+			c.Host = "localhost"
+		}
+		if c.Port == 0 {
+			c.Port = defaultPort(c.Driver)
+		}
+	}
+	if c.SSLMode == "" && c.DSN == "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
+		c.SSLMode = DefaultSSLMode
+	}
+	if c.MaxOpenConns == 0 {
+		c.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if c.MaxIdleConns == 0 {
+		c.MaxIdleConns = c.MaxOpenConns
+	}
+	setDefault(&c.ConnMaxLifetime, DefaultConnMaxLifetime)
+	setDefault(&c.ConnMaxIdleTime, DefaultConnMaxIdleTime)
+	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&c.RetryInitialBackoff, DefaultRetryInitialBackoff)
+	setDefault(&c.RetryMaxBackoff, DefaultRetryMaxBackoff)
+	if c.RetryMaxAttempts == 0 {
+		c.RetryMaxAttempts = DefaultRetryMaxAttempts
+	}
+	return c
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func defaultPort(driver string) int {
+	if driver == DriverMySQL {
+		return 3306
+	}
+	return 5432
+}
+
+var knownDrivers = []string{DriverPostgres, DriverPgx, DriverMySQL, DriverSQLite}
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// validate checks a Config that has its defaults applied. It is the one
+// place where configuration values are judged.
+func (c Config) validate() error {
+	if !slices.Contains(knownDrivers, c.Driver) {
+		return configErr("Driver", "unknown driver (want one of "+strings.Join(knownDrivers, ", ")+")", c.Driver)
+	}
+	if c.DSN == "" {
+		switch c.Driver {
+		case DriverSQLite:
+			if c.Database == "" {
+				return configErr("Database", `sqlite needs a database file path or ":memory:"`, nil)
+			}
+		default:
+			if c.Port < 1 || c.Port > 65535 {
+				return configErr("Port", "out of range (want 1-65535)", c.Port)
+			}
+			if strings.ContainsAny(c.Host, "/?#@ ") && !strings.HasPrefix(c.Host, "/") {
+				return configErr("Host", "not a host name or address", c.Host)
+			}
+		}
+		if c.SSLMode != "" {
+			if c.Driver != DriverPostgres && c.Driver != DriverPgx {
+				return configErr("SSLMode", "applies to PostgreSQL only (for MySQL set Params[\"tls\"])", c.SSLMode)
+			}
+			if !slices.Contains(sslModes, c.SSLMode) {
+				return configErr("SSLMode", "unknown mode (want one of "+strings.Join(sslModes, ", ")+")", c.SSLMode)
+			}
+		}
+		for k := range c.Params {
+			if k == "" {
+				return configErr("Params", "empty parameter name", nil)
+			}
+		}
+	}
+	if c.MaxOpenConns < 0 {
+		return configErr("MaxOpenConns", "must not be negative", c.MaxOpenConns)
+	}
+	if c.MaxIdleConns < 0 {
+		return configErr("MaxIdleConns", "must not be negative", c.MaxIdleConns)
+	}
+	if c.MaxIdleConns > c.MaxOpenConns {
+		return configErr("MaxIdleConns", fmt.Sprintf("larger than MaxOpenConns (%d)", c.MaxOpenConns), c.MaxIdleConns)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"ConnMaxLifetime", c.ConnMaxLifetime}, {"ConnMaxIdleTime", c.ConnMaxIdleTime},
+		{"ConnectTimeout", c.ConnectTimeout}, {"AcquireTimeout", c.AcquireTimeout},
+		{"RetryInitialBackoff", c.RetryInitialBackoff}, {"RetryMaxBackoff", c.RetryMaxBackoff},
+		{"LeakThreshold", c.LeakThreshold}, {"SlowQueryThreshold", c.SlowQueryThreshold},
+	} {
+		if d.v < 0 {
+			return configErr(d.field, "must not be negative", d.v)
+		}
+	}
+	if c.RetryMaxAttempts < 0 {
+		return configErr("RetryMaxAttempts", "must not be negative", c.RetryMaxAttempts)
+	}
+	if c.RetryInitialBackoff > c.RetryMaxBackoff {
+		return configErr("RetryInitialBackoff", fmt.Sprintf("larger than RetryMaxBackoff (%s)", c.RetryMaxBackoff), c.RetryInitialBackoff)
+	}
+	return nil
+}
+
+const redacted = "[redacted]"
+
+// String describes c without its password; a DSN is shown with its password
+// replaced.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("dbm.Config{")
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.Key + ":" + a.Value.String())
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// GoString is String, so %#v does not reveal the password either.
+func (c Config) GoString() string { return c.String() }
+
+// Format implements [fmt.Formatter] so that every verb (%v, %+v, %#v, %s,
+// %q, %x, ...) prints the redacted form.
+func (c Config) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	_, _ = f.Write([]byte(c.String()))
+}
+
+// LogValue implements [slog.LogValuer]: the fields that are set, password
+// redacted.
+func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+func (c Config) attrs() []slog.Attr {
+	var as []slog.Attr
+	add := func(k string, v any, set bool) {
+		if set {
+			as = append(as, slog.Any(k, v))
+		}
+	}
+	add("Driver", c.Driver, c.Driver != "")
+	add("DSN", redactDSN(c.DSN), c.DSN != "")
+	add("Host", c.Host, c.Host != "")
+	add("Port", c.Port, c.Port != 0)
+	add("User", c.User, c.User != "")
+	add("Password", redacted, c.Password != "")
+	add("Database", c.Database, c.Database != "")
+	add("SSLMode", c.SSLMode, c.SSLMode != "")
+	if len(c.Params) > 0 {
+		keys := slices.Sorted(maps.Keys(c.Params))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			v := c.Params[k]
+			if isSecretParam(k) {
+				v = redacted
+			}
+			parts[i] = k + "=" + v
+		}
+		add("Params", strings.Join(parts, ","), true)
+	}
+	add("MaxOpenConns", c.MaxOpenConns, c.MaxOpenConns != 0)
+	add("MaxIdleConns", c.MaxIdleConns, c.MaxIdleConns != 0)
+	add("ConnMaxLifetime", c.ConnMaxLifetime, c.ConnMaxLifetime != 0)
+	add("ConnMaxIdleTime", c.ConnMaxIdleTime, c.ConnMaxIdleTime != 0)
+	add("ConnectTimeout", c.ConnectTimeout, c.ConnectTimeout != 0)
+	add("AcquireTimeout", c.AcquireTimeout, c.AcquireTimeout != 0)
+	add("RetryMaxAttempts", c.RetryMaxAttempts, c.RetryMaxAttempts != 0)
+	add("RetryInitialBackoff", c.RetryInitialBackoff, c.RetryInitialBackoff != 0)
+	add("RetryMaxBackoff", c.RetryMaxBackoff, c.RetryMaxBackoff != 0)
+	add("LeakThreshold", c.LeakThreshold, c.LeakThreshold != 0)
+	add("LeakStacks", c.LeakStacks, c.LeakStacks)
+	add("SlowQueryThreshold", c.SlowQueryThreshold, c.SlowQueryThreshold != 0)
+	return as
+}
+
+// isSecretParam reports whether a driver parameter carries a secret.
+func isSecretParam(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token") || k == "sslkey" || strings.HasSuffix(k, "key")
+}

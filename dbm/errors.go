@@ -1,0 +1,388 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors. Every error the manager returns matches exactly one of the
+// class sentinels below with [errors.Is] (see [Classify]) and keeps the
+// driver's own error reachable with [errors.As].
+var (
+	// ErrNotFound: a query for one row ([Manager.Get], [One]) found none. It
+	// also matches [sql.ErrNoRows].
+	ErrNotFound = errors.New("dbm: not found")
+	// ErrUniqueViolation: a unique or primary key (or exclusion) constraint.
+	ErrUniqueViolation = errors.New("dbm: unique violation")
+	// ErrForeignKeyViolation: a foreign key constraint.
+	ErrForeignKeyViolation = errors.New("dbm: foreign key violation")
+	// ErrNotNullViolation: NULL written to a NOT NULL column.
+	ErrNotNullViolation = errors.New("dbm: not null violation")
+	// ErrCheckViolation: a CHECK constraint.
+	ErrCheckViolation = errors.New("dbm: check violation")
+	// ErrSerialization: the server aborted a transaction to keep it
+	// serializable; running it again may succeed.
+	ErrSerialization = errors.New("dbm: serialization failure")
+	// ErrDeadlock: the server broke a deadlock by aborting this transaction.
+	ErrDeadlock = errors.New("dbm: deadlock")
+	// ErrLockTimeout: a lock could not be taken in time (or SQLite was busy).
+	ErrLockTimeout = errors.New("dbm: lock timeout")
+	// ErrConnection: the connection could not be made or was lost. Errors from
+	// [New] that fail to reach the server always match it.
+	ErrConnection = errors.New("dbm: connection error")
+	// ErrTooManyConnections: the server refused a new connection because it
+	// has too many.
+	ErrTooManyConnections = errors.New("dbm: too many connections")
+	// ErrPoolTimeout: waiting for a free connection from the pool took too
+	// long.
+	ErrPoolTimeout = errors.New("dbm: pool acquire timeout")
+	// ErrTimeout: the caller's deadline passed or the server's statement
+	// timeout fired.
+	ErrTimeout = errors.New("dbm: timeout")
+	// ErrCanceled: the caller's context was canceled or the statement was
+	// canceled on the server.
+	ErrCanceled = errors.New("dbm: canceled")
+	// ErrSyntax: the statement is not valid SQL for the server.
+	ErrSyntax = errors.New("dbm: syntax error")
+	// ErrUndefinedObject: a table, column or function does not exist.
+	ErrUndefinedObject = errors.New("dbm: undefined object")
+	// ErrPermission: authentication failed or the role lacks a privilege.
+	ErrPermission = errors.New("dbm: permission denied")
+	// ErrDataException: a value is invalid for its type or operation
+	// (division by zero, out of range, bad text representation, ...).
+	ErrDataException = errors.New("dbm: data exception")
+	// ErrReadOnly: a write was sent to a read-only server or transaction.
+	ErrReadOnly = errors.New("dbm: read-only")
+	// ErrCommitUnknown: the connection was lost after COMMIT was sent, so
+	// whether the transaction committed is unknown.
+	ErrCommitUnknown = errors.New("dbm: commit outcome unknown")
+	// ErrClosed: the [Manager] (or the [Tx] or [Rows]) was already closed.
+	ErrClosed = errors.New("dbm: closed")
+	// ErrLeaked: [Manager.Close] found rows or transactions still open.
+	ErrLeaked = errors.New("dbm: leaked resources")
+	// ErrConfig: a configuration value is missing or invalid; see
+	// [ConfigError].
+	ErrConfig = errors.New("dbm: invalid configuration")
+	// ErrInvalidArgument: a call was made with an argument it cannot use,
+	// such as a nil or non-pointer destination; see [ArgumentError].
+	ErrInvalidArgument = errors.New("dbm: invalid argument")
+	// ErrUnknownColumn: a result column has no destination field; see
+	// [ScanError].
+	ErrUnknownColumn = errors.New("dbm: column has no destination")
+	// ErrNullValue: a NULL arrived for a destination that cannot hold NULL;
+	// see [ScanError].
+	ErrNullValue = errors.New("dbm: NULL into non-nullable destination")
+)
+
+// Class is what kind of failure an error is, independent of the driver.
+type Class uint8
+
+// The classes, one per sentinel error.
+const (
+	ClassUnknown Class = iota
+	ClassNotFound
+	ClassUniqueViolation
+	ClassForeignKeyViolation
+	ClassNotNullViolation
+	ClassCheckViolation
+	ClassSerialization
+	ClassDeadlock
+	ClassLockTimeout
+	ClassConnection
+	ClassTooManyConnections
+	ClassPoolTimeout
+	ClassTimeout
+	ClassCanceled
+	ClassSyntax
+	ClassUndefinedObject
+	ClassPermission
+	ClassDataException
+	ClassReadOnly
+	ClassCommitUnknown
+	ClassClosed
+	ClassLeaked
+	ClassConfig
+	ClassInvalidArgument
+	ClassScan
+	numClasses
+)
+
+var classInfo = [numClasses]struct {
+	name     string
+	sentinel error
+}{
+	ClassUnknown:             {"unknown", nil},
+	ClassNotFound:            {"not_found", ErrNotFound},
+	ClassUniqueViolation:     {"unique_violation", ErrUniqueViolation},
+	ClassForeignKeyViolation: {"foreign_key_violation", ErrForeignKeyViolation},
+	ClassNotNullViolation:    {"not_null_violation", ErrNotNullViolation},
+	ClassCheckViolation:      {"check_violation", ErrCheckViolation},
+	ClassSerialization:       {"serialization", ErrSerialization},
+	ClassDeadlock:            {"deadlock", ErrDeadlock},
+	ClassLockTimeout:         {"lock_timeout", ErrLockTimeout},
+	ClassConnection:          {"connection", ErrConnection},
+	ClassTooManyConnections:  {"too_many_connections", ErrTooManyConnections},
+	ClassPoolTimeout:         {"pool_timeout", ErrPoolTimeout},
+	ClassTimeout:             {"timeout", ErrTimeout},
+	ClassCanceled:            {"canceled", ErrCanceled},
+	ClassSyntax:              {"syntax", ErrSyntax},
+	ClassUndefinedObject:     {"undefined_object", ErrUndefinedObject},
+	ClassPermission:          {"permission", ErrPermission},
+	ClassDataException:       {"data_exception", ErrDataException},
+	ClassReadOnly:            {"read_only", ErrReadOnly},
+	ClassCommitUnknown:       {"commit_unknown", ErrCommitUnknown},
+	ClassClosed:              {"closed", ErrClosed},
+	ClassLeaked:              {"leaked", ErrLeaked},
+	ClassConfig:              {"config", ErrConfig},
+	ClassInvalidArgument:     {"invalid_argument", ErrInvalidArgument},
+	ClassScan:                {"scan", nil},
+}
+
+// String returns the class's stable snake_case name, suitable as a metric
+// label ("unique_violation", "connection", ...).
+func (c Class) String() string {
+	if c < numClasses {
+		return classInfo[c].name
+	}
+	return "unknown"
+}
+
+// Sentinel returns the sentinel error the class matches, or nil for
+// [ClassUnknown] and [ClassScan] (scan errors match [ErrUnknownColumn] or
+// [ErrNullValue]).
+func (c Class) Sentinel() error {
+	if c < numClasses {
+		return classInfo[c].sentinel
+	}
+	return nil
+}
+
+// Error is the error the manager returns for a failed database operation. It
+// wraps the driver's error, so [errors.As] still finds *pq.Error and the
+// like, and matches its class's sentinel with [errors.Is].
+type Error struct {
+	Class Class  // what kind of failure
+	Code  string // SQLSTATE or driver error number, when known
+	Op    string // "query", "exec", "begin", "commit", "rollback", "connect", "ping", "scan"
+	Query string // the statement, shortened; never argument values
+	Err   error  // the underlying error
+
+	redact func(string) string // removes the password from driver text
+}
+
+// Error returns "dbm: <op>: <class>: <driver text>" followed by the statement.
+// The configured password is removed from the driver's text.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("dbm: ")
+	b.WriteString(e.Op)
+	if e.Class != ClassUnknown {
+		b.WriteString(": ")
+		b.WriteString(e.Class.String())
+	}
+	if e.Err != nil {
+		msg := e.Err.Error()
+		if e.redact != nil {
+			msg = e.redact(msg)
+		}
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	if e.Query != "" {
+		b.WriteString(" [statement: ")
+		b.WriteString(e.Query)
+		b.WriteString("]")
+	}
+	return b.String()
+}
+
+// Unwrap returns the driver's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class. Errors from a
+// failed connect also match [ErrConnection], whatever their class.
+func (e *Error) Is(target error) bool {
+	if s := e.Class.Sentinel(); s != nil && s == target {
+		return true
+	}
+	return target == ErrConnection && e.Op == "connect"
+}
+
+// Classify returns the class of err: the class an [*Error] carries, or the
+// class derived from a driver or Go error. It returns [ClassUnknown] for nil
+// and for errors it does not recognise.
+func Classify(err error) Class {
+	if err == nil {
+		return ClassUnknown
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ClassConfig
+	}
+	var ae *ArgumentError
+	if errors.As(err, &ae) {
+		return ClassInvalidArgument
+	}
+	var se *ScanError
+	if errors.As(err, &se) {
+		return ClassScan
+	}
+	c, _ := classify(nil, err)
+	return c
+}
+
+// IsRetryable reports whether running the failed operation again may
+// succeed: connection loss, too many connections, serialization failures,
+// deadlocks, lock timeouts and pool timeouts. It says nothing about whether
+// the operation already took effect; see docs/errors-and-retries.md.
+func IsRetryable(err error) bool {
+	switch Classify(err) {
+	case ClassConnection, ClassTooManyConnections, ClassSerialization,
+		ClassDeadlock, ClassLockTimeout, ClassPoolTimeout:
+		return true
+	}
+	return false
+}
+
+// classify derives the class and code of a raw driver or Go error. ctx is the
+// caller's context (nil when unknown); it tells a caller's deadline from a
+// cancellation.
+func classify(ctx context.Context, err error) (Class, string) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ClassNotFound, ""
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		code := st.SQLState()
+		return classifySQLState(ctx, code), code
+	}
+	if ctx != nil {
+		switch ctx.Err() {
+		case context.DeadlineExceeded:
+			return ClassTimeout, ""
+		case context.Canceled:
+			return ClassCanceled, ""
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout, ""
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled, ""
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE):
+		return ClassConnection, ""
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return ClassTimeout, ""
+		}
+		return ClassConnection, ""
+	}
+	return ClassUnknown, ""
+}
+
+// classifySQLState maps a PostgreSQL SQLSTATE (lib/pq and pgx both expose
+// SQLState()) to a class.
+func classifySQLState(ctx context.Context, code string) Class {
+	switch code {
+	case "23505", "23P01":
+		return ClassUniqueViolation
+	case "23503":
+		return ClassForeignKeyViolation
+	case "23502":
+		return ClassNotNullViolation
+	case "23514":
+		return ClassCheckViolation
+	case "40001":
+		return ClassSerialization
+	case "40P01":
+		return ClassDeadlock
+	case "55P03":
+		return ClassLockTimeout
+	case "57014":
+		if ctx != nil && ctx.Err() == context.Canceled {
+			return ClassCanceled
+		}
+		return ClassTimeout
+	case "53300":
+		return ClassTooManyConnections
+	case "57P01", "57P02", "57P03":
+		return ClassConnection
+	case "25006":
+		return ClassReadOnly
+	case "42601":
+		return ClassSyntax
+	case "42P01", "42703", "42883":
+		return ClassUndefinedObject
+	case "42501":
+		return ClassPermission
+	}
+	switch {
+	case strings.HasPrefix(code, "08"):
+		return ClassConnection
+	case strings.HasPrefix(code, "28"):
+		return ClassPermission
+	case strings.HasPrefix(code, "22"):
+		return ClassDataException
+	}
+	return ClassUnknown
+}
+
+// ArgumentError reports an argument a call cannot use: a nil, non-pointer or
+// wrongly typed destination, or a nil context. It matches
+// [ErrInvalidArgument].
+type ArgumentError struct {
+	Func   string // the call, e.g. "ExecuteQuery"
+	Arg    string // the argument, e.g. "dest"
+	Reason string // what is wrong with it
+}
+
+func (e *ArgumentError) Error() string {
+	return "dbm: " + e.Func + ": invalid " + e.Arg + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrInvalidArgument].
+func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// ScanError reports a result column that could not be stored: it has no
+// destination field ([ErrUnknownColumn]), it is NULL and the destination
+// cannot hold NULL ([ErrNullValue]), or the driver's value does not convert
+// (Err holds database/sql's conversion error).
+type ScanError struct {
+	Column string // the result column's name
+	Index  int    // the column's position, from 0
+	Dest   string // the destination: a Go type, or Type.Field
+	Err    error  // ErrUnknownColumn, ErrNullValue or the conversion error
+}
+
+func (e *ScanError) Error() string {
+	switch e.Err {
+	case ErrUnknownColumn:
+		return "dbm: scan: column " + quote(e.Column) + " has no destination field in " + e.Dest +
+			" (add a `db:\"" + e.Column + "\"` tag, select fewer columns, or alias the column)"
+	case ErrNullValue:
+		return "dbm: scan: column " + quote(e.Column) + " is NULL but " + e.Dest +
+			" cannot hold NULL (use a pointer or a sql.Null type)"
+	}
+	return "dbm: scan: column " + quote(e.Column) + " into " + e.Dest + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause: [ErrUnknownColumn], [ErrNullValue] or the
+// conversion error.
+func (e *ScanError) Unwrap() error { return e.Err }
+
+func quote(s string) string { return `"` + s + `"` }

@@ -1,0 +1,159 @@
+// Package sqltext holds the small, allocation-conscious text operations the
+// manager applies to every statement: trimming, placeholder rebinding and
+// shortening for logs and errors. It understands just enough SQL lexing to
+// leave string literals, quoted identifiers, comments and PostgreSQL
+// dollar-quoted bodies alone.
+package sqltext
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Trim removes trailing white space and semicolons, so "SELECT 1;\n" can be
+// sent through drivers that refuse an empty trailing statement. It does not
+// allocate.
+func Trim(q string) string {
+	return strings.TrimRightFunc(q, func(r rune) bool {
+		return r == ';' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
+	})
+}
+
+// Rebind rewrites '?' placeholders as $1, $2, ... for drivers that use
+// numbered placeholders. It returns q unchanged (without allocating) when q
+// has no '?' outside literals, or when q already uses $n placeholders: the
+// caller wrote the driver's own style and a '?' there is an operator (for
+// example PostgreSQL's jsonb '?').
+func Rebind(q string) string {
+	if strings.IndexByte(q, '?') < 0 {
+		return q
+	}
+	marks, numbered := scan(q)
+	if len(marks) == 0 || numbered {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + len(marks)*2)
+	last := 0
+	for i, at := range marks {
+		b.WriteString(q[last:at])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i + 1))
+		last = at + 1
+	}
+	b.WriteString(q[last:])
+	return b.String()
+}
+
+// scan returns the offsets of '?' placeholders outside literals and comments,
+// and whether the statement already holds a $n placeholder.
+func scan(q string) (marks []int, numbered bool) {
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; c {
+		case '\'', '"', '`':
+			i = skipQuoted(q, i, c)
+		case '-':
+			if i+1 < len(q) && q[i+1] == '-' {
+				i = skipTo(q, i+2, "\n")
+			}
+		case '/':
+			if i+1 < len(q) && q[i+1] == '*' {
+				i = skipTo(q, i+2, "*/")
+			}
+		case '$':
+			if i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9' && !identByte(q, i-1) {
+				numbered = true
+				continue
+			}
+			if tag, ok := dollarTag(q, i); ok {
+				i = skipTo(q, i+len(tag), tag)
+			}
+		case '?':
+			marks = append(marks, i)
+		}
+	}
+	return marks, numbered
+}
+
+// skipQuoted returns the index of the quote closing the literal opened at i.
+// A doubled quote inside is an escaped quote; a backslash escapes the next
+// byte (MySQL's and PostgreSQL E'' literals), which is harmless elsewhere
+// because a backslash before the closing quote is rare outside those dialects.
+func skipQuoted(q string, i int, quote byte) int {
+	for j := i + 1; j < len(q); j++ {
+		switch q[j] {
+		case '\\':
+			if quote == '\'' {
+				j++
+			}
+		case quote:
+			if j+1 < len(q) && q[j+1] == quote {
+				j++
+				continue
+			}
+			return j
+		}
+	}
+	return len(q) - 1
+}
+
+func skipTo(q string, from int, end string) int {
+	if from > len(q) {
+		return len(q) - 1
+	}
+	k := strings.Index(q[from:], end)
+	if k < 0 {
+		return len(q) - 1
+	}
+	return from + k + len(end) - 1
+}
+
+// dollarTag recognises a PostgreSQL dollar quote opening ($$ or $tag$) at i.
+func dollarTag(q string, i int) (string, bool) {
+	if identByte(q, i-1) {
+		return "", false
+	}
+	for j := i + 1; j < len(q); j++ {
+		c := q[j]
+		if c == '$' {
+			return q[i : j+1], true
+		}
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || j > i+1 && c >= '0' && c <= '9') {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func identByte(q string, i int) bool {
+	if i < 0 {
+		return false
+	}
+	c := q[i]
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Shorten collapses runs of white space and cuts the statement to at most
+// max bytes (on a rune boundary), marking the cut with "...". It is what logs,
+// errors and leak reports show: the statement text only, never argument
+// values.
+func Shorten(q string, max int) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.TrimSpace(q) {
+		if r == ' ' || r == '\n' || r == '\t' || r == '\r' {
+			space = true
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if b.Len()+len(string(r)) > max {
+			b.WriteString("...")
+			return b.String()
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,253 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the default driver, "postgres"
+)
+
+// Manager owns a database/sql connection pool and runs statements on it:
+// it rebinds placeholders, scans results into Go values, classifies errors
+// and counts what it does. A Manager is safe for concurrent use; create one
+// per database with [New] (or [Wrap] for an existing pool) and share it.
+type Manager struct {
+	db      *sqlx.DB
+	driver  string
+	numbered bool // the driver uses $1 placeholders; '?' is rebound
+	addr    string // what error messages and String show; no credentials
+	log     *slog.Logger
+	slow    time.Duration
+	redact  func(string) string // removes the password from driver text
+	scanner *scanner
+	stats   counters
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	anchor    driver.Conn // keeps an in-memory SQLite database alive
+}
+
+// importHint tells the user which import registers a driver.
+var importHint = map[string]string{
+	DriverPgx:    `import _ "github.com/jackc/pgx/v5/stdlib"`,
+	DriverMySQL:  `import _ "github.com/go-sql-driver/mysql"`,
+	DriverSQLite: `import _ "modernc.org/sqlite"`,
+}
+
+// New validates cfg (zero fields take the defaults documented on [Config]),
+// opens the pool and waits until the database answers a ping. A database
+// that is still starting is normal, so New retries with a short backoff until
+// ctx's deadline, or for Config.ConnectTimeout when ctx has none.
+//
+// Errors match [ErrConfig] for a bad configuration (including a driver that
+// the program did not import) and [ErrConnection] when the server cannot be
+// reached or refuses the login; the latter name the host and port, never the
+// password.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
+	if ctx == nil {
+		return nil, &ArgumentError{Func: "New", Arg: "ctx", Reason: "nil context (use context.Background())"}
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(sql.Drivers(), cfg.Driver) {
+		return nil, configErr("Driver", "driver is not registered; add "+importHint[cfg.Driver]+" to your program", cfg.Driver)
+	}
+	password := cfg.Password
+	if cfg.DSN != "" {
+		password = dsnPassword(cfg.DSN)
+	}
+	dsn := cfg.dsn()
+	db, err := sqlx.Open(cfg.Driver, dsn)
+	if err != nil {
+		return nil, &Error{Class: ClassConfig, Op: "open", Err: err, redact: redactor(password)}
+	}
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxIdleConns)
+	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+	db.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
+
+	m := newManager(db, cfg.Driver, buildOptions(opts))
+	m.addr = cfg.address()
+	m.redact = redactor(password)
+	m.slow = cfg.SlowQueryThreshold
+
+	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
+		// The database lives as long as one connection to it is open; hold
+		// one outside the pool so idle-time and lifetime limits cannot drop
+		// the data.
+		if m.anchor, err = db.Driver().Open(dsn); err != nil {
+			_ = db.Close()
+			return nil, m.connectErr(err)
+		}
+	}
+	if err := m.connect(ctx, cfg.ConnectTimeout); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
+	m.log.Debug("dbm: connected", slog.String("driver", cfg.Driver), slog.String("addr", m.addr), slog.Int("max_open_conns", cfg.MaxOpenConns))
+	return m, nil
+}
+
+// Wrap returns a Manager over an existing pool, such as one from go-sqlmock
+// or one the application already configured. driverName selects the
+// placeholder style ("postgres" and "pgx" rebind '?' to $1) and how errors
+// are classified; any name is accepted. Wrap does not ping and does not
+// change the pool's settings; [Manager.Close] closes db.
+func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
+	if db == nil {
+		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
+	}
+	m := newManager(sqlx.NewDb(db, driverName), driverName, buildOptions(opts))
+	m.addr = driverName
+	return m, nil
+}
+
+func newManager(db *sqlx.DB, driverName string, o options) *Manager {
+	return &Manager{
+		db:       db,
+		driver:   driverName,
+		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
+		log:      o.logger,
+		scanner:  newScanner(o.nameMapper),
+	}
+}
+
+// connect pings until the database answers, the error is not transient, or
+// the deadline passes.
+func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	backoff := 25 * time.Millisecond
+	var last error
+	for attempt := 1; ; attempt++ {
+		err := m.db.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err // keep the server's reason rather than "deadline exceeded"
+		}
+		class, _ := classify(ctx, err)
+		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil {
+			return m.connectErr(last)
+		}
+		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.redactText(err.Error())))
+		pause := backoff/2 + rand.N(backoff/2+1)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return m.connectErr(last)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (m *Manager) connectErr(err error) error {
+	class, code := classify(nil, err)
+	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, err), redact: m.redact}
+}
+
+func (m *Manager) redactText(s string) string {
+	if m.redact == nil {
+		return s
+	}
+	return m.redact(s)
+}
+
+// Ping checks that the database answers.
+func (m *Manager) Ping(ctx context.Context) error {
+	if err := m.check(ctx, "Ping"); err != nil {
+		return err
+	}
+	if err := m.db.PingContext(ctx); err != nil {
+		return m.wrap(ctx, "ping", "", err)
+	}
+	return nil
+}
+
+// DB returns the underlying pool, for what the manager does not cover
+// (COPY, LISTEN, driver-specific calls). Statements run on it bypass the
+// manager's statistics and error classification.
+func (m *Manager) DB() *sqlx.DB { return m.db }
+
+// DriverName returns the database/sql driver name the manager was created
+// with.
+func (m *Manager) DriverName() string { return m.driver }
+
+// Close closes the pool and waits for the statements in flight to finish.
+// It is idempotent; afterwards every call on the manager returns an error
+// matching [ErrClosed].
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		err := m.db.Close()
+		if m.anchor != nil {
+			err = errors.Join(err, m.anchor.Close())
+		}
+		if err != nil {
+			m.closeErr = m.wrap(context.Background(), "close", "", err)
+		}
+	})
+	return m.closeErr
+}
+
+// String describes the manager: driver and address, never credentials.
+func (m *Manager) String() string { return "dbm.Manager{" + m.driver + " " + m.addr + "}" }
+
+// Format implements [fmt.Formatter] so that no verb prints the manager's
+// internals.
+func (m *Manager) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
+
+// check rejects calls on a closed manager or with a nil context.
+func (m *Manager) check(ctx context.Context, fn string) error {
+	if ctx == nil {
+		return &ArgumentError{Func: fn, Arg: "ctx", Reason: "nil context (use context.Background())"}
+	}
+	if m.closed.Load() {
+		return &Error{Class: ClassClosed, Op: fn, Err: errManagerClosed}
+	}
+	return nil
+}
+
+var errManagerClosed = errors.New("manager is closed")
+
+// wrap turns a driver or database/sql error into an *Error with its class.
+// Errors that are already classified pass through.
+func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	var ae *ArgumentError
+	var se *ScanError
+	if errors.As(err, &e) || errors.As(err, &ae) || errors.As(err, &se) {
+		return err
+	}
+	class, code := classify(ctx, err)
+	switch {
+	case class == ClassUnknown && errors.Is(err, sql.ErrTxDone):
+		class = ClassClosed
+	case m.closed.Load() && class == ClassUnknown:
+		class = ClassClosed
+	}
+	m.stats.errors[class].Add(1)
+	return &Error{Class: class, Code: code, Op: op, Query: shorten(query), Err: err, redact: m.redact}
+}

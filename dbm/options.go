@@ -1,0 +1,61 @@
+package dbm
+
+import (
+	"log/slog"
+	"strings"
+)
+
+// Option configures a [Manager] beyond what [Config] holds: things that are
+// Go values rather than settings, such as a logger.
+type Option interface{ apply(*options) }
+
+type options struct {
+	logger     *slog.Logger
+	nameMapper func(string) string
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// defaultOptions is the one place where option defaults are set.
+func defaultOptions() options {
+	return options{
+		logger:     slog.New(slog.DiscardHandler),
+		nameMapper: strings.ToLower,
+	}
+}
+
+func buildOptions(opts []Option) options {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	return o
+}
+
+// WithLogger sets where the manager logs: slow statements (see
+// Config.SlowQueryThreshold) and, as they are added, retries and leaks. By
+// default nothing is logged. Log records never contain argument values or
+// the password. A nil logger keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	})
+}
+
+// WithNameMapper sets how a struct field without a `db` tag is matched to a
+// column name. The default is [strings.ToLower], as in sqlx: field UserID
+// matches column "userid". The mapper belongs to the manager; nothing global
+// is changed. A nil function keeps the default.
+func WithNameMapper(fn func(field string) string) Option {
+	return optionFunc(func(o *options) {
+		if fn != nil {
+			o.nameMapper = fn
+		}
+	})
+}

@@ -1,0 +1,429 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"iter"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
+)
+
+// Querier is what can run statements: a [*Manager] (on the pool) and a [*Tx]
+// (inside its transaction). The generic helpers [Select], [One] and [Iter]
+// take a Querier, so the same code runs in and out of a transaction. It is
+// sealed: only this package implements it.
+type Querier interface {
+	ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error
+	Get(ctx context.Context, dest any, query string, args ...any) error
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*Rows, error)
+	session() session
+}
+
+// executor is the part of *sql.DB and *sql.Tx that sessions use.
+type executor interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// session runs statements for a Manager or a Tx: every query method is
+// written once, here.
+type session struct {
+	m  *Manager
+	ex executor
+	tx *Tx // nil outside a transaction
+}
+
+// maxStatementLen bounds the statement text kept in errors and logs.
+const maxStatementLen = 200
+
+func shorten(q string) string {
+	if q == "" {
+		return ""
+	}
+	return sqltext.Shorten(q, maxStatementLen)
+}
+
+// prepare checks the call and returns the statement as it is sent: trailing
+// semicolons trimmed, '?' rebound for $n drivers.
+func (s session) prepare(ctx context.Context, fn, query string) (string, error) {
+	if err := s.m.check(ctx, fn); err != nil {
+		return "", err
+	}
+	if s.tx != nil && s.tx.done.Load() {
+		return "", &Error{Class: ClassClosed, Op: fn, Query: shorten(query), Err: sql.ErrTxDone}
+	}
+	q := sqltext.Trim(query)
+	if strings.TrimSpace(q) == "" {
+		return "", &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
+	}
+	if s.m.numbered {
+		q = sqltext.Rebind(q)
+	}
+	return q, nil
+}
+
+// finish records a statement that ran for the time since start and turns its
+// error into an *Error.
+func (m *Manager) finish(ctx context.Context, op, query string, start time.Time, rows int, err error) error {
+	m.stats.statements.Add(1)
+	if m.slow > 0 {
+		if d := time.Since(start); d >= m.slow {
+			m.stats.slow.Add(1)
+			attrs := []any{slog.String("op", op), slog.Duration("duration", d), slog.String("statement", shorten(query))}
+			if rows >= 0 {
+				attrs = append(attrs, slog.Int("rows", rows))
+			}
+			m.log.WarnContext(ctx, "dbm: slow statement", attrs...)
+		}
+	}
+	return m.wrap(ctx, op, query, err)
+}
+
+func (s session) now() time.Time {
+	if s.m.slow > 0 {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
+	target, err := sliceTarget("ExecuteQuery", dest)
+	if err != nil {
+		return err
+	}
+	q, err := s.prepare(ctx, "ExecuteQuery", query)
+	if err != nil {
+		return err
+	}
+	start := s.now()
+	rows, err := s.ex.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.m.finish(ctx, "query", q, start, -1, err)
+	}
+	err = s.m.scanner.scanAll(rows, target)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		target.slice.SetLen(0)
+	}
+	return s.m.finish(ctx, "query", q, start, target.slice.Len(), err)
+}
+
+func (s session) get(ctx context.Context, dest any, query string, args []any) error {
+	elem, err := oneTarget("Get", dest)
+	if err != nil {
+		return err
+	}
+	q, err := s.prepare(ctx, "Get", query)
+	if err != nil {
+		return err
+	}
+	start := s.now()
+	rows, err := s.ex.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.m.finish(ctx, "query", q, start, -1, err)
+	}
+	n := 0
+	if rows.Next() {
+		n = 1
+		err = s.m.scanner.scanOne(rows, nil, elem)
+	} else if err = rows.Err(); err == nil {
+		err = sql.ErrNoRows
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return s.m.finish(ctx, "query", q, start, n, err)
+}
+
+func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
+	q, err := s.prepare(ctx, "Exec", query)
+	if err != nil {
+		return nil, err
+	}
+	start := s.now()
+	res, err := s.ex.ExecContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.m.finish(ctx, "exec", q, start, -1, err)
+	}
+	return res, s.m.finish(ctx, "exec", q, start, -1, nil)
+}
+
+func (s session) query(ctx context.Context, query string, args []any) (*Rows, error) {
+	q, err := s.prepare(ctx, "Query", query)
+	if err != nil {
+		return nil, err
+	}
+	start := s.now()
+	rows, err := s.ex.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.m.finish(ctx, "query", q, start, -1, err)
+	}
+	if err := s.m.finish(ctx, "query", q, start, -1, nil); err != nil {
+		return nil, err
+	}
+	return &Rows{rows: rows, m: s.m, ctx: ctx, query: q}, nil
+}
+
+// target describes the slice that ExecuteQuery fills.
+type target struct {
+	slice reflect.Value // *dest, settable
+	elem  reflect.Type  // the element type, or T for []*T
+	ptrs  bool          // elements are *T
+	maps  bool          // elements are map[string]any
+}
+
+var mapType = reflect.TypeFor[map[string]any]()
+
+// sliceTarget validates an ExecuteQuery destination before anything runs.
+func sliceTarget(fn string, dest any) (target, error) {
+	if dest == nil {
+		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil; pass a pointer to a slice such as &users"}
+	}
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer {
+		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "not a pointer (" + v.Type().String() + "); pass a pointer to a slice such as &users"}
+	}
+	if v.IsNil() {
+		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
+	}
+	sv := v.Elem()
+	if sv.Kind() != reflect.Slice {
+		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "points to " + sv.Type().String() + ", not a slice; use Get for one row"}
+	}
+	t := target{slice: sv, elem: sv.Type().Elem()}
+	switch {
+	case t.elem == mapType:
+		t.maps = true
+	case t.elem.Kind() == reflect.Pointer && t.elem.Elem().Kind() == reflect.Struct && !isScalar(t.elem.Elem()):
+		t.ptrs, t.elem = true, t.elem.Elem()
+	}
+	if err := checkElem(fn, t.elem); err != nil {
+		return target{}, err
+	}
+	return t, nil
+}
+
+// oneTarget validates a Get or StructScan destination: a non-nil pointer.
+func oneTarget(fn string, dest any) (reflect.Value, error) {
+	if dest == nil {
+		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil; pass a pointer such as &user"}
+	}
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer {
+		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "not a pointer (" + v.Type().String() + "); pass a pointer such as &user"}
+	}
+	if v.IsNil() {
+		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
+	}
+	if err := checkElem(fn, v.Type().Elem()); err != nil {
+		return reflect.Value{}, err
+	}
+	return v.Elem(), nil
+}
+
+// checkElem rejects element types that cannot receive a column.
+func checkElem(fn string, t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128, reflect.Uintptr:
+		return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String()}
+	case reflect.Map:
+		if t != mapType {
+			return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
+		}
+	}
+	return nil
+}
+
+// scanAll fills t.slice with every row, reusing its capacity.
+func (s *scanner) scanAll(rows *sql.Rows, t target) error {
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	sl := t.slice
+	sl.SetLen(0)
+	if sl.IsNil() {
+		sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
+	}
+	if t.maps {
+		return scanMaps(rows, cols, sl)
+	}
+	p, err := s.planFor(t.elem, cols)
+	if err != nil {
+		return err
+	}
+	dst := make([]any, len(cols))
+	for rows.Next() {
+		n := sl.Len()
+		if n == sl.Cap() {
+			sl.Grow(1)
+		}
+		sl.SetLen(n + 1)
+		ev := sl.Index(n)
+		if t.ptrs {
+			pv := reflect.New(t.elem)
+			ev.Set(pv)
+			err = p.scanRow(rows, pv.UnsafePointer(), dst)
+		} else {
+			ev.SetZero()
+			err = p.scanRow(rows, unsafe.Pointer(ev.UnsafeAddr()), dst)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanOne scans the current row into v (addressable). cols may be nil.
+func (s *scanner) scanOne(rows *sql.Rows, cols []string, v reflect.Value) error {
+	if cols == nil {
+		var err error
+		if cols, err = rows.Columns(); err != nil {
+			return err
+		}
+	}
+	if v.Type() == mapType {
+		m, err := scanMap(rows, cols, binaryColumns(rows, cols))
+		if err == nil {
+			v.Set(reflect.ValueOf(m))
+		}
+		return err
+	}
+	p, err := s.planFor(v.Type(), cols)
+	if err != nil {
+		return err
+	}
+	v.SetZero()
+	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), make([]any, len(cols)))
+}
+
+func scanMaps(rows *sql.Rows, cols []string, sl reflect.Value) error {
+	binary := binaryColumns(rows, cols)
+	for rows.Next() {
+		m, err := scanMap(rows, cols, binary)
+		if err != nil {
+			return err
+		}
+		sl.Set(reflect.Append(sl, reflect.ValueOf(m)))
+	}
+	return nil
+}
+
+// scanMap reads one row as column name -> value. Drivers that return text
+// as []byte (MySQL, some SQLite types) get strings, except for binary
+// columns, which stay []byte.
+func scanMap(rows *sql.Rows, cols []string, binary []bool) (map[string]any, error) {
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, len(cols))
+	for i, c := range cols {
+		v := raw[i]
+		if b, ok := v.([]byte); ok && !binary[i] {
+			v = string(b)
+		}
+		m[c] = v
+	}
+	return m, nil
+}
+
+// binaryColumns marks the columns whose database type holds bytes, not text.
+func binaryColumns(rows *sql.Rows, cols []string) []bool {
+	binary := make([]bool, len(cols))
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return binary
+	}
+	for i, ct := range types {
+		name := strings.ToUpper(ct.DatabaseTypeName())
+		binary[i] = name == "BYTEA" || strings.Contains(name, "BLOB") || strings.Contains(name, "BINARY")
+	}
+	return binary
+}
+
+// Select runs query and returns every row as a T: a struct (columns matched
+// to fields by `db` tag or lower-cased name), a pointer to one, a scalar for
+// single-column results, or map[string]any. It is [Manager.ExecuteQuery]
+// with the slice made for you.
+func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
+	if q == nil {
+		return nil, &ArgumentError{Func: "Select", Arg: "q", Reason: "nil Querier"}
+	}
+	var out []T
+	if err := q.ExecuteQuery(ctx, &out, query, args...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// One runs query and returns its first row as a T. No row is an error
+// matching [ErrNotFound] and [sql.ErrNoRows].
+func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, error) {
+	var v T
+	if q == nil {
+		return v, &ArgumentError{Func: "One", Arg: "q", Reason: "nil Querier"}
+	}
+	err := q.Get(ctx, &v, query, args...)
+	return v, err
+}
+
+// Iter runs query and yields its rows one at a time as T, without holding
+// the result in memory. The rows are closed when the loop ends, breaks or
+// returns. An error (from the query, a scan or the result stream) is yielded
+// once with a zero T and ends the sequence.
+//
+//	for u, err := range dbm.Iter[User](ctx, m, "SELECT * FROM users") {
+//		if err != nil {
+//			return err
+//		}
+//		...
+//	}
+func Iter[T any](ctx context.Context, q Querier, query string, args ...any) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		if q == nil {
+			yield(zero, &ArgumentError{Func: "Iter", Arg: "q", Reason: "nil Querier"})
+			return
+		}
+		if err := checkElem("Iter", reflect.TypeFor[T]()); err != nil {
+			yield(zero, err)
+			return
+		}
+		rows, err := q.Query(ctx, query, args...)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v T
+			if err := rows.scanInto(reflect.ValueOf(&v).Elem()); err != nil {
+				yield(zero, err)
+				return
+			}
+			if !yield(v, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(zero, err)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"reflect"
+)
+
+// Rows is the result of [Manager.Query] or [Tx.Query]: database/sql's rows
+// with errors classified and struct scanning added. The caller must Close it
+// (Close is idempotent and safe to defer) and check Err after the loop:
+//
+//	rows, err := m.Query(ctx, "SELECT id, name FROM users")
+//	if err != nil {
+//		return err
+//	}
+//	defer rows.Close()
+//	for rows.Next() {
+//		var u User
+//		if err := rows.StructScan(&u); err != nil {
+//			return err
+//		}
+//	}
+//	return rows.Err()
+type Rows struct {
+	rows  *sql.Rows
+	m     *Manager
+	ctx   context.Context
+	query string
+	cols  []string // cached by the first StructScan
+}
+
+// Next prepares the next row for Scan or StructScan and reports whether
+// there is one. When it returns false, check [Rows.Err].
+func (r *Rows) Next() bool { return r.rows.Next() }
+
+// NextResultSet moves to the next result set of a multi-statement query.
+func (r *Rows) NextResultSet() bool {
+	r.cols = nil
+	return r.rows.NextResultSet()
+}
+
+// Scan copies the current row's columns into dest, as [sql.Rows.Scan] does.
+func (r *Rows) Scan(dest ...any) error {
+	if err := r.rows.Scan(dest...); err != nil {
+		return r.m.wrap(r.ctx, "scan", r.query, err)
+	}
+	return nil
+}
+
+// StructScan copies the current row into dest, a pointer to a struct
+// (columns matched to fields as in [Manager.ExecuteQuery]), to a scalar for
+// a one-column result, or to a map[string]any.
+func (r *Rows) StructScan(dest any) error {
+	v, err := oneTarget("StructScan", dest)
+	if err != nil {
+		return err
+	}
+	return r.scanInto(v)
+}
+
+func (r *Rows) scanInto(v reflect.Value) error {
+	if r.cols == nil {
+		cols, err := r.rows.Columns()
+		if err != nil {
+			return r.m.wrap(r.ctx, "scan", r.query, err)
+		}
+		r.cols = cols
+	}
+	if err := r.m.scanner.scanOne(r.rows, r.cols, v); err != nil {
+		return r.m.wrap(r.ctx, "scan", r.query, err)
+	}
+	return nil
+}
+
+// Columns returns the result's column names.
+func (r *Rows) Columns() ([]string, error) {
+	cols, err := r.rows.Columns()
+	return cols, r.m.wrap(r.ctx, "scan", r.query, err)
+}
+
+// ColumnTypes returns the result's column types.
+func (r *Rows) ColumnTypes() ([]*sql.ColumnType, error) {
+	ct, err := r.rows.ColumnTypes()
+	return ct, r.m.wrap(r.ctx, "scan", r.query, err)
+}
+
+// Err returns the error that ended the iteration, if any, classified.
+func (r *Rows) Err() error { return r.m.wrap(r.ctx, "query", r.query, r.rows.Err()) }
+
+// Close releases the rows and their connection. It is idempotent.
+func (r *Rows) Close() error { return r.m.wrap(r.ctx, "close", r.query, r.rows.Close()) }

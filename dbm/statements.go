@@ -1,0 +1,48 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+)
+
+// ExecuteQuery runs query with args and stores every row in dest, which
+// must point to a slice:
+//
+//   - *[]T or *[]*T for a struct T: each column goes to the field whose `db`
+//     tag, or else lower-cased name, matches it; embedded structs are
+//     searched too. A column with no field is a [*ScanError] matching
+//     [ErrUnknownColumn].
+//   - *[]map[string]any: one map per row, column name to value.
+//   - *[]V for a scalar V (string, int64, time.Time, a sql.Scanner, ...):
+//     the query must return one column.
+//
+// *dest is replaced, reusing its capacity; with no rows it is empty, not nil.
+// On error it is empty. A NULL for a field that cannot hold one (use a
+// pointer or a sql.Null type) is a [*ScanError] matching [ErrNullValue].
+//
+// Write placeholders in the driver's style; '?' is rebound to $1, $2, ...
+// for PostgreSQL drivers. A trailing semicolon is allowed.
+func (m *Manager) ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error {
+	return m.session().executeQuery(ctx, dest, query, args)
+}
+
+// Get runs query and stores its first row in dest, a pointer to a struct, a
+// scalar or a map[string]any (see [Manager.ExecuteQuery] for the mapping).
+// No row is an error matching both [ErrNotFound] and [sql.ErrNoRows].
+func (m *Manager) Get(ctx context.Context, dest any, query string, args ...any) error {
+	return m.session().get(ctx, dest, query, args)
+}
+
+// Exec runs a statement that returns no rows, such as INSERT, UPDATE or DDL.
+func (m *Manager) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return m.session().exec(ctx, query, args)
+}
+
+// Query runs query and returns its rows for the caller to iterate. The
+// caller must close them; prefer [Manager.ExecuteQuery], [Select] or [Iter],
+// which close for you.
+func (m *Manager) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	return m.session().query(ctx, query, args)
+}
+
+func (m *Manager) session() session { return session{m: m, ex: m.db.DB} }

@@ -1,0 +1,63 @@
+package dbm
+
+import (
+	"database/sql"
+	"sync/atomic"
+)
+
+// counters are the manager's running totals, updated with atomics so that
+// parallel statements never wait on each other.
+type counters struct {
+	statements   atomic.Uint64
+	slow         atomic.Uint64
+	transactions atomic.Uint64
+	commits      atomic.Uint64
+	rollbacks    atomic.Uint64
+	errors       [numClasses]atomic.Uint64
+}
+
+// Stats is a snapshot of the pool and of what the manager has done since it
+// was created. The embedded [sql.DBStats] is the pool's own view.
+type Stats struct {
+	sql.DBStats
+
+	// Statements is the number of statements run (queries and execs),
+	// successful or not.
+	Statements uint64
+	// SlowStatements is how many statements took at least
+	// Config.SlowQueryThreshold (zero when the threshold is off).
+	SlowStatements uint64
+	// Transactions is the number of transactions begun.
+	Transactions uint64
+	// Commits is the number of transactions committed.
+	Commits uint64
+	// Rollbacks is the number of transactions rolled back, by the caller or
+	// by [Manager.WithTx].
+	Rollbacks uint64
+	// Errors is the number of failed operations.
+	Errors uint64
+	// ErrorsByClass counts failed operations by [Class] name; classes with no
+	// errors are absent.
+	ErrorsByClass map[string]uint64
+}
+
+// Stats returns a snapshot of the pool and the manager's counters. It is
+// cheap and safe to call concurrently, also after Close.
+func (m *Manager) Stats() Stats {
+	s := Stats{
+		DBStats:        m.db.Stats(),
+		Statements:     m.stats.statements.Load(),
+		SlowStatements: m.stats.slow.Load(),
+		Transactions:   m.stats.transactions.Load(),
+		Commits:        m.stats.commits.Load(),
+		Rollbacks:      m.stats.rollbacks.Load(),
+		ErrorsByClass:  map[string]uint64{},
+	}
+	for c := range numClasses {
+		if n := m.stats.errors[c].Load(); n > 0 {
+			s.ErrorsByClass[c.String()] = n
+			s.Errors += n
+		}
+	}
+	return s
+}

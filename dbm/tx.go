@@ -1,0 +1,127 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync/atomic"
+)
+
+// Tx is a transaction begun with [Manager.BeginTx] or run by
+// [Manager.WithTx]. It offers the same query methods as the manager; the
+// generic helpers accept it as a [Querier]. The caller must end it with
+// Commit or Rollback; `defer tx.Rollback()` is safe because Rollback after
+// Commit does nothing.
+type Tx struct {
+	tx        *sql.Tx
+	s         session
+	ctx       context.Context
+	done      atomic.Bool // Commit or Rollback was called
+	committed atomic.Bool
+}
+
+// BeginTx starts a transaction. opts may be nil for the driver's default
+// isolation level. The transaction is rolled back by database/sql if ctx is
+// canceled before Commit.
+func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	if err := m.check(ctx, "BeginTx"); err != nil {
+		return nil, err
+	}
+	stx, err := m.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, m.wrap(ctx, "begin", "", err)
+	}
+	m.stats.transactions.Add(1)
+	tx := &Tx{tx: stx, ctx: ctx}
+	tx.s = session{m: m, ex: stx, tx: tx}
+	return tx, nil
+}
+
+// Commit commits the transaction. Calling it after Commit or Rollback
+// returns an error matching [ErrClosed] (and [sql.ErrTxDone]).
+func (tx *Tx) Commit() error {
+	if tx.done.Swap(true) {
+		return &Error{Class: ClassClosed, Op: "commit", Err: sql.ErrTxDone}
+	}
+	if err := tx.tx.Commit(); err != nil {
+		return tx.s.m.wrap(tx.ctx, "commit", "", err)
+	}
+	tx.committed.Store(true)
+	tx.s.m.stats.commits.Add(1)
+	return nil
+}
+
+// Rollback aborts the transaction. After Commit, or a previous Rollback, it
+// does nothing and returns nil, so it can always be deferred.
+func (tx *Tx) Rollback() error {
+	if tx.done.Swap(true) {
+		return nil
+	}
+	tx.s.m.stats.rollbacks.Add(1)
+	err := tx.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx
+		return nil
+	}
+	return tx.s.m.wrap(tx.ctx, "rollback", "", err)
+}
+
+// ExecuteQuery is [Manager.ExecuteQuery] inside the transaction.
+func (tx *Tx) ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error {
+	return tx.s.executeQuery(ctx, dest, query, args)
+}
+
+// Get is [Manager.Get] inside the transaction.
+func (tx *Tx) Get(ctx context.Context, dest any, query string, args ...any) error {
+	return tx.s.get(ctx, dest, query, args)
+}
+
+// Exec is [Manager.Exec] inside the transaction.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.s.exec(ctx, query, args)
+}
+
+// Query is [Manager.Query] inside the transaction. Close the rows before
+// running another statement on the transaction.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	return tx.s.query(ctx, query, args)
+}
+
+func (tx *Tx) session() session { return tx.s }
+
+// WithTx runs fn in a transaction: it commits when fn returns nil, and rolls
+// back when fn returns an error (which WithTx returns) or panics (the panic
+// continues after the rollback). fn must use the *Tx it is given, not the
+// manager, for the statements that belong to the transaction.
+//
+// If fn ends the transaction itself, WithTx returns nil after a Commit and
+// an error matching [ErrClosed] after a Rollback.
+func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) (err error) {
+	if fn == nil {
+		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
+	}
+	tx, err := m.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			_ = tx.Rollback()
+		}
+	}()
+	err = fn(ctx, tx)
+	panicked = false
+	if err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		return err
+	}
+	if tx.done.Load() {
+		if tx.committed.Load() {
+			return nil
+		}
+		return &Error{Class: ClassClosed, Op: "commit", Err: errors.New("fn rolled back the transaction")}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,126 @@
+// Command quickstart is the seed document's example use case in Go: it
+// connects (an embedded SQLite database unless DB_* variables or a .env
+// file say otherwise), creates a users table, inserts a few users, lists the
+// active ones, prints the pool statistics and closes the manager.
+//
+//	go run ./examples/quickstart                 # embedded SQLite, in memory
+//	DB_DRIVER=postgres DB_HOST=localhost DB_USER=app DB_PASSWORD=secret DB_NAME=app go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+	_ "modernc.org/sqlite" // the embedded default; lib/pq comes with dbm
+)
+
+// User is one row of the users table.
+type User struct {
+	ID     int64  `db:"id"`
+	Name   string `db:"name"`
+	Email  string `db:"email"`
+	Active bool   `db:"active"`
+}
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	// Initialize the manager with connection details from the environment
+	// (and a .env file when there is one).
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	m, err := dbm.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(out, "connected: %v\n", m)
+
+	if err := seed(ctx, m); err != nil {
+		return err
+	}
+
+	// Execute a query to retrieve all active users.
+	var users []User
+	if err := m.ExecuteQuery(ctx, &users, "SELECT * FROM users WHERE active = true;"); err != nil {
+		return err
+	}
+	for _, u := range users {
+		fmt.Fprintf(out, "%d %s <%s>\n", u.ID, u.Name, u.Email)
+	}
+
+	s := m.Stats()
+	fmt.Fprintf(out, "pool: open=%d in_use=%d idle=%d max_open=%d statements=%d\n",
+		s.OpenConnections, s.InUse, s.Idle, s.MaxOpenConnections, s.Statements)
+
+	// Close the connections to free up resources.
+	return m.Close()
+}
+
+// loadConfig reads DB_* variables, from .env too when the file exists; with
+// none set it picks the embedded SQLite database.
+func loadConfig() (dbm.Config, error) {
+	var files []string
+	if _, err := os.Stat(".env"); err == nil {
+		files = append(files, ".env")
+	}
+	cfg, err := dbm.LoadConfig(files...)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Driver == "" && cfg.DSN == "" && cfg.Host == "" {
+		cfg.Driver = dbm.DriverSQLite
+		if cfg.Database == "" {
+			cfg.Database = ":memory:"
+		}
+	}
+	return cfg, nil
+}
+
+// seed creates the users table and inserts the example users in one
+// transaction.
+func seed(ctx context.Context, m *dbm.Manager) error {
+	if _, err := m.Exec(ctx, `DROP TABLE IF EXISTS users`); err != nil {
+		return err
+	}
+	if _, err := m.Exec(ctx, `CREATE TABLE users (
+		id     INTEGER PRIMARY KEY,
+		name   TEXT NOT NULL,
+		email  TEXT NOT NULL UNIQUE,
+		active BOOLEAN NOT NULL
+	)`); err != nil {
+		return err
+	}
+	users := []User{
+		{1, "Ada Lovelace", "ada@example.com", true},
+		{2, "Charles Babbage", "charles@example.com", false},
+		{3, "Grace Hopper", "grace@example.com", true},
+		{4, "Alan Turing", "alan@example.com", true},
+	}
+	return m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		for _, u := range users {
+			_, err := tx.Exec(ctx, `INSERT INTO users (id, name, email, active) VALUES (?, ?, ?, ?)`, u.ID, u.Name, u.Email, u.Active)
+			if errors.Is(err, dbm.ErrUniqueViolation) {
+				return fmt.Errorf("user %s already exists: %w", u.Email, err)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
