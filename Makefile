@@ -1,0 +1,39 @@
+# dbmanager: make run (quickstart on embedded SQLite), make test (all tests).
+GO       ?= go
+PKGS     ?= ./...
+BENCHTIME ?= 1s
+COUNT    ?= 6
+
+.PHONY: run test vet fmt-check lint cover bench
+
+## run: the quickstart on an embedded in-memory SQLite database (no setup).
+run:
+	$(GO) run ./examples/quickstart
+
+## test: vet, formatting, then every test with the race detector.
+## PostgreSQL tests skip with a reason when no server answers;
+## DBM_REQUIRE_INTEGRATION=1 (set by .ci/run) turns such a skip into a failure.
+test: vet fmt-check
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## lint: vet + gofmt, and staticcheck when it is installed.
+lint: vet fmt-check
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck $(PKGS); \
+	else echo "staticcheck not installed; skipped (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+## cover: tests with coverage; writes coverage.out and prints the total.
+cover:
+	$(GO) test -count=1 -coverprofile=coverage.out -covermode=atomic $(PKGS)
+	$(GO) tool cover -func=coverage.out | tail -n 1
+
+## bench: benchmarks, $(COUNT) runs each, summarised with benchstat.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@latest bench.txt
