@@ -185,7 +185,8 @@ func configErr(field, reason string, value any) *ConfigError {
 
 // LoadConfig reads DB_* variables into a Config: first from the named .env
 // files in order (a later file wins over an earlier one), then from the
-// process environment, which wins over the files. A named file that does not
+// process environment, which wins over the files (a variable set to the
+// empty string counts as unset). A named file that does not
 // exist is an error. The result is validated; fields left unset keep their
 // zero value and take their defaults in [New].
 //
@@ -207,7 +208,7 @@ func LoadConfig(envFiles ...string) (Config, error) {
 		maps.Copy(vars, fileVars)
 	}
 	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "DB_") {
+		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && strings.HasPrefix(k, "DB_") {
 			vars[k] = v
 		}
 	}

@@ -22,15 +22,15 @@ import (
 // and counts what it does. A Manager is safe for concurrent use; create one
 // per database with [New] (or [Wrap] for an existing pool) and share it.
 type Manager struct {
-	db      *sqlx.DB
-	driver  string
-	numbered bool // the driver uses $1 placeholders; '?' is rebound
-	addr    string // what error messages and String show; no credentials
-	log     *slog.Logger
-	slow    time.Duration
-	redact  func(string) string // removes the password from driver text
-	scanner *scanner
-	stats   counters
+	db       *sqlx.DB
+	driver   string
+	numbered bool   // the driver uses $1 placeholders; '?' is rebound
+	addr     string // what error messages and String show; no credentials
+	log      *slog.Logger
+	slow     time.Duration
+	redact   func(string) string // removes the password from driver text
+	scanner  *scanner
+	stats    counters
 
 	closed    atomic.Bool
 	closeOnce sync.Once

@@ -77,7 +77,7 @@ func scan(q string) (marks []int, numbered bool) {
 
 // skipQuoted returns the index of the quote closing the literal opened at i.
 // A doubled quote inside is an escaped quote; a backslash escapes the next
-// byte (MySQL's and PostgreSQL E'' literals), which is harmless elsewhere
+// byte (MySQL's and PostgreSQL E” literals), which is harmless elsewhere
 // because a backslash before the closing quote is rare outside those dialects.
 func skipQuoted(q string, i int, quote byte) int {
 	for j := i + 1; j < len(q); j++ {
