@@ -2,6 +2,8 @@ package dbm_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"net"
 	"os"
 	"testing"
@@ -81,4 +83,14 @@ func newSQLite(t testing.TB, opts ...dbm.Option) *dbm.Manager {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	return m
+}
+
+// fmtAll formats v with every common verb, for secret-leak checks.
+func fmtAll(v any) string {
+	var b strings.Builder
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+		b.WriteString(fmt.Sprintf(verb, v))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
