@@ -1,0 +1,122 @@
+package dbm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+type exampleUser struct {
+	ID     int64  `db:"id"`
+	Name   string `db:"name"`
+	Active bool   `db:"active"`
+}
+
+// exampleManager opens an in-memory SQLite database with a users table.
+func exampleManager(ctx context.Context) *dbm.Manager {
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, active BOOLEAN NOT NULL)",
+		"INSERT INTO users VALUES (1, 'ada', true), (2, 'charles', false), (3, 'grace', true)",
+	} {
+		if _, err := m.Exec(ctx, q); err != nil {
+			log.Fatal(err)
+		}
+	}
+	return m
+}
+
+func ExampleNew() {
+	ctx := context.Background()
+	// Zero fields take their defaults; see Config.
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	fmt.Println(m.Stats().MaxOpenConnections)
+	// Output: 10
+}
+
+func ExampleManager_ExecuteQuery() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	var users []exampleUser
+	if err := m.ExecuteQuery(ctx, &users, "SELECT * FROM users WHERE active = ? ORDER BY id;", true); err != nil {
+		log.Fatal(err)
+	}
+	for _, u := range users {
+		fmt.Println(u.ID, u.Name)
+	}
+	// Output:
+	// 1 ada
+	// 3 grace
+}
+
+func ExampleManager_Get() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	var u exampleUser
+	err := m.Get(ctx, &u, "SELECT * FROM users WHERE id = ?", 42)
+	fmt.Println(errors.Is(err, dbm.ErrNotFound))
+	// Output: true
+}
+
+func ExampleManager_WithTx() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE users SET active = false WHERE id = ?", 1); err != nil {
+			return err
+		}
+		return errors.New("changed my mind") // rolls back
+	})
+	fmt.Println(err)
+	n, _ := dbm.One[int](ctx, m, "SELECT count(*) FROM users WHERE active")
+	fmt.Println(n, "active")
+	// Output:
+	// changed my mind
+	// 2 active
+}
+
+func ExampleIter() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	for u, err := range dbm.Iter[exampleUser](ctx, m, "SELECT * FROM users ORDER BY id") {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(u.Name)
+		if u.ID == 2 {
+			break // the rows are closed for you
+		}
+	}
+	// Output:
+	// ada
+	// charles
+}
+
+func ExampleError() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	_, err := m.Exec(ctx, "SELECT * FROM no_such_table")
+	var dbErr *dbm.Error
+	fmt.Println(errors.As(err, &dbErr), dbErr.Op)
+	// Output: true exec
+}
