@@ -1,0 +1,59 @@
+// Package dbm manages a database/sql connection pool for an application:
+// configuration from DB_* environment variables and .env files, a pool with
+// sound defaults, struct-scanning queries, transactions, driver-independent
+// error classes and statistics.
+//
+// # Connecting
+//
+// [LoadConfig] reads the configuration and [New] opens the pool and waits
+// until the database answers:
+//
+//	cfg, err := dbm.LoadConfig(".env") // DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME, ...
+//	if err != nil {
+//		return err // matches dbm.ErrConfig and names the variable
+//	}
+//	m, err := dbm.New(ctx, cfg)
+//	if err != nil {
+//		return err // dbm.ErrConnection: names host:port, never the password
+//	}
+//	defer m.Close()
+//
+// PostgreSQL through lib/pq ("postgres") is the default and is built in.
+// For "pgx", "mysql" or "sqlite" the program imports the driver itself; see
+// [Config.Driver]. [Wrap] turns an existing *sql.DB, such as go-sqlmock's,
+// into a [Manager].
+//
+// # Querying
+//
+// [Manager.ExecuteQuery] stores every row in a slice of structs, pointers to
+// structs, maps or scalars; [Manager.Get] stores one row. The generic
+// [Select], [One] and [Iter] do the same for a type parameter, and accept a
+// [*Manager] or a [*Tx] alike (a [Querier]):
+//
+//	users, err := dbm.Select[User](ctx, m, "SELECT * FROM users WHERE active = ?", true)
+//
+// Columns map to fields by `db` tag, else by the lower-cased field name;
+// placeholders are written in the driver's style and '?' is rebound to $1,
+// $2, ... for PostgreSQL.
+//
+// # Transactions
+//
+// [Manager.WithTx] commits when its function returns nil and rolls back on
+// an error or a panic. [Manager.BeginTx] gives the caller a [*Tx] to end;
+// `defer tx.Rollback()` is always safe.
+//
+// # Errors
+//
+// Every error from the manager keeps the driver's error reachable with
+// [errors.As] and matches a sentinel such as [ErrUniqueViolation],
+// [ErrNotFound] or [ErrConnection] with [errors.Is]. [Classify] returns the
+// [Class]; bad arguments are [*ArgumentError] and unmappable columns
+// [*ScanError].
+//
+// # Observability
+//
+// [Manager.Stats] returns the pool's [database/sql.DBStats] plus the
+// manager's counters. [WithLogger] sets the [log/slog.Logger] used for slow
+// statements (Config.SlowQueryThreshold). Nothing logged or returned contains
+// the password or argument values.
+package dbm
