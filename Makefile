@@ -1,8 +1,10 @@
 # dbmanager: make run (quickstart on embedded SQLite), make test (all tests).
 GO       ?= go
+BENCH    ?= .
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 COUNT    ?= 6
+BENCHSTAT ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 .PHONY: run test vet fmt-check lint cover bench
 
@@ -35,5 +37,5 @@ cover:
 
 ## bench: benchmarks, $(COUNT) runs each, summarised with benchstat.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee bench.txt
-	$(GO) run golang.org/x/perf/cmd/benchstat@latest bench.txt
+	$(GO) test -run '^$$' -bench $(BENCH) -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee bench.txt
+	$(GO) run $(BENCHSTAT) -col /impl bench.txt

@@ -5,6 +5,7 @@
 //
 //	go run ./examples/quickstart                 # embedded SQLite, in memory
 //	DB_DRIVER=postgres DB_HOST=localhost DB_USER=app DB_PASSWORD=secret DB_NAME=app go run ./examples/quickstart
+//	DB_DRIVER=mysql DB_HOST=127.0.0.1 DB_USER=root DB_NAME=test go run ./examples/quickstart
 package main
 
 import (
@@ -17,7 +18,11 @@ import (
 	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
-	_ "modernc.org/sqlite" // the embedded default; lib/pq comes with dbm
+	// dbm brings lib/pq ("postgres"); a program imports any other driver it
+	// uses. The quickstart imports them all so DB_DRIVER can pick any.
+	_ "github.com/go-sql-driver/mysql" // "mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx"
+	_ "modernc.org/sqlite"             // "sqlite", the embedded default
 )
 
 // User is one row of the users table.
@@ -99,8 +104,8 @@ func seed(ctx context.Context, m *dbm.Manager) error {
 	}
 	if _, err := m.Exec(ctx, `CREATE TABLE users (
 		id     INTEGER PRIMARY KEY,
-		name   TEXT NOT NULL,
-		email  TEXT NOT NULL UNIQUE,
+		name   VARCHAR(255) NOT NULL,
+		email  VARCHAR(255) NOT NULL UNIQUE,
 		active BOOLEAN NOT NULL
 	)`); err != nil {
 		return err

@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestQuickstartOnEmbeddedSQLite runs the quickstart as `make run` does on a
 // fresh machine: no DB_* variables, embedded SQLite.
@@ -26,5 +33,43 @@ func TestQuickstartOnEmbeddedSQLite(t *testing.T) {
 	}
 	if strings.Contains(got, "Charles Babbage") {
 		t.Errorf("inactive user listed:\n%s", got)
+	}
+}
+
+// TestQuickstartOnServers runs the quickstart against the PostgreSQL (lib/pq
+// and pgx) and MariaDB servers, configured only through DB_* variables as a
+// user would. A server that does not answer skips the case locally and
+// fails it when DBM_REQUIRE_INTEGRATION=1 (CI).
+func TestQuickstartOnServers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr string
+		env  map[string]string
+	}{
+		{"postgres", "127.0.0.1:5432", map[string]string{"DB_DRIVER": "postgres", "DB_HOST": "127.0.0.1", "DB_PORT": "5432", "DB_USER": "postgres", "DB_NAME": "test", "DB_SSLMODE": "disable"}},
+		{"pgx", "127.0.0.1:5432", map[string]string{"DB_DRIVER": "pgx", "DB_HOST": "127.0.0.1", "DB_USER": "postgres", "DB_NAME": "test"}},
+		{"mysql", "127.0.0.1:3306", map[string]string{"DB_DRIVER": "mysql", "DB_HOST": "127.0.0.1", "DB_USER": "root", "DB_NAME": "test"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if c, err := net.DialTimeout("tcp", tc.addr, 2*time.Second); err != nil {
+				if os.Getenv("DBM_REQUIRE_INTEGRATION") == "1" {
+					t.Fatalf("%s server at %s is required but not reachable: %v", tc.name, tc.addr, err)
+				}
+				t.Skipf("SKIP: %s server at %s not reachable (%v); set DBM_REQUIRE_INTEGRATION=1 to fail instead", tc.name, tc.addr, err)
+			} else {
+				c.Close()
+			}
+			for _, v := range []string{"DB_DRIVER", "DB_DSN", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DB_SSLMODE"} {
+				t.Setenv(v, tc.env[v])
+			}
+			t.Chdir(t.TempDir())
+			var out bytes.Buffer
+			if err := run(context.Background(), &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); !strings.Contains(got, "Grace Hopper") || strings.Contains(got, "Charles Babbage") || !strings.Contains(got, tc.name) {
+				t.Errorf("output:\n%s", got)
+			}
+		})
 	}
 }
