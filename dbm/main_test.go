@@ -3,9 +3,9 @@ package dbm_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
