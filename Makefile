@@ -4,6 +4,9 @@ BENCH    ?= .
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 COUNT    ?= 6
+# The race detector needs cgo and a C compiler; without one, tests run
+# without it rather than not at all.
+RACE     ?= $(shell CGO_ENABLED=1 $(GO) env CC >/dev/null 2>&1 && command -v "$$(CGO_ENABLED=1 $(GO) env CC)" >/dev/null 2>&1 && echo -race)
 BENCHSTAT ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 .PHONY: run test vet fmt-check lint cover bench
@@ -16,7 +19,7 @@ run:
 ## PostgreSQL tests skip with a reason when no server answers;
 ## DBM_REQUIRE_INTEGRATION=1 (set by .ci/run) turns such a skip into a failure.
 test: vet fmt-check
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test $(RACE) -count=1 $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -185,8 +185,8 @@ func configErr(field, reason string, value any) *ConfigError {
 
 // LoadConfig reads DB_* variables into a Config: first from the named .env
 // files in order (a later file wins over an earlier one), then from the
-// process environment, which wins over the files (a variable set to the
-// empty string counts as unset). A named file that does not
+// process environment, which wins over the files. A variable set to the
+// empty string, in a file or the environment, counts as unset. A named file that does not
 // exist is an error. The result is validated; fields left unset keep their
 // zero value and take their defaults in [New].
 //
@@ -205,7 +205,11 @@ func LoadConfig(envFiles ...string) (Config, error) {
 			}
 			return Config{}, &ConfigError{Field: "envFiles", Value: strconv.Quote(name), Reason: reason}
 		}
-		maps.Copy(vars, fileVars)
+		for k, v := range fileVars {
+			if v != "" {
+				vars[k] = v
+			}
+		}
 	}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && strings.HasPrefix(k, "DB_") {
@@ -215,6 +219,13 @@ func LoadConfig(envFiles ...string) (Config, error) {
 	var cfg Config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
 		return Config{}, envError(err, vars)
+	}
+	if len(cfg.Params) > 0 { // "a=1, b=2" means a and b
+		params := make(map[string]string, len(cfg.Params))
+		for k, v := range cfg.Params {
+			params[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+		cfg.Params = params
 	}
 	if err := cfg.withDefaults().validate(); err != nil {
 		return Config{}, err

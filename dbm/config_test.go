@@ -230,3 +230,17 @@ func TestConfigNeverPrintsPassword(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadConfigEmptyValuesAndParamSpaces(t *testing.T) {
+	clearDBEnv(t)
+	cfg, err := dbm.LoadConfig(envDir+"base.env", envDir+"empty.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "localhost" {
+		t.Errorf("Host = %q: an empty value in a later file cleared it", cfg.Host)
+	}
+	if len(cfg.Params) != 2 || cfg.Params["application_name"] != "api" || cfg.Params["connect_timeout"] != "5" {
+		t.Errorf("Params = %q, want spaces around keys and values trimmed", cfg.Params)
+	}
+}

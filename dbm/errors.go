@@ -1,19 +1,13 @@
 package dbm
 
 import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 )
 
-// Sentinel errors. Every error the manager returns matches exactly one of the
-// class sentinels below with [errors.Is] (see [Classify]) and keeps the
-// driver's own error reachable with [errors.As].
+// Sentinel errors. An error the manager returns matches the sentinel of its
+// [Class] with [errors.Is] (see [Classify]; errors of [ClassUnknown] match
+// none) and keeps the driver's own error reachable with [errors.As].
 var (
 	// ErrNotFound: a query for one row ([Manager.Get], [One]) found none. It
 	// also matches [sql.ErrNoRows].
@@ -244,7 +238,7 @@ func Classify(err error) Class {
 // IsRetryable reports whether running the failed operation again may
 // succeed: connection loss, too many connections, serialization failures,
 // deadlocks, lock timeouts and pool timeouts. It says nothing about whether
-// the operation already took effect; see docs/errors-and-retries.md.
+// the operation already took effect; see docs/querying.md.
 func IsRetryable(err error) bool {
 	switch Classify(err) {
 	case ClassConnection, ClassTooManyConnections, ClassSerialization,
@@ -252,94 +246,6 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return false
-}
-
-// classify derives the class and code of a raw driver or Go error. ctx is the
-// caller's context (nil when unknown); it tells a caller's deadline from a
-// cancellation.
-func classify(ctx context.Context, err error) (Class, string) {
-	if errors.Is(err, sql.ErrNoRows) {
-		return ClassNotFound, ""
-	}
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) {
-		code := st.SQLState()
-		return classifySQLState(ctx, code), code
-	}
-	if ctx != nil {
-		switch ctx.Err() {
-		case context.DeadlineExceeded:
-			return ClassTimeout, ""
-		case context.Canceled:
-			return ClassCanceled, ""
-		}
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return ClassTimeout, ""
-	case errors.Is(err, context.Canceled):
-		return ClassCanceled, ""
-	case errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EPIPE):
-		return ClassConnection, ""
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		if ne.Timeout() {
-			return ClassTimeout, ""
-		}
-		return ClassConnection, ""
-	}
-	return ClassUnknown, ""
-}
-
-// classifySQLState maps a PostgreSQL SQLSTATE (lib/pq and pgx both expose
-// SQLState()) to a class.
-func classifySQLState(ctx context.Context, code string) Class {
-	switch code {
-	case "23505", "23P01":
-		return ClassUniqueViolation
-	case "23503":
-		return ClassForeignKeyViolation
-	case "23502":
-		return ClassNotNullViolation
-	case "23514":
-		return ClassCheckViolation
-	case "40001":
-		return ClassSerialization
-	case "40P01":
-		return ClassDeadlock
-	case "55P03":
-		return ClassLockTimeout
-	case "57014":
-		if ctx != nil && ctx.Err() == context.Canceled {
-			return ClassCanceled
-		}
-		return ClassTimeout
-	case "53300":
-		return ClassTooManyConnections
-	case "57P01", "57P02", "57P03":
-		return ClassConnection
-	case "25006":
-		return ClassReadOnly
-	case "42601":
-		return ClassSyntax
-	case "42P01", "42703", "42883":
-		return ClassUndefinedObject
-	case "42501":
-		return ClassPermission
-	}
-	switch {
-	case strings.HasPrefix(code, "08"):
-		return ClassConnection
-	case strings.HasPrefix(code, "28"):
-		return ClassPermission
-	case strings.HasPrefix(code, "22"):
-		return ClassDataException
-	}
-	return ClassUnknown
 }
 
 // ArgumentError reports an argument a call cannot use: a nil, non-pointer or

@@ -222,6 +222,7 @@ func (m *Manager) check(ctx context.Context, fn string) error {
 		return &ArgumentError{Func: fn, Arg: "ctx", Reason: "nil context (use context.Background())"}
 	}
 	if m.closed.Load() {
+		m.stats.errors[ClassClosed].Add(1)
 		return &Error{Class: ClassClosed, Op: fn, Err: errManagerClosed}
 	}
 	return nil
@@ -237,8 +238,12 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 	}
 	var e *Error
 	var ae *ArgumentError
+	if errors.As(err, &e) || errors.As(err, &ae) {
+		return err // already classified (and counted), or a caller's mistake
+	}
 	var se *ScanError
-	if errors.As(err, &e) || errors.As(err, &ae) || errors.As(err, &se) {
+	if errors.As(err, &se) {
+		m.stats.errors[ClassScan].Add(1)
 		return err
 	}
 	class, code := classify(ctx, err)

@@ -34,7 +34,9 @@ type Stats struct {
 	// Rollbacks is the number of transactions rolled back, by the caller or
 	// by [Manager.WithTx].
 	Rollbacks uint64
-	// Errors is the number of failed operations.
+	// Errors is the number of failed operations: statements, scans, commits,
+	// and calls on a closed manager. Invalid arguments (an
+	// [*ArgumentError]) are the caller's bug and are not counted.
 	Errors uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
