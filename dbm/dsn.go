@@ -150,14 +150,28 @@ func (c Config) address() string {
 
 // redactDSN replaces the password in a URL, key=value or MySQL DSN.
 func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.User != nil {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" && (u.User != nil || u.RawQuery != "") {
+		out := dsn
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return strings.Replace(u.String(), "xxxxx", redacted, 1)
+			out = strings.Replace(u.String(), "xxxxx", redacted, 1)
 		}
-		return dsn
+		return redactQuery(out)
 	}
-	if i := strings.Index(dsn, "password="); i >= 0 { // key=value (libpq) form
+	if pairs, ok := parseKV(dsn); ok { // key=value (libpq) form
+		var b strings.Builder
+		last := 0
+		for _, p := range pairs {
+			if isSecretParam(p.key) {
+				b.WriteString(dsn[last:p.start])
+				b.WriteString(redacted)
+				last = p.end
+			}
+		}
+		b.WriteString(dsn[last:])
+		return b.String()
+	}
+	if i := strings.Index(dsn, "password="); i >= 0 {
 		end := strings.IndexAny(dsn[i:], " &;")
 		if end < 0 {
 			end = len(dsn) - i
@@ -174,12 +188,44 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
+// redactQuery replaces the values of secret parameters (password,
+// sslpassword, ...) in a URL's query, keeping everything else as written.
+func redactQuery(u string) string {
+	base, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	query, fragment, hasFragment := strings.Cut(query, "#")
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		k, _, _ := strings.Cut(p, "=")
+		if key, err := url.QueryUnescape(k); err == nil && isSecretParam(key) {
+			params[i] = k + "=" + redacted
+		}
+	}
+	out := base + "?" + strings.Join(params, "&")
+	if hasFragment {
+		out += "#" + fragment
+	}
+	return out
+}
+
 // dsnPassword extracts the password from a DSN, so that it can be removed
 // from driver error text.
 func dsnPassword(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.User != nil {
-		p, _ := u.User.Password()
-		return p
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" && (u.User != nil || u.Query().Has("password")) {
+		if p, has := u.User.Password(); has {
+			return p
+		}
+		return u.Query().Get("password")
+	}
+	if pairs, ok := parseKV(dsn); ok {
+		for _, p := range pairs {
+			if p.key == "password" {
+				return p.value
+			}
+		}
+		return ""
 	}
 	if i := strings.Index(dsn, "password="); i >= 0 {
 		rest := dsn[i+len("password="):]
@@ -196,6 +242,73 @@ func dsnPassword(dsn string) string {
 		}
 	}
 	return ""
+}
+
+// kvPair is one keyword = value setting of a libpq connection string.
+type kvPair struct {
+	key        string
+	value      string // unquoted and unescaped
+	start, end int    // the value's bytes in the string, quotes included
+}
+
+// parseKV splits a libpq key=value connection string as libpq and lib/pq
+// do: settings separated by white space, optional white space around '=',
+// values either bare (up to white space) or in single quotes (which may hold
+// white space), a backslash escaping the next character in both. ok is
+// false when s is not in that form (a URL or a MySQL DSN). An unterminated
+// quoted value runs to the end, so that it is still redacted.
+func parseKV(s string) (pairs []kvPair, ok bool) {
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && isSpaceByte(s[i]) {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i == len(s) {
+			return pairs, len(pairs) > 0
+		}
+		k := i
+		for i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9') {
+			i++
+		}
+		key := s[k:i]
+		skipSpace()
+		if key == "" || i == len(s) || s[i] != '=' {
+			return nil, false
+		}
+		i++
+		skipSpace()
+		p := kvPair{key: key, start: i}
+		var v strings.Builder
+		quoted := i < len(s) && s[i] == '\''
+		if quoted {
+			i++
+		}
+		for i < len(s) {
+			c := s[i]
+			if quoted && c == '\'' {
+				i++
+				break
+			}
+			if !quoted && isSpaceByte(c) {
+				break
+			}
+			if c == '\\' && i+1 < len(s) {
+				i++
+				c = s[i]
+			}
+			v.WriteByte(c)
+			i++
+		}
+		p.value, p.end = v.String(), i
+		pairs = append(pairs, p)
+	}
+}
+
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // redactor returns a function that removes the password, and its encoded

@@ -294,6 +294,16 @@ func (s *scanner) scanOne(rows *sql.Rows, cols []string, v reflect.Value) error 
 			return err
 		}
 	}
+	if t := v.Type(); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !isScalar(t.Elem()) {
+		// *T for a struct T, as in One[*User]: the row fills a new T, as
+		// ExecuteQuery does for []*T.
+		pv := reflect.New(t.Elem())
+		if err := s.scanOne(rows, cols, pv.Elem()); err != nil {
+			return err
+		}
+		v.Set(pv)
+		return nil
+	}
 	if v.Type() == mapType {
 		m, err := scanMap(rows, cols, binaryColumns(rows, cols))
 		if err == nil {
@@ -373,7 +383,8 @@ func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([
 	return out, nil
 }
 
-// One runs query and returns its first row as a T. No row is an error
+// One runs query and returns its first row as a T, which may be any type
+// [Select] takes, a pointer to a struct included. No row is an error
 // matching [ErrNotFound] and [sql.ErrNoRows].
 func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, error) {
 	var v T

@@ -51,7 +51,7 @@ func scan(q string) (marks []int, numbered bool) {
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
-			i = skipQuoted(q, i, c)
+			i = skipQuoted(q, i, c, c == '\'' && escapeString(q, i))
 		case '-':
 			if i+1 < len(q) && q[i+1] == '-' {
 				i = skipTo(q, i+2, "\n")
@@ -76,14 +76,16 @@ func scan(q string) (marks []int, numbered bool) {
 }
 
 // skipQuoted returns the index of the quote closing the literal opened at i.
-// A doubled quote inside is an escaped quote; a backslash escapes the next
-// byte (MySQL's and PostgreSQL E” literals), which is harmless elsewhere
-// because a backslash before the closing quote is rare outside those dialects.
-func skipQuoted(q string, i int, quote byte) int {
+// A doubled quote inside is an escaped quote. A backslash escapes the next
+// byte only when backslashes is set: in PostgreSQL's escape strings
+// (E'...'). In a plain PostgreSQL literal a backslash is an ordinary
+// character (standard_conforming_strings, on by default since 9.1), so
+// 'C:\' ends at its second quote.
+func skipQuoted(q string, i int, quote byte, backslashes bool) int {
 	for j := i + 1; j < len(q); j++ {
 		switch q[j] {
 		case '\\':
-			if quote == '\'' {
+			if backslashes {
 				j++
 			}
 		case quote:
@@ -95,6 +97,12 @@ func skipQuoted(q string, i int, quote byte) int {
 		}
 	}
 	return len(q) - 1
+}
+
+// escapeString reports whether the literal opened at i is an escape string:
+// E'...' or e'...', the E not being the end of a longer identifier.
+func escapeString(q string, i int) bool {
+	return i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && !identByte(q, i-2)
 }
 
 func skipTo(q string, from int, end string) int {

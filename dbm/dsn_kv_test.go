@@ -1,0 +1,59 @@
+package dbm
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRedactKeyValueDSN covers libpq key=value DSNs whose password is
+// quoted, escaped or spaced: the whole value must be redacted, and
+// dsnPassword must return it as the driver reads it.
+func TestRedactKeyValueDSN(t *testing.T) {
+	tests := []struct {
+		name, dsn, password, redactedDSN string
+	}{
+		{"bare", "host=h password=s3cret user=u", "s3cret", "host=h password=[redacted] user=u"},
+		{"quoted with spaces", "host=h password='two words' user=u", "two words", "host=h password=[redacted] user=u"},
+		{"quoted with escapes", `host=h password='it\'s one \\ path' user=u`, `it's one \ path`, "host=h password=[redacted] user=u"},
+		{"bare with escaped space", `password=two\ words user=u`, "two words", "password=[redacted] user=u"},
+		{"spaces around =", "host=h password = 'alpha beta' user=u", "alpha beta", "host=h password = [redacted] user=u"},
+		{"last setting", "host=h password='x y'", "x y", "host=h password=[redacted]"},
+		{"sslpassword before password", "sslpassword=k1 password=p1", "p1", "sslpassword=[redacted] password=[redacted]"},
+		{"unterminated quote", "host=h password='alpha beta", "alpha beta", "host=h password=[redacted]"},
+		{"URL with password in the query", "postgres://u@h/d?password=s3cret&sslmode=disable", "s3cret", "postgres://u@h/d?password=[redacted]&sslmode=disable"},
+		{"URL without user, password in the query", "postgres://h/d?password=p%40ss", "p@ss", "postgres://h/d?password=[redacted]"},
+		{"URL with sslpassword before password", "postgres://h/d?sslpassword=k1&password=s3cret", "s3cret", "postgres://h/d?sslpassword=[redacted]&password=[redacted]"},
+		{"URL with user password and sslpassword", "postgres://u:s3cret@h/d?sslpassword=k1", "s3cret", "postgres://u:[redacted]@h/d?sslpassword=[redacted]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := redactDSN(tc.dsn); got != tc.redactedDSN {
+				t.Errorf("redactDSN(%q) = %q, want %q", tc.dsn, got, tc.redactedDSN)
+			}
+			if got := dsnPassword(tc.dsn); got != tc.password {
+				t.Errorf("dsnPassword(%q) = %q, want %q", tc.dsn, got, tc.password)
+			}
+			for _, w := range strings.Fields(tc.password) {
+				if strings.Contains(redactDSN(tc.dsn), w) {
+					t.Errorf("redactDSN(%q) still shows %q", tc.dsn, w)
+				}
+			}
+		})
+	}
+}
+
+// TestParseKVRejectsOtherForms checks that URLs and MySQL DSNs are not taken
+// for key=value strings.
+func TestParseKVRejectsOtherForms(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:p@h/d?sslmode=disable",
+		"u:p@tcp(h:3306)/d?parseTime=true",
+		"file:/tmp/x.db?_pragma=foreign_keys(1)",
+		":memory:",
+		"",
+	} {
+		if pairs, ok := parseKV(dsn); ok {
+			t.Errorf("parseKV(%q) = %v, true; want not key=value", dsn, pairs)
+		}
+	}
+}
