@@ -1,0 +1,136 @@
+package pgtest
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPostgresServerStopStartAgain checks the lifecycle the restart tests
+// rely on: the server listens after Start, stops listening after Stop, listens
+// again on the same port after StartAgain, and its directory is removed when
+// the test ends.
+func TestPostgresServerStopStartAgain(t *testing.T) {
+	var dir string
+	t.Run("lifecycle", func(t *testing.T) {
+		srv := Start(t)
+		dir = srv.Dir
+		if srv.Host != "127.0.0.1" || srv.Port == 0 || srv.Superuser == "" || srv.Password == "" {
+			t.Fatalf("incomplete server description: host %q port %d superuser %q password set %v",
+				srv.Host, srv.Port, srv.Superuser, srv.Password != "")
+		}
+		if _, err := os.Stat(filepath.Join(srv.Dir, "pwfile")); !os.IsNotExist(err) {
+			t.Errorf("the password file is still on disk after initdb (stat: %v)", err)
+		}
+		conf, err := os.ReadFile(filepath.Join(srv.DataDir, "pg_hba.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules := 0
+		for _, line := range strings.Split(string(conf), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+				continue
+			}
+			rules++
+			if f[len(f)-1] != "scram-sha-256" {
+				t.Errorf("pg_hba.conf line does not use scram-sha-256: %q", line)
+			}
+		}
+		if rules == 0 {
+			t.Error("pg_hba.conf has no rules")
+		}
+
+		mustDial(t, srv.Addr())
+		port := srv.Port
+		if err := srv.Stop("fast"); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := net.DialTimeout("tcp", srv.Addr(), 2*time.Second); err == nil {
+			c.Close()
+			t.Fatalf("%s still accepts connections after Stop", srv.Addr())
+		}
+		if err := srv.Stop("fast"); err == nil {
+			t.Error("Stop on a stopped server: want an error, got nil")
+		}
+		if err := srv.StartAgain(); err != nil {
+			t.Fatal(err)
+		}
+		if srv.Port != port {
+			t.Errorf("port changed across StartAgain: %d, then %d", port, srv.Port)
+		}
+		mustDial(t, srv.Addr())
+		if err := srv.StartAgain(); err == nil {
+			t.Error("StartAgain on a running server: want an error, got nil")
+		}
+	})
+	if dir == "" {
+		return // skipped
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("server directory %s still exists after the test (stat: %v)", dir, err)
+	}
+}
+
+// TestPostgresServerReapsOrphans checks that the server of a test process
+// that died without cleaning up is stopped and deleted by the next Start.
+func TestPostgresServerReapsOrphans(t *testing.T) {
+	srv := Start(t)
+	// Pretend that the process that started srv died: give it the PID of a
+	// process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skipf("SKIP: cannot run true to get a dead PID: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(srv.Dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reapOrphans(srv)
+	if _, err := os.Stat(srv.Dir); !os.IsNotExist(err) {
+		t.Errorf("orphan directory %s still exists (stat: %v)", srv.Dir, err)
+	}
+	if c, err := net.DialTimeout("tcp", srv.Addr(), 2*time.Second); err == nil {
+		c.Close()
+		t.Errorf("the orphan server at %s still accepts connections", srv.Addr())
+	}
+	srv.running = false // stopped by the reaper, not by Stop
+
+	// A live owner's server is left alone.
+	live := Start(t)
+	reapOrphans(live)
+	mustDial(t, live.Addr())
+}
+
+// TestPostgresServerMissing checks that a missing installation goes to the
+// caller's OnMissing function with a reason.
+func TestPostgresServerMissing(t *testing.T) {
+	t.Setenv(BinDirEnv, t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	defer func(g string) { installGlob = g }(installGlob)
+	installGlob = filepath.Join(t.TempDir(), "*", "bin", "initdb")
+	var what string
+	t.Run("start", func(t *testing.T) {
+		Start(t, OnMissing(func(t testing.TB, w string, err error) {
+			what = w + ": " + err.Error()
+			t.SkipNow()
+		}))
+		t.Error("Start returned without binaries")
+	})
+	if !strings.Contains(what, "initdb") {
+		t.Errorf("OnMissing reason %q does not name initdb", what)
+	}
+}
+
+func mustDial(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("server at %s does not accept connections: %v", addr, err)
+	}
+	c.Close()
+}
