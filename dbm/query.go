@@ -97,26 +97,14 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 	if err != nil {
 		return err
 	}
-	q, err := s.prepare(ctx, "ExecuteQuery", query)
-	if err != nil {
-		return err
-	}
-	start := s.now()
-	rows, err := s.ex.QueryContext(ctx, q, args...)
-	if err != nil {
-		return s.m.finish(ctx, "query", q, start, -1, err)
-	}
-	err = s.m.scanner.scanAll(rows, target)
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = rows.Err()
-	}
+	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
+		err := s.m.scanner.scanAll(rows, target)
+		return target.slice.Len(), err
+	})
 	if err != nil {
 		target.slice.SetLen(0)
 	}
-	return s.m.finish(ctx, "query", q, start, target.slice.Len(), err)
+	return err
 }
 
 func (s session) get(ctx context.Context, dest any, query string, args []any) error {
@@ -124,7 +112,21 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	if err != nil {
 		return err
 	}
-	q, err := s.prepare(ctx, "Get", query)
+	return s.run(ctx, "Get", query, args, func(rows *sql.Rows) (int, error) {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return 0, err
+			}
+			return 0, sql.ErrNoRows
+		}
+		return 1, s.m.scanner.scanOne(rows, nil, elem)
+	})
+}
+
+// run prepares query, runs it, hands the rows to read, closes them and
+// records the statement. read returns how many rows it stored.
+func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
+	q, err := s.prepare(ctx, fn, query)
 	if err != nil {
 		return err
 	}
@@ -133,15 +135,12 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	if err != nil {
 		return s.m.finish(ctx, "query", q, start, -1, err)
 	}
-	n := 0
-	if rows.Next() {
-		n = 1
-		err = s.m.scanner.scanOne(rows, nil, elem)
-	} else if err = rows.Err(); err == nil {
-		err = sql.ErrNoRows
-	}
+	n, err := read(rows)
 	if cerr := rows.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = rows.Err()
 	}
 	return s.m.finish(ctx, "query", q, start, n, err)
 }
