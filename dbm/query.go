@@ -135,6 +135,9 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err != nil {
 		return s.m.finish(ctx, "query", q, start, -1, err)
 	}
+	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
+	// leaves database/sql's rows lock held, and Close would then block
+	// forever; the connection is lost either way.
 	n, err := read(rows)
 	if cerr := rows.Close(); err == nil {
 		err = cerr

@@ -167,15 +167,19 @@ func (p *plan) targets(base unsafe.Pointer, dst []any) {
 }
 
 // fieldByIndexAlloc walks index from v, allocating nil embedded pointers.
+// An embedded pointer to an unexported struct type cannot be set through
+// reflect, so every step is re-derived from its address: v is always
+// addressable (it lives in the destination the caller passed).
 func fieldByIndexAlloc(v reflect.Value, index []int) reflect.Value {
 	for i, idx := range index {
 		if i > 0 && v.Kind() == reflect.Pointer {
 			if v.IsNil() {
-				v.Set(reflect.New(v.Type().Elem()))
+				reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem().Set(reflect.New(v.Type().Elem()))
 			}
 			v = v.Elem()
 		}
-		v = v.Field(idx)
+		f := v.Field(idx)
+		v = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
 	}
 	return v
 }

@@ -340,3 +340,26 @@ func TestManagerStringHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+type hiddenBase struct {
+	ID int64 `db:"id"`
+}
+
+// withHiddenBase embeds a pointer to an unexported struct, which reflect
+// cannot set directly; the scanner must still allocate it.
+type withHiddenBase struct {
+	*hiddenBase
+	Name string `db:"name"`
+}
+
+func TestEmbeddedPointerToUnexportedStruct(t *testing.T) {
+	ctx := context.Background()
+	m := newSQLite(t)
+	got, err := dbm.Select[withHiddenBase](ctx, m, "SELECT 7 AS id, 'a' AS name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].hiddenBase == nil || got[0].ID != 7 || got[0].Name != "a" {
+		t.Errorf("got %+v", got)
+	}
+}
