@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -46,6 +47,10 @@ func classify(ctx context.Context, err error) (Class, string) {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE):
 		return ClassConnection, ""
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Op == "parse" { // a malformed DSN; *url.Error is also a net.Error
+		return ClassConfig, ""
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -316,6 +318,13 @@ func (c Config) validate() error {
 	if !slices.Contains(knownDrivers, c.Driver) {
 		return configErr("Driver", "unknown driver (want one of "+strings.Join(knownDrivers, ", ")+")", c.Driver)
 	}
+	if c.DSN != "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
+		if _, _, isURL := cutScheme(c.DSN); isURL {
+			if _, err := url.Parse(c.DSN); err != nil {
+				return configErr("DSN", "not a valid URL (percent-encode special characters in the user name and password, as url.UserPassword does)", nil)
+			}
+		}
+	}
 	if c.DSN == "" {
 		switch c.Driver {
 		case DriverSQLite:
@@ -326,8 +335,8 @@ func (c Config) validate() error {
 			if c.Port < 1 || c.Port > 65535 {
 				return configErr("Port", "out of range (want 1-65535)", c.Port)
 			}
-			if strings.ContainsAny(c.Host, "/?#@ ") && !strings.HasPrefix(c.Host, "/") {
-				return configErr("Host", "not a host name or address", c.Host)
+			if err := checkHost(c.Driver, c.Host); err != "" {
+				return configErr("Host", err, c.Host)
 			}
 		}
 		if c.SSLMode != "" {
@@ -373,6 +382,29 @@ func (c Config) validate() error {
 		return configErr("RetryInitialBackoff", fmt.Sprintf("larger than RetryMaxBackoff (%s)", c.RetryMaxBackoff), c.RetryInitialBackoff)
 	}
 	return nil
+}
+
+// checkHost returns what is wrong with a host, or "". IPv6 addresses are
+// written bare ("::1"); a port belongs in Port. PostgreSQL also takes a Unix
+// socket directory ("/var/run/postgresql").
+func checkHost(driver, host string) string {
+	switch {
+	case strings.HasPrefix(host, "/"):
+		if driver == DriverMySQL {
+			return "a Unix socket is not supported here; use a DSN with unix(/path)"
+		}
+		return ""
+	case strings.HasPrefix(host, "["):
+		return "write an IPv6 address without brackets"
+	case strings.Contains(host, ":"):
+		if net.ParseIP(host) == nil {
+			return "not a host name or address (put the port in Port / DB_PORT)"
+		}
+		return ""
+	case strings.ContainsAny(host, "/?#@ \t"):
+		return "not a host name or address"
+	}
+	return ""
 }
 
 const redacted = "[redacted]"

@@ -147,6 +147,30 @@ var badValues = []struct {
 	{"DB_SSLMODE", "sometimes", "unknown mode"},
 	{"DB_PARAMS", "novalue", "key=value"},
 	{"DB_HOST", "db host/x", "not a host name"},
+	{"DB_HOST", "[::1]", "without brackets"},
+	{"DB_HOST", "db:5433", "put the port in Port"},
+	{"DB_DSN", "postgres://u:pa ss@h/d", "not a valid URL"},
+}
+
+func TestHostForms(t *testing.T) {
+	for _, tc := range []struct {
+		driver, host string
+		ok           bool
+	}{
+		{"postgres", "::1", true},
+		{"postgres", "db.example.com", true},
+		{"postgres", "/var/run/postgresql", true},
+		{"mysql", "/tmp/mysql.sock", false},
+		{"mysql", "127.0.0.1", true},
+	} {
+		clearDBEnv(t)
+		t.Setenv("DB_DRIVER", tc.driver)
+		t.Setenv("DB_HOST", tc.host)
+		_, err := dbm.LoadConfig()
+		if (err == nil) != tc.ok {
+			t.Errorf("%s host %q: err = %v, want ok=%v", tc.driver, tc.host, err, tc.ok)
+		}
+	}
 }
 
 func TestLoadConfigBadValues(t *testing.T) {
@@ -167,7 +191,7 @@ func TestLoadConfigBadValues(t *testing.T) {
 			if !strings.Contains(msg, tc.name) || !strings.Contains(msg, tc.reason) {
 				t.Errorf("err = %q, want it to name %s and say %q", msg, tc.name, tc.reason)
 			}
-			if strings.Contains(msg, "topsecret") {
+			if strings.Contains(msg, "topsecret") || strings.Contains(msg, "pa ss") {
 				t.Errorf("err reveals the password: %q", msg)
 			}
 		})

@@ -165,13 +165,12 @@ type Error struct {
 	Code  string // SQLSTATE or driver error number, when known
 	Op    string // "query", "exec", "begin", "commit", "rollback", "connect", "ping", "scan"
 	Query string // the statement, shortened; never argument values
-	Err   error  // the underlying error
-
-	redact func(string) string // removes the password from driver text
+	Err   error  // the underlying error; withheld when its text held the password
 }
 
-// Error returns "dbm: <op>: <class>: <driver text>" followed by the statement.
-// The configured password is removed from the driver's text.
+// Error returns "dbm: <op>: <class>: <driver text>" followed by the
+// statement. A driver text or statement that contained the configured
+// password was withheld when the error was made.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("dbm: ")
@@ -181,12 +180,8 @@ func (e *Error) Error() string {
 		b.WriteString(e.Class.String())
 	}
 	if e.Err != nil {
-		msg := e.Err.Error()
-		if e.redact != nil {
-			msg = e.redact(msg)
-		}
 		b.WriteString(": ")
-		b.WriteString(msg)
+		b.WriteString(e.Err.Error())
 	}
 	if e.Query != "" {
 		b.WriteString(" [statement: ")
@@ -200,12 +195,13 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether target is the sentinel of e's class. Errors from a
-// failed connect also match [ErrConnection], whatever their class.
+// failed connect also match [ErrConnection], whatever their class, and so
+// does [ErrCommitUnknown] (the connection was lost during COMMIT).
 func (e *Error) Is(target error) bool {
 	if s := e.Class.Sentinel(); s != nil && s == target {
 		return true
 	}
-	return target == ErrConnection && e.Op == "connect"
+	return target == ErrConnection && (e.Op == "connect" || e.Class == ClassCommitUnknown)
 }
 
 // Classify returns the class of err: the class an [*Error] carries, or the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -66,6 +67,7 @@ func TestClassify(t *testing.T) {
 		{"pipe", nil, syscall.EPIPE, ClassConnection},
 		{"net timeout", nil, &net.DNSError{IsTimeout: true}, ClassTimeout},
 		{"unknown", nil, errors.New("boom"), ClassUnknown},
+		{"malformed DSN", nil, &url.Error{Op: "parse", URL: "postgres://x", Err: errors.New("invalid character")}, ClassConfig},
 		{"already classified", nil, &Error{Class: ClassDeadlock, Err: errors.New("x")}, ClassDeadlock},
 		{"config", nil, &ConfigError{Field: "Port"}, ClassConfig},
 		{"argument", nil, &ArgumentError{}, ClassInvalidArgument},
@@ -127,9 +129,15 @@ func TestClassNamesAndSentinels(t *testing.T) {
 	}
 }
 
-func TestErrorRedactsPassword(t *testing.T) {
-	e := &Error{Class: ClassConnection, Op: "connect", Err: errors.New(`parse "postgres://u:hunter2@h": bad`), redact: redactor("hunter2")}
-	if msg := e.Error(); msg == "" || strings.Contains(msg, "hunter2") {
-		t.Errorf("Error() = %q reveals the password", msg)
+func TestWrapWithholdsPassword(t *testing.T) {
+	m := &Manager{secrets: newSecrets("hunter2")}
+	err := m.wrap(context.Background(), "exec", "SELECT 'hunter2'", fmt.Errorf("driver: %w", &stateErr{"28P01", "bad password hunter2"}))
+	if !errors.Is(err, ErrPermission) {
+		t.Errorf("class lost when withholding: %v", err)
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if strings.Contains(e.Error(), "hunter2") {
+			t.Errorf("error chain shows the password: %q", e.Error())
+		}
 	}
 }

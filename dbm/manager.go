@@ -28,7 +28,7 @@ type Manager struct {
 	addr     string // what error messages and String show; no credentials
 	log      *slog.Logger
 	slow     time.Duration
-	redact   func(string) string // removes the password from driver text
+	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
 
@@ -65,14 +65,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
 		return nil, configErr("Driver", "driver is not registered; add "+importHint[cfg.Driver]+" to your program", cfg.Driver)
 	}
-	password := cfg.Password
-	if cfg.DSN != "" {
-		password = dsnPassword(cfg.DSN)
-	}
+	secret := newSecrets(append(dsnPasswords(cfg.DSN), cfg.Password)...)
 	dsn := cfg.dsn()
 	db, err := sqlx.Open(cfg.Driver, dsn)
 	if err != nil {
-		return nil, &Error{Class: ClassConfig, Op: "open", Err: err, redact: redactor(password)}
+		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrub(err)}
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
@@ -81,7 +78,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 
 	m := newManager(db, cfg.Driver, buildOptions(opts))
 	m.addr = cfg.address()
-	m.redact = redactor(password)
+	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
 
 	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
@@ -147,7 +144,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil {
 			return m.connectErr(last)
 		}
-		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.redactText(err.Error())))
+		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.Any("error", m.secrets.scrub(err)))
 		pause := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(pause)
 		select {
@@ -161,15 +158,8 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 }
 
 func (m *Manager) connectErr(err error) error {
-	class, code := classify(nil, err)
-	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, err), redact: m.redact}
-}
-
-func (m *Manager) redactText(s string) string {
-	if m.redact == nil {
-		return s
-	}
-	return m.redact(s)
+	class, code := classify(context.Background(), err)
+	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrub(err))}
 }
 
 // Ping checks that the database answers.
@@ -253,6 +243,12 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 	case m.closed.Load() && class == ClassUnknown:
 		class = ClassClosed
 	}
+	return m.newError(class, code, op, query, err)
+}
+
+// newError counts an error of the given class and builds it, withholding
+// driver text or a statement that contains the password.
+func (m *Manager) newError(class Class, code, op, query string, err error) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: shorten(query), Err: err, redact: m.redact}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.scrubText(shorten(query)), Err: m.secrets.scrub(err)}
 }

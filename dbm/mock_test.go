@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -410,6 +411,34 @@ func TestWithTx(t *testing.T) {
 		err := m.WithTx(ctx, nil, func(_ context.Context, tx *dbm.Tx) error { return tx.Rollback() })
 		if !errors.Is(err, dbm.ErrClosed) {
 			t.Errorf("err = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("connection lost during commit", func(t *testing.T) {
+		m, mock := newMock(t, "postgres")
+		mock.ExpectBegin()
+		mock.ExpectCommit().WillReturnError(io.ErrUnexpectedEOF)
+		err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return nil })
+		if !errors.Is(err, dbm.ErrCommitUnknown) || !errors.Is(err, dbm.ErrConnection) {
+			t.Errorf("err = %v, want ErrCommitUnknown and ErrConnection", err)
+		}
+		if dbm.IsRetryable(err) || dbm.Classify(err) != dbm.ClassCommitUnknown {
+			t.Errorf("a commit of unknown outcome must not be retryable (class %v)", dbm.Classify(err))
+		}
+	})
+	t.Run("commit after the manager closed", func(t *testing.T) {
+		m, mock := newMock(t, "postgres")
+		mock.ExpectBegin()
+		mock.ExpectRollback()
+		mock.ExpectClose()
+		tx, err := m.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil { // does not wait for the transaction
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); !errors.Is(err, dbm.ErrClosed) {
+			t.Errorf("Commit after Close = %v, want ErrClosed (and a rollback)", err)
 		}
 	})
 	t.Run("commit fails", func(t *testing.T) {

@@ -38,16 +38,35 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 }
 
 // Commit commits the transaction. Calling it after Commit or Rollback
-// returns an error matching [ErrClosed] (and [sql.ErrTxDone]).
+// returns an error matching [ErrClosed] (and [sql.ErrTxDone]); so does
+// calling it after the manager was closed, which rolls the transaction back.
+//
+// When the connection is lost while COMMIT is under way, the transaction may
+// or may not have committed: the error matches [ErrCommitUnknown] (and
+// [ErrConnection]) and is not retryable, because running the transaction
+// again could apply it twice.
 func (tx *Tx) Commit() error {
+	m := tx.s.m
 	if tx.done.Swap(true) {
 		return &Error{Class: ClassClosed, Op: "commit", Err: sql.ErrTxDone}
 	}
+	if m.closed.Load() {
+		_ = tx.tx.Rollback()
+		m.stats.rollbacks.Add(1)
+		return m.newError(ClassClosed, "", "commit", "", errManagerClosed)
+	}
 	if err := tx.tx.Commit(); err != nil {
-		return tx.s.m.wrap(tx.ctx, "commit", "", err)
+		class, code := classify(tx.ctx, err)
+		switch {
+		case class == ClassConnection:
+			class = ClassCommitUnknown
+		case class == ClassUnknown && errors.Is(err, sql.ErrTxDone):
+			class = ClassClosed
+		}
+		return m.newError(class, code, "commit", "", err)
 	}
 	tx.committed.Store(true)
-	tx.s.m.stats.commits.Add(1)
+	m.stats.commits.Add(1)
 	return nil
 }
 
