@@ -58,7 +58,22 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := seed(ctx, m); err != nil {
 		return err
 	}
+	err = listActive(ctx, m, out)
+	// Drop the example table again, so the quickstart can run twice.
+	if _, dropErr := m.Exec(ctx, `DROP TABLE users`); err == nil {
+		err = dropErr
+	}
+	if err != nil {
+		return err
+	}
 
+	// Close the connections to free up resources.
+	return m.Close()
+}
+
+// listActive runs the design document's query and prints the rows and the
+// pool statistics.
+func listActive(ctx context.Context, m *dbm.Manager, out io.Writer) error {
 	// Execute a query to retrieve all active users.
 	var users []User
 	if err := m.ExecuteQuery(ctx, &users, "SELECT * FROM users WHERE active = true;"); err != nil {
@@ -71,9 +86,7 @@ func run(ctx context.Context, out io.Writer) error {
 	s := m.Stats()
 	fmt.Fprintf(out, "pool: open=%d in_use=%d idle=%d max_open=%d statements=%d\n",
 		s.OpenConnections, s.InUse, s.Idle, s.MaxOpenConnections, s.Statements)
-
-	// Close the connections to free up resources.
-	return m.Close()
+	return nil
 }
 
 // loadConfig reads DB_* variables, from .env too when the file exists; with
@@ -87,28 +100,28 @@ func loadConfig() (dbm.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if cfg.Driver == "" && cfg.DSN == "" && cfg.Host == "" {
+	// Only with no connection setting at all: DB_NAME=app alone means a
+	// PostgreSQL database on localhost, not an SQLite file called "app".
+	if cfg.Driver == "" && cfg.DSN == "" && cfg.Host == "" && cfg.Port == 0 &&
+		cfg.User == "" && cfg.Password == "" && cfg.Database == "" {
 		cfg.Driver = dbm.DriverSQLite
-		if cfg.Database == "" {
-			cfg.Database = ":memory:"
-		}
+		cfg.Database = ":memory:"
 	}
 	return cfg, nil
 }
 
 // seed creates the users table and inserts the example users in one
-// transaction.
+// transaction. It never touches a users table it did not create: on a
+// database that already has one it stops with an error.
 func seed(ctx context.Context, m *dbm.Manager) error {
-	if _, err := m.Exec(ctx, `DROP TABLE IF EXISTS users`); err != nil {
-		return err
-	}
 	if _, err := m.Exec(ctx, `CREATE TABLE users (
 		id     INTEGER PRIMARY KEY,
 		name   VARCHAR(255) NOT NULL,
 		email  VARCHAR(255) NOT NULL UNIQUE,
 		active BOOLEAN NOT NULL
 	)`); err != nil {
-		return err
+		return fmt.Errorf("the quickstart creates its own users table and leaves existing ones alone; "+
+			"point DB_NAME at a database without one: %w", err)
 	}
 	users := []User{
 		{1, "Ada Lovelace", "ada@example.com", true},

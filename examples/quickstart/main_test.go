@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,5 +73,42 @@ func TestQuickstartOnServers(t *testing.T) {
 				t.Errorf("output:\n%s", got)
 			}
 		})
+	}
+}
+
+func TestQuickstartLeavesAnExistingUsersTableAlone(t *testing.T) {
+	ctx := context.Background()
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Exec(ctx, "CREATE TABLE users (id INTEGER, precious TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Exec(ctx, "INSERT INTO users VALUES (1, 'keep me')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := seed(ctx, m); err == nil || !strings.Contains(err.Error(), "leaves existing ones alone") {
+		t.Errorf("seed on a database with a users table: %v", err)
+	}
+	if v, err := dbm.One[string](ctx, m, "SELECT precious FROM users WHERE id = 1"); err != nil || v != "keep me" {
+		t.Errorf("existing table changed: %q, %v", v, err)
+	}
+}
+
+func TestQuickstartFallsBackToSQLiteOnlyWithoutSettings(t *testing.T) {
+	for _, v := range []string{"DB_DRIVER", "DB_DSN", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"} {
+		t.Setenv(v, "")
+	}
+	t.Chdir(t.TempDir())
+	cfg, err := loadConfig()
+	if err != nil || cfg.Driver != dbm.DriverSQLite || cfg.Database != ":memory:" {
+		t.Errorf("no settings: %v, %v; want in-memory SQLite", cfg, err)
+	}
+	t.Setenv("DB_NAME", "app")
+	cfg, err = loadConfig()
+	if err != nil || cfg.Driver == dbm.DriverSQLite {
+		t.Errorf("DB_NAME alone: %v, %v; want the PostgreSQL default, not an SQLite file", cfg, err)
 	}
 }
