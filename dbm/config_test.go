@@ -232,7 +232,7 @@ func TestConfigNeverPrintsPassword(t *testing.T) {
 	for name, cfg := range cfgs {
 		t.Run(name, func(t *testing.T) {
 			outputs := map[string]string{}
-			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%T %v"} {
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T %v", "%10.3v"} {
 				outputs[verb] = fmt.Sprintf(verb, cfg)
 			}
 			outputs["pointer %+v"] = fmt.Sprintf("%+v", &cfg)
@@ -266,5 +266,17 @@ func TestLoadConfigEmptyValuesAndParamSpaces(t *testing.T) {
 	}
 	if len(cfg.Params) != 2 || cfg.Params["application_name"] != "api" || cfg.Params["connect_timeout"] != "5" {
 		t.Errorf("Params = %q, want spaces around keys and values trimmed", cfg.Params)
+	}
+}
+
+func TestConfigErrorsNeverEchoSecretFields(t *testing.T) {
+	clearDBEnv(t)
+	t.Setenv("DB_PARAMS", "sslpassword=Zq9-very-secret,broken")
+	_, err := dbm.LoadConfig()
+	if !errors.Is(err, dbm.ErrConfig) {
+		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+	if strings.Contains(err.Error(), "Zq9-very-secret") {
+		t.Errorf("err echoes a secret parameter: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -37,19 +36,15 @@ func (d *flakyDriver) Open(string) (driver.Conn, error) {
 	return flakyConn{}, nil
 }
 
-var registerMu sync.Mutex
+// Connect implements driver.Connector, so tests open the fake through
+// sql.OpenDB and never register a driver name (which would panic when the
+// test runs twice in one process, as with -count=2).
+func (d *flakyDriver) Connect(context.Context) (driver.Conn, error) { return d.Open("") }
+func (d *flakyDriver) Driver() driver.Driver                        { return d }
 
 func flakyManager(t *testing.T, d *flakyDriver) *Manager {
 	t.Helper()
-	registerMu.Lock()
-	name := "dbm-flaky-" + strings.ReplaceAll(t.Name(), "/", "-")
-	sql.Register(name, d)
-	registerMu.Unlock()
-	db, err := sql.Open(name, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newManager(sqlx.NewDb(db, name), name, defaultOptions())
+	m := newManager(sqlx.NewDb(sql.OpenDB(d), "flaky"), "flaky", defaultOptions())
 	m.addr = "db.example:5432"
 	t.Cleanup(func() { _ = m.Close() })
 	return m
@@ -102,5 +97,39 @@ func TestConnectStopsOnPermanentErrors(t *testing.T) {
 	}
 	if n := d.attempts.Load(); n != 1 {
 		t.Errorf("attempts = %d, want 1: a wrong password does not get better", n)
+	}
+}
+
+func TestConnectHonoursALongerCallerDeadline(t *testing.T) {
+	// Three refusals take at least 25/2+50/2+100/2 ms of backoff, longer
+	// than the 1ms ConnectTimeout; the caller's deadline is what counts.
+	d := &flakyDriver{fail: 3, err: refused()}
+	m := flakyManager(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.connect(ctx, time.Millisecond); err != nil {
+		t.Errorf("connect = %v, want success within the caller's deadline", err)
+	}
+}
+
+func TestConnectRetriesTooManyConnections(t *testing.T) {
+	d := &flakyDriver{fail: 2, err: &stateErr{"53300", "sorry, too many clients already"}}
+	m := flakyManager(t, d)
+	if err := m.connect(context.Background(), time.Minute); err != nil {
+		t.Errorf("connect = %v, want success after the server frees a slot", err)
+	}
+}
+
+func TestConnectBacksOff(t *testing.T) {
+	d := &flakyDriver{fail: 1 << 30, err: refused()}
+	m := flakyManager(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = m.connect(ctx, time.Minute)
+	// With a backoff starting at 12.5ms and doubling, 300ms allow at most
+	// about 6 attempts however fast the machine is; a loop without backoff
+	// makes thousands.
+	if n := d.attempts.Load(); n > 20 {
+		t.Errorf("%d attempts in 300ms: the connect loop does not back off", n)
 	}
 }

@@ -55,14 +55,14 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 
 func TestMySQLDSNRoundTrip(t *testing.T) {
 	for _, pw := range hardPasswords {
-		cfg := Config{Driver: DriverMySQL, Host: "127.0.0.1", User: "root", Password: pw, Database: "test db",
+		cfg := Config{Driver: DriverMySQL, Host: "127.0.0.1", User: "root", Password: pw, Database: "test db/x?y",
 			Params: map[string]string{"loc": "Europe/Paris", "charset": "utf8mb4"}}.withDefaults()
 		dsn := cfg.dsn()
 		mc, err := mysql.ParseDSN(dsn)
 		if err != nil {
 			t.Fatalf("mysql.ParseDSN(%q): %v", dsn, err)
 		}
-		if mc.Passwd != pw || mc.User != "root" || mc.DBName != "test db" || mc.Addr != "127.0.0.1:3306" || !mc.ParseTime {
+		if mc.Passwd != pw || mc.User != "root" || mc.DBName != "test db/x?y" || mc.Addr != "127.0.0.1:3306" || !mc.ParseTime {
 			t.Errorf("mysql parsed %q as user=%q pass=%q db=%q addr=%q parseTime=%v", dsn, mc.User, mc.Passwd, mc.DBName, mc.Addr, mc.ParseTime)
 		}
 		if mc.Loc.String() != "Europe/Paris" {

@@ -28,6 +28,7 @@ func missingServer(t testing.TB, what string, err error) {
 	t.Helper()
 	if os.Getenv(requireIntegration) == "1" {
 		t.Fatalf("%s is required (%s=1) but not reachable: %v", what, requireIntegration, err)
+		return
 	}
 	t.Skipf("SKIP: %s not reachable (%v); set %s=1 to make this a failure", what, err, requireIntegration)
 }
@@ -88,7 +89,7 @@ func newSQLite(t testing.TB, opts ...dbm.Option) *dbm.Manager {
 // fmtAll formats v with every common verb, for secret-leak checks.
 func fmtAll(v any) string {
 	var b strings.Builder
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"} {
 		b.WriteString(fmt.Sprintf(verb, v))
 		b.WriteByte('\n')
 	}

@@ -363,3 +363,66 @@ func TestEmbeddedPointerToUnexportedStruct(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+func TestIdleConnectionsDefaultToMaxOpen(t *testing.T) {
+	ctx := context.Background()
+	m := newSQLite(t) // MaxOpenConns 10, MaxIdleConns left at zero
+	// Hold five connections at once, then release them all: with
+	// database/sql's default of 2 idle connections, three would be closed.
+	var txs []*dbm.Tx
+	for range 5 {
+		tx, err := m.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := m.Stats(); s.Idle != 5 || s.MaxIdleClosed != 0 {
+		t.Errorf("Idle = %d, MaxIdleClosed = %d; want all 5 connections kept idle", s.Idle, s.MaxIdleClosed)
+	}
+}
+
+func TestIterStreams(t *testing.T) {
+	ctx := context.Background()
+	m := newSQLite(t)
+	// Ten million rows: buffering them would take seconds and gigabytes;
+	// streaming yields the first one at once.
+	const q = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) SELECT i FROM n"
+	for i, err := range dbm.Iter[int64](ctx, m, q) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := m.Stats(); s.InUse != 1 {
+			t.Errorf("InUse = %d inside the loop; the rows must still be open (streaming)", s.InUse)
+		}
+		if i != 1 {
+			t.Errorf("first value = %d", i)
+		}
+		break
+	}
+	if s := m.Stats(); s.InUse != 0 {
+		t.Errorf("InUse = %d after break", s.InUse)
+	}
+}
+
+func TestSlowStatementThresholdIsRespected(t *testing.T) {
+	ctx := context.Background()
+	var buf bytes.Buffer
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", SlowQueryThreshold: time.Hour},
+		dbm.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Exec(ctx, "CREATE TABLE t (v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 || m.Stats().SlowStatements != 0 {
+		t.Errorf("a statement far under the threshold was logged as slow: %s", buf.String())
+	}
+}
