@@ -280,3 +280,17 @@ func TestConfigErrorsNeverEchoSecretFields(t *testing.T) {
 		t.Errorf("err echoes a secret parameter: %v", err)
 	}
 }
+
+func TestEnvFileDollarSigns(t *testing.T) {
+	clearDBEnv(t)
+	cfg, err := dbm.LoadConfig(envDir + "dollar.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Password != "Pa$W0RD!" {
+		t.Errorf("single-quoted password = %q, want it kept as written", cfg.Password)
+	}
+	if cfg.User != "Pa" { // documented: unquoted $W0RD is expanded (to nothing here)
+		t.Errorf("unquoted value = %q; docs/configuration.md describes $ expansion", cfg.User)
+	}
+}
