@@ -139,6 +139,7 @@ type ConfigError struct {
 	Err    error  // an underlying error, if any
 }
 
+// Error returns "dbm: config: <Field> (<Var>) = <Value>: <Reason>".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("dbm: config: ")

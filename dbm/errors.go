@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"context"
 	"errors"
 	"strings"
 )
@@ -163,7 +164,7 @@ func (c Class) Sentinel() error {
 type Error struct {
 	Class Class  // what kind of failure
 	Code  string // SQLSTATE or driver error number, when known
-	Op    string // "query", "exec", "begin", "commit", "rollback", "connect", "ping", "scan"
+	Op    string // "query", "exec", "begin", "commit", "rollback", "connect", "ping", "scan", "close"
 	Query string // the statement, shortened; never argument values
 	Err   error  // the underlying error; withheld when its text held the password
 }
@@ -227,7 +228,7 @@ func Classify(err error) Class {
 	if errors.As(err, &se) {
 		return ClassScan
 	}
-	c, _ := classify(nil, err)
+	c, _ := classify(context.Background(), err)
 	return c
 }
 
@@ -253,6 +254,7 @@ type ArgumentError struct {
 	Reason string // what is wrong with it
 }
 
+// Error returns "dbm: <Func>: invalid <Arg>: <Reason>".
 func (e *ArgumentError) Error() string {
 	return "dbm: " + e.Func + ": invalid " + e.Arg + ": " + e.Reason
 }
@@ -271,6 +273,8 @@ type ScanError struct {
 	Err    error  // ErrUnknownColumn, ErrNullValue or the conversion error
 }
 
+// Error names the column and the destination, and says how to fix the
+// mapping.
 func (e *ScanError) Error() string {
 	switch e.Err {
 	case ErrUnknownColumn:

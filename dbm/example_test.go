@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -119,4 +120,42 @@ func ExampleError() {
 	var dbErr *dbm.Error
 	fmt.Println(errors.As(err, &dbErr), dbErr.Op)
 	// Output: true exec
+}
+
+func ExampleManager_Query() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+	defer m.Close()
+
+	rows, err := m.Query(ctx, "SELECT id, name FROM users WHERE active ORDER BY id")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u exampleUser
+		if err := rows.StructScan(&u); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(u.ID, u.Name)
+	}
+	if err := rows.Err(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// 1 ada
+	// 3 grace
+}
+
+func ExampleLoadConfig() {
+	// In a program: cfg, err := dbm.LoadConfig(".env"), with DB_* variables
+	// overriding the file. Bad values are errors naming the variable:
+	os.Setenv("DB_PORT", "five")
+	defer os.Unsetenv("DB_PORT")
+	_, err := dbm.LoadConfig()
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, dbm.ErrConfig))
+	// Output:
+	// dbm: config: Port (DB_PORT) = "five": not a whole number
+	// true
 }

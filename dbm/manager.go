@@ -212,10 +212,15 @@ func (m *Manager) check(ctx context.Context, fn string) error {
 		return &ArgumentError{Func: fn, Arg: "ctx", Reason: "nil context (use context.Background())"}
 	}
 	if m.closed.Load() {
-		m.stats.errors[ClassClosed].Add(1)
-		return &Error{Class: ClassClosed, Op: fn, Err: errManagerClosed}
+		return m.newError(ClassClosed, "", opOf[fn], "", errManagerClosed)
 	}
 	return nil
+}
+
+// opOf maps a method to the Error.Op of the work it does.
+var opOf = map[string]string{
+	"ExecuteQuery": "query", "Get": "query", "Query": "query",
+	"Exec": "exec", "BeginTx": "begin", "Ping": "ping",
 }
 
 var errManagerClosed = errors.New("manager is closed")

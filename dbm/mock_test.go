@@ -45,7 +45,7 @@ type Account struct {
 	Name     string         // no tag: matched as "name"
 	Nick     *string        `db:"nick"`
 	Note     sql.NullString `db:"note"`
-	secret   string         //nolint:unused // unexported fields are ignored
+	secret   string         //lint:ignore U1000 unexported fields must be ignored by the scanner
 	Audit                   // embedded: its fields are columns too
 	Ignored  string         `db:"-"`
 	Balance  float64        `db:"balance"`
@@ -260,7 +260,7 @@ func TestBadInput(t *testing.T) {
 		{"map of int", nil, func(m *dbm.Manager) error { return m.ExecuteQuery(ctx, &intMap, "SELECT 1") }, dbm.ErrInvalidArgument, []string{"map[string]any"}},
 		{"Get nil", nil, func(m *dbm.Manager) error { return m.Get(ctx, nil, "SELECT 1") }, dbm.ErrInvalidArgument, []string{"Get", "dest"}},
 		{"Get non-pointer", nil, func(m *dbm.Manager) error { return m.Get(ctx, account, "SELECT 1") }, dbm.ErrInvalidArgument, []string{"not a pointer"}},
-		{"nil context", nil, func(m *dbm.Manager) error { return m.ExecuteQuery(nil, &accounts, "SELECT 1") }, dbm.ErrInvalidArgument, []string{"ctx"}}, //nolint:staticcheck // testing a nil context on purpose
+		{"nil context", nil, func(m *dbm.Manager) error { return m.ExecuteQuery(nil, &accounts, "SELECT 1") }, dbm.ErrInvalidArgument, []string{"ctx"}}, //lint:ignore SA1012 testing a nil context on purpose
 		{"empty query", nil, func(m *dbm.Manager) error { _, err := m.Exec(ctx, " ; "); return err }, dbm.ErrInvalidArgument, []string{"empty statement"}},
 		{"nil WithTx fn", nil, func(m *dbm.Manager) error { return m.WithTx(ctx, nil, nil) }, dbm.ErrInvalidArgument, []string{"fn"}},
 		{"unknown column", sqlmock.NewRows([]string{"id", "surprise"}).AddRow(1, "x"),
@@ -310,7 +310,7 @@ func TestBadInput(t *testing.T) {
 			if s := m.Stats(); s.InUse != 0 {
 				t.Errorf("InUse = %d after the error, want 0", s.InUse)
 			}
-			if accounts != nil && len(accounts) != 0 {
+			if len(accounts) != 0 {
 				t.Errorf("destination kept %d rows after an error", len(accounts))
 			}
 		})

@@ -15,8 +15,11 @@ import (
 
 // Querier is what can run statements: a [*Manager] (on the pool) and a [*Tx]
 // (inside its transaction). The generic helpers [Select], [One] and [Iter]
-// take a Querier, so the same code runs in and out of a transaction. It is
-// sealed: only this package implements it.
+// take a Querier, so the same code runs in and out of a transaction.
+//
+// It is sealed (only this package implements it) because the helpers reach
+// the manager's scan-plan cache through it. To test code that takes a
+// Querier, pass a Manager made with [Wrap] over go-sqlmock.
 type Querier interface {
 	ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error
 	Get(ctx context.Context, dest any, query string, args ...any) error
@@ -56,7 +59,7 @@ func (s session) prepare(ctx context.Context, fn, query string) (string, error) 
 		return "", err
 	}
 	if s.tx != nil && s.tx.done.Load() {
-		return "", &Error{Class: ClassClosed, Op: fn, Query: shorten(query), Err: sql.ErrTxDone}
+		return "", s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrTxDone)
 	}
 	q := sqltext.Trim(query)
 	if strings.TrimSpace(q) == "" {
