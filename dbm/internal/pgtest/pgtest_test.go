@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,24 +108,41 @@ func TestPostgresServerReapsOrphans(t *testing.T) {
 }
 
 // TestPostgresServerMissing checks that a missing installation goes to the
-// caller's OnMissing function with a reason.
+// caller's OnMissing function with a reason, and that Start then stops the
+// test (here a fake one, so that this test itself neither skips nor fails).
 func TestPostgresServerMissing(t *testing.T) {
 	t.Setenv(BinDirEnv, t.TempDir())
 	t.Setenv("PATH", t.TempDir())
 	defer func(g string) { installGlob = g }(installGlob)
 	installGlob = filepath.Join(t.TempDir(), "*", "bin", "initdb")
+
+	fake := &stoppingTB{TB: t}
 	var what string
-	t.Run("start", func(t *testing.T) {
-		Start(t, OnMissing(func(t testing.TB, w string, err error) {
-			what = w + ": " + err.Error()
-			t.SkipNow()
-		}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Start(fake, OnMissing(func(_ testing.TB, w string, err error) { what = w + ": " + err.Error() }))
 		t.Error("Start returned without binaries")
-	})
+	}()
+	<-done
 	if !strings.Contains(what, "initdb") {
 		t.Errorf("OnMissing reason %q does not name initdb", what)
 	}
+	if !fake.skipped {
+		t.Error("Start did not skip after OnMissing returned")
+	}
 }
+
+// stoppingTB stands in for the test inside Start: Skipf ends the calling
+// goroutine the way testing does, without touching the real test.
+type stoppingTB struct {
+	testing.TB
+	skipped bool
+}
+
+func (f *stoppingTB) Helper()              {}
+func (f *stoppingTB) Cleanup(func())       {}
+func (f *stoppingTB) Skipf(string, ...any) { f.skipped = true; runtime.Goexit() }
 
 func mustDial(t *testing.T, addr string) {
 	t.Helper()
