@@ -152,12 +152,7 @@ func TestPostgresPoolSettings(t *testing.T) {
 // never the password. It needs no server.
 func TestPostgresConnectionRefused(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	const password = "n0t-for-Errors p@ss:w/rd?"
 

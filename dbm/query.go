@@ -158,10 +158,10 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 	}
 	start := s.now()
 	res, err := s.ex.ExecContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.m.finish(ctx, "exec", q, start, -1, err)
+	if err = s.m.finish(ctx, "exec", q, start, -1, err); err != nil {
+		return nil, err
 	}
-	return res, s.m.finish(ctx, "exec", q, start, -1, nil)
+	return res, nil
 }
 
 func (s session) query(ctx context.Context, query string, args []any) (*Rows, error) {
@@ -171,10 +171,7 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	}
 	start := s.now()
 	rows, err := s.ex.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.m.finish(ctx, "query", q, start, -1, err)
-	}
-	if err := s.m.finish(ctx, "query", q, start, -1, nil); err != nil {
+	if err = s.m.finish(ctx, "query", q, start, -1, err); err != nil {
 		return nil, err
 	}
 	return &Rows{rows: rows, m: s.m, ctx: ctx, query: q}, nil
