@@ -42,7 +42,7 @@ func classify(ctx context.Context, err error) (Class, string) {
 		return ClassTimeout, ""
 	case errors.Is(err, context.Canceled):
 		return ClassCanceled, ""
-	case errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn), isMySQLInvalidConn(err),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE):
@@ -202,4 +202,16 @@ func classifySQLite(code int, msg string) Class {
 		}
 	}
 	return ClassUnknown
+}
+
+// isMySQLInvalidConn recognises go-sql-driver/mysql's ErrInvalidConn, a
+// plain errors.New value that only its text identifies without importing
+// the driver.
+func isMySQLInvalidConn(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "invalid connection" {
+			return true
+		}
+	}
+	return false
 }

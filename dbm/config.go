@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -398,7 +398,7 @@ func checkHost(driver, host string) string {
 	case strings.HasPrefix(host, "["):
 		return "write an IPv6 address without brackets"
 	case strings.Contains(host, ":"):
-		if net.ParseIP(host) == nil {
+		if _, err := netip.ParseAddr(host); err != nil { // accepts zones: fe80::1%eth0
 			return "not a host name or address (put the port in Port / DB_PORT)"
 		}
 		return ""
@@ -450,7 +450,7 @@ func (c Config) attrs() []slog.Attr {
 		}
 	}
 	add("Driver", c.Driver, c.Driver != "")
-	add("DSN", redactDSN(c.DSN), c.DSN != "")
+	add("DSN", redactDSN(c.Driver, c.DSN), c.DSN != "")
 	add("Host", c.Host, c.Host != "")
 	add("Port", c.Port, c.Port != 0)
 	add("User", c.User, c.User != "")
@@ -482,10 +482,4 @@ func (c Config) attrs() []slog.Attr {
 	add("LeakStacks", c.LeakStacks, c.LeakStacks)
 	add("SlowQueryThreshold", c.SlowQueryThreshold, c.SlowQueryThreshold != 0)
 	return as
-}
-
-// isSecretParam reports whether a driver parameter carries a secret.
-func isSecretParam(k string) bool {
-	k = strings.ToLower(k)
-	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token") || k == "sslkey" || strings.HasSuffix(k, "key")
 }

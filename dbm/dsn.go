@@ -140,7 +140,7 @@ func escapeURIPath(p string) string {
 func (c Config) address() string {
 	switch {
 	case c.DSN != "":
-		return redactDSN(c.DSN)
+		return redactDSN(c.Driver, c.DSN)
 	case c.Driver == DriverSQLite:
 		return c.Database
 	default:

@@ -23,19 +23,19 @@ func TestRedactKeyValueDSN(t *testing.T) {
 		{"unterminated quote", "host=h password='alpha beta", "alpha beta", "host=h password=[redacted]"},
 		{"URL with password in the query", "postgres://u@h/d?password=s3cret&sslmode=disable", "s3cret", "postgres://u@h/d?password=[redacted]&sslmode=disable"},
 		{"URL without user, password in the query", "postgres://h/d?password=p%40ss", "p@ss", "postgres://h/d?password=[redacted]"},
-		{"URL with sslpassword before password", "postgres://h/d?sslpassword=k1&password=s3cret", "s3cret", "postgres://h/d?sslpassword=[redacted]&password=[redacted]"},
+		{"URL with sslpassword before password", "postgres://h/d?sslpassword=k1&password=s3cret", "s3cret", "postgres://h/d?password=[redacted]&sslpassword=[redacted]"},
 		{"URL with user password and sslpassword", "postgres://u:s3cret@h/d?sslpassword=k1", "s3cret", "postgres://u:[redacted]@h/d?sslpassword=[redacted]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := redactDSN(tc.dsn); got != tc.redactedDSN {
+			if got := redactDSN("postgres", tc.dsn); got != tc.redactedDSN {
 				t.Errorf("redactDSN(%q) = %q, want %q", tc.dsn, got, tc.redactedDSN)
 			}
-			if got := dsnPasswords(tc.dsn); !slices.Contains(got, tc.password) {
+			if got := dsnPasswords("postgres", tc.dsn); !slices.Contains(got, tc.password) {
 				t.Errorf("dsnPasswords(%q) = %q, want it to hold %q", tc.dsn, got, tc.password)
 			}
 			for _, w := range strings.Fields(tc.password) {
-				if strings.Contains(redactDSN(tc.dsn), w) {
+				if strings.Contains(redactDSN("postgres", tc.dsn), w) {
 					t.Errorf("redactDSN(%q) still shows %q", tc.dsn, w)
 				}
 			}
@@ -43,16 +43,14 @@ func TestRedactKeyValueDSN(t *testing.T) {
 	}
 }
 
-// TestParseKVRejectsOtherForms checks that URLs and MySQL DSNs are not taken
-// for key=value strings.
-func TestParseKVRejectsOtherForms(t *testing.T) {
-	for _, dsn := range []string{
-		"postgres://u:p@h/d?sslmode=disable",
-		"u:p@tcp(h:3306)/d?parseTime=true",
-		"file:/tmp/x.db?_pragma=foreign_keys(1)",
-		":memory:",
-		"",
-	} {
+// TestParseKVKeys checks libpq's key grammar (any characters but white
+// space and '=') and that other forms are not key=value.
+func TestParseKVKeys(t *testing.T) {
+	pairs, ok := parseKV("host=h app.tenant=acme password=x")
+	if !ok || len(pairs) != 3 || pairs[1].key != "app.tenant" || pairs[2].value != "x" {
+		t.Errorf("parseKV = %v, %v", pairs, ok)
+	}
+	for _, dsn := range []string{":memory:", "", "just words"} {
 		if pairs, ok := parseKV(dsn); ok {
 			t.Errorf("parseKV(%q) = %v, true; want not key=value", dsn, pairs)
 		}

@@ -99,57 +99,85 @@ func TestSQLiteDSN(t *testing.T) {
 	}
 }
 
+// redactCases are DSNs with a secret (the second field) in every form the
+// drivers accept, including malformed ones.
+var redactCases = []struct{ driver, dsn, secret string }{
+	{"postgres", "postgres://u:s3cr3t!@h:5432/d?sslmode=disable", "s3cr3t!"},
+	{"postgres", "postgres://u:s3cr3t%21@h/d", "s3cr3t!"},
+	{"postgres", "host=h user=u password=s3cr3t! dbname=d", "s3cr3t!"},
+	{"postgres", "host=h password='two words' app.tenant=acme", "two words"},
+	{"mysql", "u:s3cr3t!@tcp(h:3306)/d?parseTime=true", "s3cr3t!"},
+	{"mysql", "u:pw@tcp(h:3306)/d?password=s3cr3t!x", "s3cr3t!x"},
+	// Malformed: url.Parse fails, the password must still be hidden.
+	{"postgres", "postgres://app:s3cr3t#x@db.internal", "s3cr3t"},
+	{"postgres", "postgres://app:pa ss s3cr3t@127.0.0.1:5432", "s3cr3t"},
+	{"postgres", "postgres://app:s3cr3t%zz@h/d", "s3cr3t"},
+	// '@' in the query must not move the user info.
+	{"postgres", "postgres://postgres:s3cr3t@127.0.0.1/test?application_name=ops@example.com", "s3cr3t"},
+	{"postgres", "postgres://postgres@127.0.0.1/test?application_name=ops@example.com&pass%77ord=s3cr3t", "s3cr3t"},
+	// Secrets as parameters.
+	{"sqlite", "file:x.db?_auth_pass=s3cr3t", "s3cr3t"},
+	{"postgres", "postgres://h/d?sslpassword=s3cr3t", "s3cr3t"},
+}
+
 func TestRedactDSN(t *testing.T) {
-	const pw = "s3cr3t!"
-	for _, dsn := range []string{
-		"postgres://u:" + pw + "@h:5432/d?sslmode=disable",
-		"postgres://u:" + url.QueryEscape(pw) + "@h/d",
-		"host=h user=u password=" + pw + " dbname=d",
-		"u:" + pw + "@tcp(h:3306)/d?parseTime=true",
-		// Malformed: url.Parse fails, the password must still be hidden.
-		"postgres://app:" + pw + "#x@db.internal",
-		"postgres://app:pa ss" + pw + "@127.0.0.1:5432",
-		"postgres://app:" + pw + "%zz@h/d",
-		"postgres://app:" + pw + "/x?y@h/d",
-		// Secrets as parameters.
-		"file:x.db?_auth_pass=" + pw,
-		"host=h,password=" + pw,
-		"h:5432/d?password=" + pw,
-	} {
-		got := redactDSN(dsn)
-		if strings.Contains(got, pw) || strings.Contains(got, url.QueryEscape(pw)) {
-			t.Errorf("redactDSN(%q) = %q: the password shows", dsn, got)
+	for _, tc := range redactCases {
+		got := redactDSN(tc.driver, tc.dsn)
+		if strings.Contains(got, tc.secret) || got == tc.dsn {
+			t.Errorf("redactDSN(%q) = %q: the secret shows", tc.dsn, got)
 		}
-		if got == dsn {
-			t.Errorf("redactDSN(%q) changed nothing", dsn)
+		if !newSecrets(dsnPasswords(tc.driver, tc.dsn)...).in("x " + tc.secret + " x") {
+			t.Errorf("dsnPasswords(%q) = %q misses %q", tc.dsn, dsnPasswords(tc.driver, tc.dsn), tc.secret)
 		}
 	}
-	for _, dsn := range []string{"postgres://u@h/d", "file:/tmp/x.db?_pragma=foreign_keys(1)", "u@tcp(h:3306)/d"} {
-		if got := redactDSN(dsn); got != dsn {
-			t.Errorf("DSN without secrets changed: %q -> %q", dsn, got)
+	for _, tc := range []struct{ driver, dsn, want string }{
+		{"postgres", "postgres://u@h/d", "postgres://u@h/d"},
+		{"postgres", "postgres://db:5432/app?application_name=me@example.com", "postgres://db:5432/app?application_name=me%40example.com"},
+		{"sqlite", "file:/tmp/x.db?_pragma=foreign_keys(1)", "file:/tmp/x.db?_pragma=foreign_keys%281%29"},
+		{"sqlite", "file:/data/a@b/app.db", "file:/data/a@b/app.db"},
+		{"mysql", "u@tcp(h:3306)/d", "u@tcp(h:3306)/d"},
+		{"mysql", "u:pw@tcp(h:3306)/d?allowNativePasswords=true", "u:[redacted]@tcp(h:3306)/d?allowNativePasswords=true"},
+	} {
+		if got := redactDSN(tc.driver, tc.dsn); got != tc.want {
+			t.Errorf("redactDSN(%q) = %q, want %q", tc.dsn, got, tc.want)
 		}
 	}
 }
 
-// FuzzRedactDSN: whatever the DSN, the password it carries in a
-// recognisable place never shows in the redacted form.
+// FuzzRedactDSN builds DSNs from random parts and asks the drivers' own
+// parsers (pgx for URLs and key=value, go-sql-driver/mysql) what the
+// password is: redactDSN must hide it and dsnPasswords must know it.
 func FuzzRedactDSN(f *testing.F) {
 	for _, pw := range hardPasswords {
-		f.Add("postgres://u:"+pw+"@h/d", pw)
-		f.Add("host=h password='"+pw+"'", pw)
-		f.Add("u:"+pw+"@tcp(h)/d", pw)
+		f.Add("u", pw, "application_name=x@y")
 	}
-	f.Fuzz(func(t *testing.T, prefix, pw string) {
-		if len(pw) < 4 || strings.ContainsAny(pw, "@/") {
-			return // too short to check meaningfully, or it would move the separators
+	f.Add("u", "s3cr3t", "pass%77ord=other1")
+	f.Fuzz(func(t *testing.T, user, pw, query string) {
+		if len(pw) < 4 || strings.Contains(user+query+"host=h user=u tcp(h:3306)/d postgres://h:5432/d", pw) {
+			return // too short, or also legitimately present elsewhere in the DSN
 		}
-		for _, dsn := range []string{
-			"postgres://" + prefix + ":" + pw + "@h/d",
-			"mysql:" + pw + "@tcp(h:3306)/d",
-		} {
-			if got := redactDSN(dsn); strings.Contains(got, pw) {
-				t.Fatalf("redactDSN(%q) = %q shows the password", dsn, got)
+		u := url.URL{Scheme: "postgres", User: url.UserPassword(user, pw), Host: "h:5432", Path: "/d", RawQuery: query}
+		check := func(driver, dsn, secret string) {
+			if len(secret) < 4 || strings.Contains(user+query, secret) {
+				return
 			}
+			if got := redactDSN(driver, dsn); strings.Contains(got, secret) {
+				t.Fatalf("redactDSN(%q) = %q shows %q", dsn, got, secret)
+			}
+			if !newSecrets(dsnPasswords(driver, dsn)...).in(" " + secret + " ") {
+				t.Fatalf("dsnPasswords(%q) misses %q", dsn, secret)
+			}
+		}
+		if pc, err := pgconn.ParseConfig(u.String()); err == nil {
+			check("pgx", u.String(), pc.Password)
+		}
+		kv := "host=h user=u password='" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(pw) + "'"
+		if pc, err := pgconn.ParseConfig(kv); err == nil {
+			check("pgx", kv, pc.Password)
+		}
+		my := user + ":" + pw + "@tcp(h:3306)/d"
+		if mc, err := mysql.ParseDSN(my); err == nil {
+			check("mysql", my, mc.Passwd)
 		}
 	})
 }
@@ -178,5 +206,23 @@ func TestSecretsAndScrub(t *testing.T) {
 	}
 	if got := s.scrubText("ALTER ROLE x PASSWORD '" + pw + "'"); strings.Contains(got, pw) {
 		t.Errorf("scrubText = %q", got)
+	}
+}
+
+func TestShortPasswordsMatchAsTokens(t *testing.T) {
+	s := newSecrets("test")
+	for text, want := range map[string]bool{
+		`relation "latest_orders" does not exist`: false,
+		"testing 1 2 3":                           false,
+		"password authentication failed: test":    true,
+		"parse postgres://u:test@h: invalid port": true,
+		`SELECT 'test'`:                           true,
+	} {
+		if got := s.in(text); got != want {
+			t.Errorf("in(%q) = %v, want %v", text, got, want)
+		}
+	}
+	if isSecretParam("allowNativePasswords") || isSecretParam("application_name") || !isSecretParam("sslpassword") || !isSecretParam("Password") {
+		t.Error("isSecretParam misjudges")
 	}
 }

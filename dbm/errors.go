@@ -196,13 +196,14 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether target is the sentinel of e's class. Errors from a
-// failed connect also match [ErrConnection], whatever their class, and so
-// does [ErrCommitUnknown] (the connection was lost during COMMIT).
+// failed connect also match [ErrConnection], whatever their class (except a
+// configuration the driver rejected: retrying cannot fix it), and so does
+// [ErrCommitUnknown] (the connection was lost during COMMIT).
 func (e *Error) Is(target error) bool {
 	if s := e.Class.Sentinel(); s != nil && s == target {
 		return true
 	}
-	return target == ErrConnection && (e.Op == "connect" || e.Class == ClassCommitUnknown)
+	return target == ErrConnection && (e.Op == "connect" && e.Class != ClassConfig || e.Class == ClassCommitUnknown)
 }
 
 // Classify returns the class of err: the class an [*Error] carries, or the

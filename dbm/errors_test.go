@@ -141,3 +141,10 @@ func TestWrapWithholdsPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectedConfigurationIsNotAConnectionError(t *testing.T) {
+	err := &Error{Class: ClassConfig, Op: "connect", Err: errors.New("bad sslmode")}
+	if errors.Is(err, ErrConnection) || !errors.Is(err, ErrConfig) {
+		t.Errorf("a configuration the driver rejected must match ErrConfig only: %v", err)
+	}
+}

@@ -65,11 +65,17 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
 		return nil, configErr("Driver", "driver is not registered; add "+importHint[cfg.Driver]+" to your program", cfg.Driver)
 	}
-	secret := newSecrets(append(dsnPasswords(cfg.DSN), cfg.Password)...)
+	passwords := append(dsnPasswords(cfg.Driver, cfg.DSN), cfg.Password)
+	for k, v := range cfg.Params {
+		if isSecretParam(k) {
+			passwords = append(passwords, v)
+		}
+	}
+	secret := newSecrets(passwords...)
 	dsn := cfg.dsn()
 	db, err := sqlx.Open(cfg.Driver, dsn)
 	if err != nil {
-		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrub(err)}
+		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
@@ -144,7 +150,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil {
 			return m.connectErr(last)
 		}
-		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.Any("error", m.secrets.scrub(err)))
+		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.scrubConnect(err).Error()))
 		pause := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(pause)
 		select {
@@ -159,7 +165,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 
 func (m *Manager) connectErr(err error) error {
 	class, code := classify(context.Background(), err)
-	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrub(err))}
+	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrubConnect(err))}
 }
 
 // Ping checks that the database answers.

@@ -425,6 +425,15 @@ func TestWithTx(t *testing.T) {
 			t.Errorf("a commit of unknown outcome must not be retryable (class %v)", dbm.Classify(err))
 		}
 	})
+	t.Run("commit fails without a server answer", func(t *testing.T) {
+		m, mock := newMock(t, "mysql")
+		mock.ExpectBegin()
+		mock.ExpectCommit().WillReturnError(errors.New("invalid connection")) // go-sql-driver/mysql's ErrInvalidConn
+		err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return nil })
+		if !errors.Is(err, dbm.ErrCommitUnknown) || dbm.IsRetryable(err) {
+			t.Errorf("err = %v, want ErrCommitUnknown, not retryable", err)
+		}
+	})
 	t.Run("commit after the manager closed", func(t *testing.T) {
 		m, mock := newMock(t, "postgres")
 		mock.ExpectBegin()

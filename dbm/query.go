@@ -78,7 +78,7 @@ func (m *Manager) finish(ctx context.Context, op, query string, start time.Time,
 	if m.slow > 0 {
 		if d := time.Since(start); d >= m.slow {
 			m.stats.slow.Add(1)
-			attrs := []any{slog.String("op", op), slog.Duration("duration", d), slog.String("statement", shorten(query))}
+			attrs := []any{slog.String("op", op), slog.Duration("duration", d), slog.String("statement", m.secrets.scrubText(shorten(query)))}
 			if rows >= 0 {
 				attrs = append(attrs, slog.Int("rows", rows))
 			}

@@ -1,56 +1,140 @@
 package dbm
 
 import (
+	"errors"
 	"net/url"
-	"regexp"
+	"reflect"
 	"slices"
 	"strings"
 )
 
 // This file keeps secrets out of output. The password is known from
-// Config.Password or from the DSN; everything the manager prints or returns
-// is checked against it (and its encoded forms) on the way out.
+// Config.Password, secret Params and the DSN; everything the manager prints
+// or returns is checked against it (and its encoded forms) on the way out.
 
-// secrets holds the forms a password can take in text: as written, and
-// percent-encoded as in a URL's user info, path or query.
+// secretParams are the driver parameters that carry a secret, lower-cased:
+// lib/pq and pgx (password, sslpassword), go-sql-driver/mysql (passwd via
+// DSN, password), modernc.org/sqlite (_auth_pass) and common token names.
+var secretParams = []string{"password", "passwd", "pass", "pwd", "sslpassword", "_auth_pass", "token", "auth_token", "access_token", "secret", "client_secret"}
+
+// isSecretParam reports whether a driver parameter carries a secret.
+func isSecretParam(k string) bool {
+	return slices.Contains(secretParams, strings.ToLower(strings.TrimSpace(k)))
+}
+
+// secrets holds the forms a password can take in text: as written,
+// percent-encoded as in a URL's user info, path or query, and, for a
+// password with white space or quotes, its longer pieces (drivers that
+// redact their own messages sometimes leave a piece behind).
 type secrets []string
 
 func newSecrets(passwords ...string) secrets {
 	var s secrets
+	add := func(f string) {
+		if f != "" && !slices.Contains(s, f) {
+			s = append(s, f)
+		}
+	}
 	for _, p := range passwords {
 		if p == "" {
 			continue
 		}
-		for _, f := range []string{p, url.QueryEscape(p), url.PathEscape(p), url.UserPassword("", p).String()[1:]} {
-			if f != "" && !slices.Contains(s, f) {
-				s = append(s, f)
+		add(p)
+		add(url.QueryEscape(p))
+		add(url.PathEscape(p))
+		add(url.UserPassword("", p).String()[1:])
+		for _, piece := range strings.FieldsFunc(p, func(r rune) bool { return r == ' ' || r == '\t' || r == '\'' || r == '"' || r == '\\' }) {
+			if len(piece) >= 4 && piece != p {
+				add(piece)
 			}
 		}
 	}
 	return s
 }
 
-// in reports whether text contains any form of a secret.
+// in reports whether text contains a secret as a token of its own: an
+// occurrence glued to letters or digits on a side where the secret itself
+// starts or ends with one ("test" inside "latest") does not count, so that a
+// short password does not make every message suspect.
 func (s secrets) in(text string) bool {
 	for _, f := range s {
-		if strings.Contains(text, f) {
-			return true
+		for i := 0; ; {
+			k := strings.Index(text[i:], f)
+			if k < 0 {
+				break
+			}
+			start, end := i+k, i+k+len(f)
+			glued := start > 0 && isAlnum(text[start-1]) && isAlnum(f[0]) ||
+				end < len(text) && isAlnum(text[end]) && isAlnum(f[len(f)-1])
+			if !glued {
+				return true
+			}
+			i = start + 1
 		}
 	}
 	return false
 }
 
-// scrub returns err, or, when err's text contains the password, an error
-// that withholds that text. Replacing the password inside the driver's text
-// would garble it and, for a short password, tell which word it is; and the
-// original error must not stay reachable through Unwrap either. Callers
-// classify err before scrubbing it.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// scrub returns err, or, when its text contains the password, an error that
+// withholds that text. Replacing the password inside the driver's text
+// would garble it and tell which word it is; and the original must not stay
+// reachable through Unwrap either. Callers classify err before scrubbing.
 func (s secrets) scrub(err error) error {
 	if err == nil || len(s) == 0 || !s.in(err.Error()) {
 		return err
 	}
-	return &withheldError{}
+	return errWithheld
 }
+
+// scrubConnect is scrub for errors from connecting, which some drivers fill
+// with their whole configuration (pgx's *pgconn.ConnectError holds the
+// password in a field, out of reach of any text check). Only the text is
+// kept, plus the server's own error when there is one (it carries the
+// SQLSTATE or error number and never the configuration).
+func (s secrets) scrubConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	text := err.Error()
+	if len(s) > 0 && s.in(text) {
+		text = errWithheld.Error()
+	}
+	if server := serverError(err); server != nil && !(len(s) > 0 && s.in(server.Error())) {
+		return &connectError{text: text, server: server}
+	}
+	return errors.New(text)
+}
+
+// serverError finds the error the database server sent, if any, in err's
+// chain: one with a SQLSTATE, a MySQL error number or an SQLite code.
+func serverError(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if _, ok := e.(interface{ SQLState() string }); ok {
+			return e
+		}
+		if t := reflect.TypeOf(e); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+			switch t.Elem().PkgPath() {
+			case "github.com/go-sql-driver/mysql", "modernc.org/sqlite":
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// connectError is the text of a failed connection plus the server's error,
+// which stays reachable with errors.As.
+type connectError struct {
+	text   string
+	server error
+}
+
+func (e *connectError) Error() string { return e.text }
+func (e *connectError) Unwrap() error { return e.server }
 
 // scrubText returns text, or a placeholder when it contains the password.
 func (s secrets) scrubText(text string) string {
@@ -60,44 +144,46 @@ func (s secrets) scrubText(text string) string {
 	return text
 }
 
-// withheldError replaces a driver error whose text contained the password.
-type withheldError struct{}
+var errWithheld = errors.New("driver message withheld: it contained the configured password")
 
-func (*withheldError) Error() string {
-	return "driver message withheld: it contained the configured password"
-}
-
-// redactDSN shows a DSN with every secret replaced by "[redacted]". If the
-// DSN is malformed in a way that defeats that, the whole DSN is withheld.
-func redactDSN(dsn string) string {
-	out := redactDSNParts(dsn)
-	if newSecrets(dsnPasswords(dsn)...).in(out) {
+// redactDSN shows a DSN with every secret replaced by "[redacted]". A DSN
+// whose secrets cannot be located with certainty is withheld whole.
+func redactDSN(driver, dsn string) string {
+	out, ok := redactDSNParts(driver, dsn)
+	if !ok || newSecrets(dsnPasswords(driver, dsn)...).in(out) {
 		return "[DSN redacted]"
-	}
-	for _, m := range secretAssignment.FindAllStringSubmatchIndex(out, -1) {
-		if !strings.HasPrefix(out[m[1]:], redacted) { // a secret in a form we did not parse
-			return "[DSN redacted]"
-		}
 	}
 	return out
 }
 
-// secretAssignment finds "password=", "sslpassword =", "token=" and the like
-// anywhere in a redacted DSN, as a last check that each value was replaced.
-var secretAssignment = regexp.MustCompile(`(?i)(pass|secret|token|sslkey)[a-z_]*\s*=\s*'?`)
-
-func redactDSNParts(dsn string) string {
-	if scheme, rest, ok := cutScheme(dsn); ok { // a URL, well-formed or not
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			user := rest[:at]
-			if c := strings.IndexByte(user, ':'); c >= 0 {
-				user = user[:c+1] + redacted
-			}
-			return redactQuery(scheme + user + rest[at:])
+func redactDSNParts(driver, dsn string) (string, bool) {
+	if _, _, isURL := cutScheme(dsn); isURL {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", false
 		}
-		return redactQuery(dsn)
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+		u.RawQuery = redactValues(u.Query())
+		return strings.Replace(u.String(), "REDACTED", redacted, 1), true
 	}
-	if pairs, ok := parseKV(dsn); ok { // key=value (libpq) form
+	if driver == DriverMySQL {
+		if pw, ok := mysqlPassword(dsn); ok {
+			colon := strings.IndexByte(dsn, ':')
+			dsn = dsn[:colon+1] + redacted + dsn[colon+1+len(pw):]
+		}
+		base, query, hasQuery := strings.Cut(dsn, "?")
+		if !hasQuery {
+			return dsn, true
+		}
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return "", false
+		}
+		return base + "?" + redactValues(v), true
+	}
+	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) { // key=value (libpq) form
 		var b strings.Builder
 		last := 0
 		for _, p := range pairs {
@@ -108,13 +194,33 @@ func redactDSNParts(dsn string) string {
 			}
 		}
 		b.WriteString(dsn[last:])
-		return b.String()
+		return b.String(), true
 	}
-	if pw, ok := mysqlPassword(dsn); ok {
-		colon := strings.IndexByte(dsn, ':')
-		return dsn[:colon+1] + redacted + dsn[colon+1+len(pw):]
+	base, query, hasQuery := strings.Cut(dsn, "?") // a path, e.g. SQLite's
+	if !hasQuery {
+		return dsn, true
 	}
-	return redactQuery(dsn) // e.g. an SQLite "file:" URI
+	v, err := url.ParseQuery(query)
+	if err != nil {
+		return "", false
+	}
+	return base + "?" + redactValues(v), true
+}
+
+// redactValues encodes a query with secret parameters' values replaced.
+func redactValues(v url.Values) string {
+	for k := range v {
+		if isSecretParam(k) {
+			v[k] = []string{"REDACTED"}
+		}
+	}
+	return strings.ReplaceAll(v.Encode(), "REDACTED", redacted)
+}
+
+// isPostgres reports whether driver speaks libpq's DSN forms; "" is the
+// default driver, lib/pq.
+func isPostgres(driver string) bool {
+	return driver == "" || driver == DriverPostgres || driver == DriverPgx
 }
 
 // cutScheme splits "scheme://rest" into "scheme://" and rest.
@@ -132,8 +238,8 @@ func cutScheme(dsn string) (scheme, rest string, ok bool) {
 }
 
 // mysqlPassword finds the password of go-sql-driver/mysql's
-// user:password@net(addr)/db form: between the first ':' and the last '@'
-// before the last '/'.
+// user:password@net(addr)/db form as its parser does: between the first ':'
+// and the last '@' before the last '/'.
 func mysqlPassword(dsn string) (string, bool) {
 	slash := strings.LastIndexByte(dsn, '/')
 	if slash <= 0 {
@@ -150,81 +256,67 @@ func mysqlPassword(dsn string) (string, bool) {
 	return dsn[colon+1 : at], true
 }
 
-// redactQuery replaces the values of secret parameters (password,
-// sslpassword, ...) in a URL's query, keeping everything else as written.
-func redactQuery(u string) string {
-	base, query, ok := strings.Cut(u, "?")
-	if !ok {
-		return u
-	}
-	query, fragment, hasFragment := strings.Cut(query, "#")
-	params := strings.Split(query, "&")
-	for i, p := range params {
-		k, _, _ := strings.Cut(p, "=")
-		if key, err := url.QueryUnescape(k); err == nil && isSecretParam(key) {
-			params[i] = k + "=" + redacted
-		}
-	}
-	out := base + "?" + strings.Join(params, "&")
-	if hasFragment {
-		out += "#" + fragment
-	}
-	return out
-}
-
-// dsnPasswords returns every secret a DSN holds (the password, also
-// percent-decoded, and secret parameters), so that they can be kept out of
-// error text.
-func dsnPasswords(dsn string) []string {
+// dsnPasswords returns every secret a DSN holds (the password, and secret
+// parameters), so that they can be kept out of error text.
+func dsnPasswords(driver, dsn string) []string {
 	var out []string
-	add := func(v string) {
-		if v == "" {
-			return
-		}
-		out = append(out, v)
-		if d, err := url.PathUnescape(v); err == nil && d != v {
-			out = append(out, d)
-		}
-		if d, err := url.QueryUnescape(v); err == nil && d != v {
-			out = append(out, d)
-		}
-	}
-	queryParams := func(s string) {
-		_, query, ok := strings.Cut(s, "?")
-		if !ok {
-			return
-		}
-		query, _, _ = strings.Cut(query, "#")
-		for _, p := range strings.Split(query, "&") {
-			k, v, _ := strings.Cut(p, "=")
-			if key, err := url.QueryUnescape(k); err == nil && isSecretParam(key) {
-				add(v)
+	fromQuery := func(v url.Values) {
+		for k, vals := range v {
+			if isSecretParam(k) {
+				out = append(out, vals...)
 			}
 		}
 	}
-	if _, rest, ok := cutScheme(dsn); ok {
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+	if _, rest, isURL := cutScheme(dsn); isURL {
+		if u, err := url.Parse(dsn); err == nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			}
+			fromQuery(u.Query())
+			return out
+		}
+		// Unparsable (validation refuses it): guess generously, trying every
+		// '@' as the end of the user info.
+		for at := 0; at < len(rest); at++ {
+			if rest[at] != '@' {
+				continue
+			}
 			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				add(pw)
+				out = append(out, pw)
+				if d, err := url.PathUnescape(pw); err == nil {
+					out = append(out, d)
+				}
+				if i := strings.IndexAny(pw, "#%?/ "); i > 0 { // where a parser would cut it
+					out = append(out, pw[:i])
+				}
 			}
-			queryParams(rest[at:])
-		} else {
-			queryParams(rest)
 		}
 		return out
 	}
-	if pairs, ok := parseKV(dsn); ok {
+	if driver == DriverMySQL {
+		if pw, ok := mysqlPassword(dsn); ok {
+			out = append(out, pw)
+		}
+		if _, query, ok := strings.Cut(dsn, "?"); ok {
+			if v, err := url.ParseQuery(query); err == nil {
+				fromQuery(v)
+			}
+		}
+		return out
+	}
+	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) {
 		for _, p := range pairs {
 			if isSecretParam(p.key) {
-				add(p.value)
+				out = append(out, p.value)
 			}
 		}
 		return out
 	}
-	if pw, ok := mysqlPassword(dsn); ok {
-		add(pw)
+	if _, query, ok := strings.Cut(dsn, "?"); ok {
+		if v, err := url.ParseQuery(query); err == nil {
+			fromQuery(v)
+		}
 	}
-	queryParams(dsn)
 	return out
 }
 
@@ -254,7 +346,7 @@ func parseKV(s string) (pairs []kvPair, ok bool) {
 			return pairs, len(pairs) > 0
 		}
 		k := i
-		for i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9') {
+		for i < len(s) && s[i] != '=' && !isSpaceByte(s[i]) { // libpq: any key up to '=' or space
 			i++
 		}
 		key := s[k:i]

@@ -283,7 +283,7 @@ func TestSlowStatementsAreLogged(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// A threshold of 1ns makes every statement slow without depending on
 	// how fast this machine is.
-	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", SlowQueryThreshold: time.Nanosecond}, dbm.WithLogger(logger))
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", Password: "Zq9-slow-secret", SlowQueryThreshold: time.Nanosecond}, dbm.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,15 +298,21 @@ func TestSlowStatementsAreLogged(t *testing.T) {
 	if err := m.ExecuteQuery(ctx, &vs, "SELECT v FROM secrets"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := m.Exec(ctx, "SELECT 'Zq9-slow-secret'"); err != nil {
+		t.Fatal(err)
+	}
 	out := buf.String()
-	if strings.Count(out, "dbm: slow statement") != 3 || !strings.Contains(out, "INSERT INTO secrets VALUES (?)") || !strings.Contains(out, "rows=1") {
+	if strings.Count(out, "dbm: slow statement") != 4 || !strings.Contains(out, "INSERT INTO secrets VALUES (?)") || !strings.Contains(out, "rows=1") {
 		t.Errorf("log = %s", out)
 	}
 	if strings.Contains(out, "argument-value-42") {
 		t.Errorf("log contains an argument value: %s", out)
 	}
-	if s := m.Stats(); s.SlowStatements != 3 {
-		t.Errorf("SlowStatements = %d, want 3", s.SlowStatements)
+	if strings.Contains(out, "Zq9-slow-secret") || !strings.Contains(out, "withheld") {
+		t.Errorf("a statement holding the password was logged: %s", out)
+	}
+	if s := m.Stats(); s.SlowStatements != 4 {
+		t.Errorf("SlowStatements = %d, want 4", s.SlowStatements)
 	}
 
 	// With the threshold off nothing is logged.

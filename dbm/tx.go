@@ -48,7 +48,7 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 func (tx *Tx) Commit() error {
 	m := tx.s.m
 	if tx.done.Swap(true) {
-		return &Error{Class: ClassClosed, Op: "commit", Err: sql.ErrTxDone}
+		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
 	}
 	if m.closed.Load() {
 		_ = tx.tx.Rollback()
@@ -58,10 +58,12 @@ func (tx *Tx) Commit() error {
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
-		case class == ClassConnection:
-			class = ClassCommitUnknown
 		case class == ClassUnknown && errors.Is(err, sql.ErrTxDone):
 			class = ClassClosed
+		case class == ClassConnection, class == ClassUnknown && code == "":
+			// Not an answer from the server: COMMIT may have been applied.
+			// (lib/pq even reports driver.ErrBadConn after sending it.)
+			class = ClassCommitUnknown
 		}
 		return m.newError(class, code, "commit", "", err)
 	}
@@ -140,7 +142,9 @@ func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx c
 		if tx.committed.Load() {
 			return nil
 		}
-		return &Error{Class: ClassClosed, Op: "commit", Err: errors.New("fn rolled back the transaction")}
+		return tx.s.m.newError(ClassClosed, "", "commit", "", errFnRolledBack)
 	}
 	return tx.Commit()
 }
+
+var errFnRolledBack = errors.New("fn rolled back the transaction")
