@@ -55,12 +55,16 @@ func run(ctx context.Context, out io.Writer) error {
 	defer m.Close()
 	fmt.Fprintf(out, "connected: %v\n", m)
 
-	if err := seed(ctx, m); err != nil {
+	if err := createTable(ctx, m); err != nil {
 		return err
 	}
-	err = listActive(ctx, m, out)
-	// Drop the example table again, so the quickstart can run twice.
-	if _, dropErr := m.Exec(ctx, `DROP TABLE users`); err == nil {
+	err = seed(ctx, m)
+	if err == nil {
+		err = listActive(ctx, m, out)
+	}
+	// Drop the example table again, whatever happened, so the quickstart
+	// can run twice.
+	if _, dropErr := m.Exec(context.WithoutCancel(ctx), `DROP TABLE users`); err == nil {
 		err = dropErr
 	}
 	if err != nil {
@@ -110,19 +114,24 @@ func loadConfig() (dbm.Config, error) {
 	return cfg, nil
 }
 
-// seed creates the users table and inserts the example users in one
-// transaction. It never touches a users table it did not create: on a
-// database that already has one it stops with an error.
-func seed(ctx context.Context, m *dbm.Manager) error {
+// createTable creates the example users table. It never touches a users
+// table it did not create: on a database that already has one, CREATE
+// fails and the quickstart stops.
+func createTable(ctx context.Context, m *dbm.Manager) error {
 	if _, err := m.Exec(ctx, `CREATE TABLE users (
 		id     INTEGER PRIMARY KEY,
 		name   VARCHAR(255) NOT NULL,
 		email  VARCHAR(255) NOT NULL UNIQUE,
 		active BOOLEAN NOT NULL
 	)`); err != nil {
-		return fmt.Errorf("the quickstart creates its own users table and leaves existing ones alone; "+
-			"point DB_NAME at a database without one: %w", err)
+		return fmt.Errorf("cannot create the example users table (the quickstart never touches an existing one; "+
+			"point DB_NAME at a database without a users table): %w", err)
 	}
+	return nil
+}
+
+// seed inserts the example users in one transaction.
+func seed(ctx context.Context, m *dbm.Manager) error {
 	users := []User{
 		{1, "Ada Lovelace", "ada@example.com", true},
 		{2, "Charles Babbage", "charles@example.com", false},

@@ -89,7 +89,7 @@ func TestQuickstartLeavesAnExistingUsersTableAlone(t *testing.T) {
 	if _, err := m.Exec(ctx, "INSERT INTO users VALUES (1, 'keep me')"); err != nil {
 		t.Fatal(err)
 	}
-	if err := seed(ctx, m); err == nil || !strings.Contains(err.Error(), "leaves existing ones alone") {
+	if err := createTable(ctx, m); err == nil || !strings.Contains(err.Error(), "never touches an existing one") {
 		t.Errorf("seed on a database with a users table: %v", err)
 	}
 	if v, err := dbm.One[string](ctx, m, "SELECT precious FROM users WHERE id = 1"); err != nil || v != "keep me" {
