@@ -432,3 +432,75 @@ func TestSlowStatementThresholdIsRespected(t *testing.T) {
 		t.Errorf("a statement far under the threshold was logged as slow: %s", buf.String())
 	}
 }
+
+func TestWithNameMapper(t *testing.T) {
+	ctx := context.Background()
+	snake := func(field string) string { // UserID -> user_i_d is enough for this test
+		var b strings.Builder
+		for i, r := range field {
+			if i > 0 && r >= 'A' && r <= 'Z' {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r)
+		}
+		return strings.ToLower(b.String())
+	}
+	type row struct {
+		FirstName string
+		LastName  string
+		Nick      string `db:"alias"` // a tag still wins
+	}
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:"}, dbm.WithNameMapper(snake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := dbm.One[row](ctx, m, "SELECT 'Ada' AS first_name, 'Lovelace' AS last_name, 'countess' AS alias")
+	if err != nil || got.FirstName != "Ada" || got.LastName != "Lovelace" || got.Nick != "countess" {
+		t.Errorf("custom mapper: %+v, %v", got, err)
+	}
+	// The default manager (lower-cased names) does not know first_name:
+	// mappers are per manager, nothing global changed.
+	other := newSQLite(t)
+	if _, err := dbm.One[row](ctx, other, "SELECT 'Ada' AS first_name"); !errors.Is(err, dbm.ErrUnknownColumn) {
+		t.Errorf("default mapper after a custom one: %v, want ErrUnknownColumn", err)
+	}
+}
+
+func TestRowsScanAndColumns(t *testing.T) {
+	ctx := context.Background()
+	m := newSQLite(t)
+	rows, err := m.Query(ctx, "SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil || strings.Join(cols, ",") != "a,b" {
+		t.Errorf("Columns = %v, %v", cols, err)
+	}
+	if cts, err := rows.ColumnTypes(); err != nil || len(cts) != 2 {
+		t.Errorf("ColumnTypes = %v, %v", cts, err)
+	}
+	var sum int
+	var text string
+	for rows.Next() {
+		var a int
+		var b string
+		if err := rows.Scan(&a, &b); err != nil {
+			t.Fatal(err)
+		}
+		sum += a
+		text += b
+	}
+	if err := rows.Err(); err != nil || sum != 3 || text != "xy" {
+		t.Errorf("sum=%d text=%q err=%v", sum, text, err)
+	}
+	if rows.Next() {
+		t.Error("Next after the end")
+	}
+	var a int
+	if err := rows.Scan(&a); err == nil {
+		t.Error("Scan after the end should fail")
+	}
+}
