@@ -173,15 +173,7 @@ func redactDSNParts(driver, dsn string) (string, bool) {
 			colon := strings.IndexByte(dsn, ':')
 			dsn = dsn[:colon+1] + redacted + dsn[colon+1+len(pw):]
 		}
-		base, query, hasQuery := strings.Cut(dsn, "?")
-		if !hasQuery {
-			return dsn, true
-		}
-		v, err := url.ParseQuery(query)
-		if err != nil {
-			return "", false
-		}
-		return base + "?" + redactValues(v), true
+		return redactTrailingQuery(dsn)
 	}
 	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) { // key=value (libpq) form
 		var b strings.Builder
@@ -196,7 +188,13 @@ func redactDSNParts(driver, dsn string) (string, bool) {
 		b.WriteString(dsn[last:])
 		return b.String(), true
 	}
-	base, query, hasQuery := strings.Cut(dsn, "?") // a path, e.g. SQLite's
+	return redactTrailingQuery(dsn) // a path, e.g. SQLite's
+}
+
+// redactTrailingQuery redacts the secret parameters of a "...?query" DSN
+// that is not a URL (MySQL's form, an SQLite path).
+func redactTrailingQuery(dsn string) (string, bool) {
+	base, query, hasQuery := strings.Cut(dsn, "?")
 	if !hasQuery {
 		return dsn, true
 	}
@@ -205,6 +203,17 @@ func redactDSNParts(driver, dsn string) (string, bool) {
 		return "", false
 	}
 	return base + "?" + redactValues(v), true
+}
+
+// trailingQuery returns the parameters after the first '?' of a DSN that is
+// not a URL, or nil.
+func trailingQuery(dsn string) url.Values {
+	_, query, ok := strings.Cut(dsn, "?")
+	if !ok {
+		return nil
+	}
+	v, _ := url.ParseQuery(query) // keeps what parsed
+	return v
 }
 
 // redactValues encodes a query with secret parameters' values replaced.
@@ -297,11 +306,7 @@ func dsnPasswords(driver, dsn string) []string {
 		if pw, ok := mysqlPassword(dsn); ok {
 			out = append(out, pw)
 		}
-		if _, query, ok := strings.Cut(dsn, "?"); ok {
-			if v, err := url.ParseQuery(query); err == nil {
-				fromQuery(v)
-			}
-		}
+		fromQuery(trailingQuery(dsn))
 		return out
 	}
 	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) {
@@ -312,11 +317,7 @@ func dsnPasswords(driver, dsn string) []string {
 		}
 		return out
 	}
-	if _, query, ok := strings.Cut(dsn, "?"); ok {
-		if v, err := url.ParseQuery(query); err == nil {
-			fromQuery(v)
-		}
-	}
+	fromQuery(trailingQuery(dsn))
 	return out
 }
 

@@ -83,8 +83,8 @@ func TestPgxConnectErrorsHoldNoPassword(t *testing.T) {
 		if errors.As(err, &ce) {
 			t.Errorf("*pgconn.ConnectError (with its Config) is reachable: %v", err)
 		}
-		if fmt.Sprintf("%+v %#v", err, err) != "" && strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
-			t.Errorf("fmt of the error shows the password")
+		if out := fmt.Sprintf("%+v %#v", err, err); strings.Contains(out, secret) {
+			t.Errorf("fmt of the error shows the password: %s", out)
 		}
 	}
 }
