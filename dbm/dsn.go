@@ -60,7 +60,9 @@ func (c Config) postgresURL() string {
 // '/' and the last '@' before it, so the password needs no escaping; the
 // database name and parameter values are escaped as FormatDSN does.
 // parseTime=true is set unless Params says otherwise, so DATETIME columns
-// scan into time.Time.
+// scan into time.Time, and so is time_zone='+00:00' unless Params sets it
+// or a loc other than UTC, so that the session reads the driver's UTC
+// times as UTC.
 func (c Config) mysqlDSN() string {
 	var b strings.Builder
 	if c.User != "" || c.Password != "" {
@@ -81,6 +83,11 @@ func (c Config) mysqlDSN() string {
 	}
 	if _, ok := params["parseTime"]; !ok {
 		params["parseTime"] = "true"
+	}
+	if _, ok := params["time_zone"]; !ok && (params["loc"] == "" || params["loc"] == "UTC") {
+		// The driver reads and writes times in loc (UTC); the server must
+		// read them the same way, whatever its own time zone.
+		params["time_zone"] = "'+00:00'"
 	}
 	for i, k := range slices.Sorted(maps.Keys(params)) {
 		if i == 0 {
@@ -103,8 +110,10 @@ var memoryDBs atomic.Int64
 // database in SQLite's memdb VFS, which every connection of the pool shares
 // (a plain ":memory:" would give each connection its own empty database);
 // the manager keeps one connection to it open so it lives as long as the
-// manager. Foreign keys are enforced and a busy database is waited on for
-// up to 5s instead of failing at once.
+// manager. Foreign keys are enforced, a busy database is waited on for
+// up to 5s instead of failing at once, and times are written as
+// "2006-01-02 15:04:05.999999999-07:00" (_time_format=sqlite), which
+// SQLite's date functions understand, unless Params chooses a format.
 func (c Config) sqliteDSN() string {
 	var b strings.Builder
 	b.WriteString("file:")
@@ -120,6 +129,11 @@ func (c Config) sqliteDSN() string {
 	}
 	if c.Database == ":memory:" {
 		params.Set("vfs", "memdb")
+	}
+	if !params.Has("_time_format") && !params.Has("_time_integer_format") {
+		// The driver's default writes time.Time.String() ("... +0000 UTC
+		// m=+0.01"), which SQLite's date functions cannot read.
+		params.Set("_time_format", "sqlite")
 	}
 	params.Add("_pragma", "busy_timeout(5000)")
 	params.Add("_pragma", "foreign_keys(1)")
