@@ -2,12 +2,14 @@ package dbmtest_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/lib/pq"
 	"go.uber.org/goleak"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
@@ -181,5 +183,24 @@ func TestManagerOptionsArePassed(t *testing.T) {
 	}
 	if got := ft.end(); got != "" {
 		t.Errorf("failed: %s", got)
+	}
+}
+
+// TestScriptedErrorsAreClassified backs docs/testing.md's tips: scripted
+// driver errors match the sentinels they would match in production.
+func TestScriptedErrorsAreClassified(t *testing.T) {
+	ctx := context.Background()
+	m, mock := dbmtest.NewMock(t)
+	mock.ExpectExec("INSERT INTO users (email) VALUES (?)").WillReturnError(&pq.Error{Code: "23505"})
+	if _, err := m.Exec(ctx, "INSERT INTO users (email) VALUES (?)", "ada@example.com"); !errors.Is(err, dbm.ErrUniqueViolation) {
+		t.Errorf("pq 23505: %v, want ErrUniqueViolation", err)
+	}
+	mock.ExpectQuery("SELECT id FROM users").WillReturnError(sql.ErrNoRows)
+	if _, err := dbm.One[int](ctx, m, "SELECT id FROM users"); !errors.Is(err, dbm.ErrNotFound) {
+		t.Errorf("sql.ErrNoRows: %v, want ErrNotFound", err)
+	}
+	mock.ExpectQuery("SELECT id FROM users").WillReturnRows(sqlmock.NewRows([]string{"id"}))
+	if _, err := dbm.One[int](ctx, m, "SELECT id FROM users"); !errors.Is(err, dbm.ErrNotFound) {
+		t.Errorf("no rows: %v, want ErrNotFound", err)
 	}
 }
