@@ -38,25 +38,24 @@ type stmt struct {
 	start   time.Time
 	attempt int
 	inTx    bool
+	trace   TraceOp // filled only when a tracer is set
 }
 
-// start marks the beginning of a statement: it takes the time when a
-// threshold or tracer needs it and tells the tracer. The returned context
-// is the one to run the statement with.
-func (s session) start(ctx context.Context, op, query string) (context.Context, stmt) {
-	st := stmt{op: op, query: query, attempt: 1, inTx: s.tx != nil}
+// start marks the beginning of an attempt (1, 2, ... for a statement that
+// is tried again) to run a statement: it takes the time when a threshold or
+// tracer needs it and tells the tracer. The returned context is the one to
+// run the statement with.
+func (s session) start(ctx context.Context, op, query string, attempt int) (context.Context, stmt) {
+	st := stmt{op: op, query: query, attempt: attempt, inTx: s.tx != nil}
 	o := &s.m.obs
 	if s.m.slow > 0 || o.tracer != nil {
 		st.start = o.now()
 	}
 	if o.tracer != nil {
-		ctx = o.tracer.Start(ctx, s.m.traceOp(st))
+		st.trace = TraceOp{Name: op, Statement: s.m.secrets.scrubText(shorten(query)), Attempt: st.attempt, InTx: st.inTx}
+		ctx = o.tracer.Start(ctx, st.trace)
 	}
 	return ctx, st
-}
-
-func (m *Manager) traceOp(st stmt) TraceOp {
-	return TraceOp{Name: st.op, Statement: m.secrets.scrubText(shorten(st.query)), Attempt: st.attempt, InTx: st.inTx}
 }
 
 // observe logs a slow statement, tells the tracer how the statement ended
@@ -78,7 +77,7 @@ func (m *Manager) observe(ctx context.Context, st stmt, rows int, err error) {
 		}
 	}
 	if o.tracer != nil {
-		o.tracer.End(ctx, m.traceOp(st), TraceResult{Duration: now.Sub(st.start), Rows: rows, Err: err, Class: Classify(err)})
+		o.tracer.End(ctx, st.trace, TraceResult{Duration: now.Sub(st.start), Rows: rows, Err: err, Class: Classify(err)})
 	}
 	if o.watchPool {
 		m.checkPool(ctx, now)

@@ -116,7 +116,7 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err != nil {
 		return err
 	}
-	ctx, st := s.start(ctx, TraceQuery, q)
+	ctx, st := s.start(ctx, TraceQuery, q, 1)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err != nil {
 		return s.m.finish(ctx, st, -1, err)
@@ -139,7 +139,7 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	ctx, st := s.start(ctx, TraceExec, q)
+	ctx, st := s.start(ctx, TraceExec, q, 1)
 	res, err := s.ex.ExecContext(ctx, q, args...)
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	if err != nil {
 		return nil, err
 	}
-	ctx, st := s.start(ctx, TraceQuery, q)
+	ctx, st := s.start(ctx, TraceQuery, q, 1)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
