@@ -27,3 +27,23 @@ func TestLibraryImportsNoHeavyDriver(t *testing.T) {
 		t.Error("package dbm should import lib/pq, the default driver")
 	}
 }
+
+// TestLibraryImportsNoPrometheus keeps the Prometheus client out of package
+// dbm: only programs that import dbm/dbmprom compile it. The second check
+// shows the first can see the dependency where it is.
+func TestLibraryImportsNoPrometheus(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("SKIP: go command not found: %v", err)
+	}
+	const client = "github.com/prometheus/client_golang"
+	for pkg, want := range map[string]bool{".": false, "./dbmprom": true} {
+		out, err := exec.Command(goBin, "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		if got := strings.Contains(string(out), client); got != want {
+			t.Errorf("%s depends on %s: %v, want %v", pkg, client, got, want)
+		}
+	}
+}

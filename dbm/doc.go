@@ -53,7 +53,19 @@
 // # Observability
 //
 // [Manager.Stats] returns the pool's [database/sql.DBStats] plus the
-// manager's counters. [WithLogger] sets the [log/slog.Logger] used for slow
-// statements (Config.SlowQueryThreshold). Nothing logged or returned contains
-// the password or argument values.
+// manager's counters (statements, slow statements, transactions, commits,
+// rollbacks, errors by [Class]); package dbm/dbmprom exports them to
+// Prometheus. [WithLogger] sets the [log/slog.Logger] for slow statements
+// (Config.SlowQueryThreshold) and for a pool that makes statements wait.
+// [WithTracer] reports the start and end of every statement and
+// transaction to a [Tracer], which can open spans or record latencies
+// without package dbm depending on a tracing library. Nothing logged,
+// traced or returned contains the password or argument values.
+//
+// # Testing
+//
+// Package dbm/dbmtest returns a Manager over go-sqlmock whose expectations
+// are plain statements compared without regard to white space, and which
+// fails the test when expectations are unmet or rows are left open. [Wrap]
+// does the same for any *sql.DB.
 package dbm

@@ -31,6 +31,7 @@ type Manager struct {
 	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
+	obs      observer // tracer, clock and pool watch; see observe.go
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -125,6 +126,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
 		log:      o.logger,
 		scanner:  newScanner(o.nameMapper),
+		obs:      newObserver(o),
 	}
 }
 

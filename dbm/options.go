@@ -3,6 +3,7 @@ package dbm
 import (
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // Option configures a [Manager] beyond what [Config] holds: things that are
@@ -12,6 +13,8 @@ type Option interface{ apply(*options) }
 type options struct {
 	logger     *slog.Logger
 	nameMapper func(string) string
+	tracer     Tracer           // nil: no tracing
+	now        func() time.Time // the clock for durations; tests replace it
 }
 
 type optionFunc func(*options)
@@ -23,6 +26,7 @@ func defaultOptions() options {
 	return options{
 		logger:     slog.New(slog.DiscardHandler),
 		nameMapper: strings.ToLower,
+		now:        time.Now,
 	}
 }
 
@@ -37,8 +41,9 @@ func buildOptions(opts []Option) options {
 }
 
 // WithLogger sets where the manager logs: slow statements (see
-// Config.SlowQueryThreshold) and, as they are added, retries and leaks. By
-// default nothing is logged. Log records never contain argument values or
+// Config.SlowQueryThreshold) at WARN, a pool that made statements wait for a
+// connection at WARN (at most once a minute), and, as they are added,
+// retries and leaks. By default nothing is logged. Log records never contain argument values or
 // the password. A nil logger keeps the default.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"iter"
-	"log/slog"
 	"reflect"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
@@ -71,28 +69,13 @@ func (s session) prepare(ctx context.Context, fn, query string) (string, error) 
 	return q, nil
 }
 
-// finish records a statement that ran for the time since start and turns its
-// error into an *Error.
-func (m *Manager) finish(ctx context.Context, op, query string, start time.Time, rows int, err error) error {
+// finish records a statement that ran (see [session.start]), turns its
+// error into an *Error, and logs and traces it.
+func (m *Manager) finish(ctx context.Context, st stmt, rows int, err error) error {
 	m.stats.statements.Add(1)
-	if m.slow > 0 {
-		if d := time.Since(start); d >= m.slow {
-			m.stats.slow.Add(1)
-			attrs := []any{slog.String("op", op), slog.Duration("duration", d), slog.String("statement", m.secrets.scrubText(shorten(query)))}
-			if rows >= 0 {
-				attrs = append(attrs, slog.Int("rows", rows))
-			}
-			m.log.WarnContext(ctx, "dbm: slow statement", attrs...)
-		}
-	}
-	return m.wrap(ctx, op, query, err)
-}
-
-func (s session) now() time.Time {
-	if s.m.slow > 0 {
-		return time.Now()
-	}
-	return time.Time{}
+	err = m.wrap(ctx, st.op, st.query, err)
+	m.observe(ctx, st, rows, err)
+	return err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
@@ -133,10 +116,10 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err != nil {
 		return err
 	}
-	start := s.now()
+	ctx, st := s.start(ctx, TraceQuery, q, 1)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err != nil {
-		return s.m.finish(ctx, "query", q, start, -1, err)
+		return s.m.finish(ctx, st, -1, err)
 	}
 	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
 	// leaves database/sql's rows lock held, and Close would then block
@@ -148,7 +131,7 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err == nil {
 		err = rows.Err()
 	}
-	return s.m.finish(ctx, "query", q, start, n, err)
+	return s.m.finish(ctx, st, n, err)
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
@@ -156,9 +139,9 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	start := s.now()
+	ctx, st := s.start(ctx, TraceExec, q, 1)
 	res, err := s.ex.ExecContext(ctx, q, args...)
-	if err = s.m.finish(ctx, "exec", q, start, -1, err); err != nil {
+	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -169,9 +152,9 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	if err != nil {
 		return nil, err
 	}
-	start := s.now()
+	ctx, st := s.start(ctx, TraceQuery, q, 1)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
-	if err = s.m.finish(ctx, "query", q, start, -1, err); err != nil {
+	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
 	}
 	return &Rows{rows: rows, m: s.m, ctx: ctx, query: q}, nil

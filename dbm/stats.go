@@ -17,8 +17,14 @@ type counters struct {
 }
 
 // Stats is a snapshot of the pool and of what the manager has done since it
-// was created. The embedded [sql.DBStats] is the pool's own view.
+// was created. Counters only grow. Package dbm/dbmprom exports it to
+// Prometheus; docs/observability.md lists every field with its metric.
 type Stats struct {
+	// DBStats is the pool's own view, from [sql.DB.Stats]: MaxOpenConnections,
+	// OpenConnections, InUse and Idle (gauges), and WaitCount and
+	// WaitDuration (statements that waited for a free connection, and how
+	// long in total), MaxIdleClosed, MaxIdleTimeClosed and MaxLifetimeClosed
+	// (connections closed by the pool limits of [Config]).
 	sql.DBStats
 
 	// Statements is the number of statements run (queries and execs),

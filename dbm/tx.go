@@ -18,6 +18,7 @@ type Tx struct {
 	ctx       context.Context
 	done      atomic.Bool // Commit or Rollback was called
 	committed atomic.Bool
+	trace     *txTrace // nil without a Tracer
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -27,12 +28,15 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err
 	}
+	ctx, trace := m.traceTxStart(ctx)
 	stx, err := m.db.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, m.wrap(ctx, "begin", "", err)
+		err = m.wrap(ctx, "begin", "", err)
+		m.traceTxEnd(ctx, trace, false, err)
+		return nil, err
 	}
 	m.stats.transactions.Add(1)
-	tx := &Tx{tx: stx, ctx: ctx}
+	tx := &Tx{tx: stx, ctx: ctx, trace: trace}
 	tx.s = session{m: m, ex: stx, tx: tx}
 	return tx, nil
 }
@@ -45,11 +49,12 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // or may not have committed: the error matches [ErrCommitUnknown] (and
 // [ErrConnection]) and is not retryable, because running the transaction
 // again could apply it twice.
-func (tx *Tx) Commit() error {
+func (tx *Tx) Commit() (err error) {
 	m := tx.s.m
 	if tx.done.Swap(true) {
 		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
 	}
+	defer func() { m.traceTxEnd(tx.ctx, tx.trace, err == nil, err) }()
 	if m.closed.Load() {
 		_ = tx.tx.Rollback()
 		m.stats.rollbacks.Add(1)
@@ -81,9 +86,11 @@ func (tx *Tx) Rollback() error {
 	tx.s.m.stats.rollbacks.Add(1)
 	err := tx.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx
-		return nil
+		err = nil
 	}
-	return tx.s.m.wrap(tx.ctx, "rollback", "", err)
+	err = tx.s.m.wrap(tx.ctx, "rollback", "", err)
+	tx.s.m.traceTxEnd(tx.ctx, tx.trace, false, err)
+	return err
 }
 
 // ExecuteQuery is [Manager.ExecuteQuery] inside the transaction.
@@ -112,7 +119,8 @@ func (tx *Tx) session() session { return tx.s }
 // WithTx runs fn in a transaction: it commits when fn returns nil, and rolls
 // back when fn returns an error (which WithTx returns) or panics (the panic
 // continues after the rollback). fn must use the *Tx it is given, not the
-// manager, for the statements that belong to the transaction.
+// manager, for the statements that belong to the transaction. fn gets ctx,
+// or with a [Tracer] the context its Start returned for the transaction.
 //
 // If fn ends the transaction itself, WithTx returns nil after a Commit and
 // an error matching [ErrClosed] after a Rollback.
@@ -130,7 +138,7 @@ func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx c
 			_ = tx.Rollback()
 		}
 	}()
-	err = fn(ctx, tx)
+	err = fn(tx.ctx, tx) // tx.ctx is ctx, or the tracer's for the transaction
 	panicked = false
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {

@@ -1,0 +1,160 @@
+package dbmprom_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	_ "modernc.org/sqlite"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+	"github.com/dbmanager-go/dbmanager/dbm/dbmprom"
+)
+
+// busyManager returns a SQLite manager that has run a known set of
+// operations: 4 statements (one failing with a unique violation), one
+// committed and one rolled back transaction.
+func busyManager(t *testing.T) *dbm.Manager {
+	t.Helper()
+	ctx := context.Background()
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", MaxOpenConns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	mustExec := func(q string) {
+		t.Helper()
+		if _, err := m.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExec("CREATE TABLE u (name TEXT PRIMARY KEY)")
+	mustExec("INSERT INTO u VALUES ('ada')")
+	if _, err := m.Exec(ctx, "INSERT INTO u VALUES ('ada')"); !errors.Is(err, dbm.ErrUniqueViolation) {
+		t.Fatalf("want a unique violation, got %v", err)
+	}
+	if err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		_, err := tx.Exec(ctx, "DELETE FROM u")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return errors.New("no") })
+	return m
+}
+
+func TestCollectorReportsStats(t *testing.T) {
+	m := busyManager(t)
+	c := dbmprom.NewCollector(m)
+	want := `
+# HELP dbm_commits_total Total number of transactions committed.
+# TYPE dbm_commits_total counter
+dbm_commits_total 1
+# HELP dbm_errors_total Total number of failed operations, by error class (see dbm.Class).
+# TYPE dbm_errors_total counter
+dbm_errors_total{class="unique_violation"} 1
+# HELP dbm_pool_in_use_connections Number of connections currently in use.
+# TYPE dbm_pool_in_use_connections gauge
+dbm_pool_in_use_connections 0
+# HELP dbm_pool_max_open_connections Maximum number of open connections to the database (Config.MaxOpenConns).
+# TYPE dbm_pool_max_open_connections gauge
+dbm_pool_max_open_connections 3
+# HELP dbm_rollbacks_total Total number of transactions rolled back, by the caller or by WithTx.
+# TYPE dbm_rollbacks_total counter
+dbm_rollbacks_total 1
+# HELP dbm_slow_statements_total Total number of statements that took at least Config.SlowQueryThreshold.
+# TYPE dbm_slow_statements_total counter
+dbm_slow_statements_total 0
+# HELP dbm_statements_total Total number of statements run, successful or not.
+# TYPE dbm_statements_total counter
+dbm_statements_total 4
+# HELP dbm_transactions_total Total number of transactions begun.
+# TYPE dbm_transactions_total counter
+dbm_transactions_total 2
+`
+	names := []string{"dbm_commits_total", "dbm_errors_total", "dbm_pool_in_use_connections", "dbm_pool_max_open_connections",
+		"dbm_rollbacks_total", "dbm_slow_statements_total", "dbm_statements_total", "dbm_transactions_total"}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	// Every number of the pool is there, under its conventional name.
+	if n := testutil.CollectAndCount(c); n != 15 {
+		t.Errorf("%d series, want 15: 14 metrics and one error class", n)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestCollectorScrapedOverHTTP(t *testing.T) {
+	m := busyManager(t)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(dbmprom.NewCollector(m, dbmprom.WithNamespace("app_db"), dbmprom.WithConstLabels(prometheus.Labels{"db": "primary"}))); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %d %v\n%s", res.StatusCode, err, body)
+	}
+	for _, want := range []string{
+		`app_db_statements_total{db="primary"} 4`,
+		`app_db_errors_total{class="unique_violation",db="primary"} 1`,
+		`app_db_pool_wait_seconds_total{db="primary"} 0`,
+		`app_db_pool_open_connections{db="primary"} `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "dbm_") {
+		t.Errorf("the default namespace leaked through WithNamespace:\n%s", body)
+	}
+}
+
+func TestCollectorCountsGrowBetweenScrapes(t *testing.T) {
+	m := busyManager(t)
+	c := dbmprom.NewCollector(m)
+	if _, err := m.Exec(context.Background(), "SELECT * FROM missing_table"); err == nil {
+		t.Fatal("want an error")
+	}
+	want := `
+# HELP dbm_errors_total Total number of failed operations, by error class (see dbm.Class).
+# TYPE dbm_errors_total counter
+dbm_errors_total{class="undefined_object"} 1
+dbm_errors_total{class="unique_violation"} 1
+# HELP dbm_statements_total Total number of statements run, successful or not.
+# TYPE dbm_statements_total counter
+dbm_statements_total 5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "dbm_errors_total", "dbm_statements_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNilManagerFailsTheScrape(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(dbmprom.NewCollector(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "nil *dbm.Manager") {
+		t.Errorf("Gather = %v, want the nil manager error", err)
+	}
+}

@@ -1,0 +1,129 @@
+package dbm
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// poolWarnInterval is the least time between two "pool saturated" warnings.
+const poolWarnInterval = time.Minute
+
+// observer holds what the manager needs to log, trace and time statements.
+type observer struct {
+	tracer    Tracer           // nil: no tracing
+	now       func() time.Time // time.Now, replaced in tests
+	watchPool bool             // a logger was set: warn about pool waits
+
+	// The pool check runs at most once per poolWarnInterval: the goroutine
+	// that moves nextPoolCheck forward does it.
+	nextPoolCheck atomic.Int64 // unix nanoseconds
+	lastWaits     atomic.Int64 // sql.DBStats.WaitCount at the last check
+	lastWaitDur   atomic.Int64 // sql.DBStats.WaitDuration at the last check
+}
+
+func newObserver(o options) observer {
+	return observer{
+		tracer:    o.tracer,
+		now:       o.now,
+		watchPool: o.logger.Handler() != slog.DiscardHandler,
+	}
+}
+
+// stmt is one statement under way: what finish needs to record it.
+type stmt struct {
+	op      string // TraceQuery or TraceExec
+	query   string // as sent
+	start   time.Time
+	attempt int
+	inTx    bool
+	trace   TraceOp // filled only when a tracer is set
+}
+
+// start marks the beginning of an attempt (1, 2, ... for a statement that
+// is tried again) to run a statement: it takes the time when a threshold or
+// tracer needs it and tells the tracer. The returned context is the one to
+// run the statement with.
+func (s session) start(ctx context.Context, op, query string, attempt int) (context.Context, stmt) {
+	st := stmt{op: op, query: query, attempt: attempt, inTx: s.tx != nil}
+	o := &s.m.obs
+	if s.m.slow > 0 || o.tracer != nil {
+		st.start = o.now()
+	}
+	if o.tracer != nil {
+		st.trace = TraceOp{Name: op, Statement: s.m.secrets.scrubText(shorten(query)), Attempt: st.attempt, InTx: st.inTx}
+		ctx = o.tracer.Start(ctx, st.trace)
+	}
+	return ctx, st
+}
+
+// observe logs a slow statement, tells the tracer how the statement ended
+// and looks at the pool's waits. err is already classified.
+func (m *Manager) observe(ctx context.Context, st stmt, rows int, err error) {
+	o := &m.obs
+	var now time.Time
+	if !st.start.IsZero() || o.watchPool {
+		now = o.now()
+	}
+	if m.slow > 0 {
+		if d := now.Sub(st.start); d >= m.slow {
+			m.stats.slow.Add(1)
+			attrs := []any{slog.String("op", st.op), slog.Duration("duration", d), slog.String("statement", m.secrets.scrubText(shorten(st.query)))}
+			if rows >= 0 {
+				attrs = append(attrs, slog.Int("rows", rows))
+			}
+			m.log.WarnContext(ctx, "dbm: slow statement", attrs...)
+		}
+	}
+	if o.tracer != nil {
+		o.tracer.End(ctx, st.trace, TraceResult{Duration: now.Sub(st.start), Rows: rows, Err: err, Class: Classify(err)})
+	}
+	if o.watchPool {
+		m.checkPool(ctx, now)
+	}
+}
+
+// checkPool warns, at most once per poolWarnInterval, when statements had
+// to wait for a free connection since the last check: the pool is too small
+// for the load (Config.MaxOpenConns) or connections are held too long.
+func (m *Manager) checkPool(ctx context.Context, now time.Time) {
+	o := &m.obs
+	next, t := o.nextPoolCheck.Load(), now.UnixNano()
+	if t < next || !o.nextPoolCheck.CompareAndSwap(next, t+int64(poolWarnInterval)) {
+		return
+	}
+	ps := m.db.Stats()
+	waits := ps.WaitCount - o.lastWaits.Swap(ps.WaitCount)
+	waited := ps.WaitDuration - time.Duration(o.lastWaitDur.Swap(int64(ps.WaitDuration)))
+	if waits > 0 {
+		m.log.WarnContext(ctx, "dbm: pool saturated: statements waited for a connection",
+			slog.Int64("waits", waits), slog.Duration("waited", waited),
+			slog.Int("in_use", ps.InUse), slog.Int("max_open_conns", ps.MaxOpenConnections),
+			slog.Duration("since", poolWarnInterval))
+	}
+}
+
+// txTrace is a transaction's span: set when a tracer is.
+type txTrace struct {
+	start time.Time
+	ended atomic.Bool
+}
+
+// traceTxStart tells the tracer a transaction begins and returns the
+// context for it.
+func (m *Manager) traceTxStart(ctx context.Context) (context.Context, *txTrace) {
+	if m.obs.tracer == nil {
+		return ctx, nil
+	}
+	tt := &txTrace{start: m.obs.now()}
+	return m.obs.tracer.Start(ctx, TraceOp{Name: TraceTx, Attempt: 1}), tt
+}
+
+// traceTxEnd tells the tracer, once, how the transaction ended.
+func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, err error) {
+	if tt == nil || tt.ended.Swap(true) {
+		return
+	}
+	m.obs.tracer.End(ctx, TraceOp{Name: TraceTx, Attempt: 1}, TraceResult{Duration: m.obs.now().Sub(tt.start), Rows: -1, Err: err, Class: Classify(err), Committed: committed})
+}

@@ -1,0 +1,78 @@
+package dbm
+
+import (
+	"context"
+	"time"
+)
+
+// Tracer observes the statements and transactions a [Manager] runs, for
+// example to open and close OpenTelemetry spans or to record latency
+// histograms. It is set with [WithTracer]; package dbm itself depends on no
+// tracing library.
+//
+// The manager calls Start before an operation and End exactly once after it,
+// with the context Start returned, so a tracer can keep its span in that
+// context. Both are called on the goroutine that runs the operation and
+// must be safe for concurrent use. They must not call back into the
+// manager.
+type Tracer interface {
+	// Start is called before the operation. The context it returns is used
+	// for the operation (it reaches the driver) and is passed to End; a
+	// tracer that keeps nothing returns ctx.
+	Start(ctx context.Context, op TraceOp) context.Context
+	// End is called once when the operation is over, with the same op.
+	End(ctx context.Context, op TraceOp, res TraceResult)
+}
+
+// The operations a [Tracer] sees, in [TraceOp.Name].
+const (
+	// TraceQuery is a statement that returns rows: [Manager.ExecuteQuery],
+	// [Manager.Get], [Manager.Query] and the generic helpers.
+	TraceQuery = "query"
+	// TraceExec is a statement run with [Manager.Exec].
+	TraceExec = "exec"
+	// TraceTx is a transaction, from [Manager.BeginTx] (or [Manager.WithTx])
+	// to its [Tx.Commit] or [Tx.Rollback].
+	TraceTx = "tx"
+)
+
+// TraceOp describes the operation a [Tracer] is told about. It never holds
+// argument values or the password.
+type TraceOp struct {
+	// Name is [TraceQuery], [TraceExec] or [TraceTx].
+	Name string
+	// Statement is the SQL as sent to the driver (placeholders rebound),
+	// shortened to 200 characters, with a statement that contains the
+	// password withheld. It is empty for [TraceTx].
+	Statement string
+	// Attempt counts the tries of this operation, starting at 1.
+	Attempt int
+	// InTx reports whether the statement runs inside a transaction. Within
+	// [Manager.WithTx] the statements get the context of the transaction's
+	// Start, so their spans nest under the transaction's.
+	InTx bool
+}
+
+// TraceResult is how an operation ended, as passed to [Tracer.End].
+type TraceResult struct {
+	// Duration is the time from Start to End. For [Manager.Query] it ends
+	// when the first rows are available, not when the caller closes them.
+	Duration time.Duration
+	// Rows is the number of rows read for [Manager.ExecuteQuery] and
+	// [Manager.Get] (and [Select], [One]); -1 when not known.
+	Rows int
+	// Err is the error returned to the caller, nil on success.
+	Err error
+	// Class is [Classify](Err): the error's class, a suitable metric or span
+	// attribute. Only meaningful when Err is not nil.
+	Class Class
+	// Committed reports, for [TraceTx], whether the transaction committed.
+	Committed bool
+}
+
+// WithTracer sets a [Tracer] for every statement and transaction of the
+// manager. Without one (the default, or a nil t), tracing costs one nil
+// check per operation.
+func WithTracer(t Tracer) Option {
+	return optionFunc(func(o *options) { o.tracer = t })
+}
