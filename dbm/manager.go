@@ -31,6 +31,7 @@ type Manager struct {
 	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
+	retryPol retryPolicy // retries and the pool wait; see retry.go
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -86,6 +87,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
+	m.retryPol = newRetryPolicy(cfg)
 
 	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
 		// The database lives as long as one connection to it is open; hold
@@ -125,6 +127,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
 		log:      o.logger,
 		scanner:  newScanner(o.nameMapper),
+		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}
 }
 

@@ -133,6 +133,11 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err != nil {
 		return err
 	}
+	return s.autocommit(ctx, "query", q, false, func(s session) error { return s.runOnce(ctx, q, args, read) })
+}
+
+// runOnce is one attempt of run.
+func (s session) runOnce(ctx context.Context, q string, args []any, read func(*sql.Rows) (int, error)) error {
 	start := s.now()
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -156,6 +161,16 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
+	var res sql.Result
+	err = s.autocommit(ctx, "exec", q, false, func(s session) (err error) {
+		res, err = s.execOnce(ctx, q, args)
+		return err
+	})
+	return res, err
+}
+
+// execOnce is one attempt of exec.
+func (s session) execOnce(ctx context.Context, q string, args []any) (sql.Result, error) {
 	start := s.now()
 	res, err := s.ex.ExecContext(ctx, q, args...)
 	if err = s.m.finish(ctx, "exec", q, start, -1, err); err != nil {
@@ -169,6 +184,16 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	if err != nil {
 		return nil, err
 	}
+	var rows *Rows
+	err = s.autocommit(ctx, "query", q, true, func(s session) (err error) {
+		rows, err = s.queryOnce(ctx, q, args)
+		return err
+	})
+	return rows, err
+}
+
+// queryOnce is one attempt of query.
+func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, error) {
 	start := s.now()
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err = s.m.finish(ctx, "query", q, start, -1, err); err != nil {
