@@ -158,7 +158,14 @@ func notExecuted(err error) bool {
 	case "57P03", "08001", "08004": // cannot connect now; rejected connection
 		return true
 	}
-	return false
+	return safeToRetry(e.Err)
+}
+
+// safeToRetry reports pgx's own judgement (SafeToRetry, as pgconn's errors
+// have it) that the failed request was never sent to the server.
+func safeToRetry(err error) bool {
+	var sr interface{ SafeToRetry() bool }
+	return errors.As(err, &sr) && sr.SafeToRetry()
 }
 
 type idempotentKey struct{}

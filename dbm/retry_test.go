@@ -3,11 +3,14 @@ package dbm_test
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -411,3 +414,51 @@ func TestPoolTimeout(t *testing.T) {
 		t.Errorf("caller's deadline reported as pool timeout: %v", err)
 	}
 }
+
+// pgxLike imitates pgconn's errors: SafeToRetry says nothing was sent.
+type pgxLike struct {
+	safe    bool
+	timeout bool
+}
+
+func (e *pgxLike) Error() string     { return "pgx-like failure" }
+func (e *pgxLike) SafeToRetry() bool { return e.safe }
+func (e *pgxLike) Timeout() bool     { return e.timeout }
+
+func TestPgxBehaviourErrors(t *testing.T) {
+	if c := dbm.Classify(&pgxLike{safe: true}); c != dbm.ClassConnection {
+		t.Errorf("SafeToRetry error: class %v, want connection", c)
+	}
+	if c := dbm.Classify(&pgxLike{timeout: true}); c != dbm.ClassTimeout {
+		t.Errorf("Timeout error: class %v, want timeout", c)
+	}
+	if c := dbm.Classify(&pgxLike{}); c != dbm.ClassUnknown {
+		t.Errorf("neither: class %v, want unknown", c)
+	}
+	// A write that pgx reports as never sent is retried; one that may have
+	// been sent is not.
+	m, mock, _ := newRetryMock(t, "pgx", 3)
+	mock.ExpectExec("UPDATE t SET n = n + 1").WillReturnError(&pgxLike{safe: true})
+	mock.ExpectExec("UPDATE t SET n = n + 1").WillReturnResult(sqlmock.NewResult(0, 1))
+	if _, err := m.Exec(context.Background(), "UPDATE t SET n = n + 1"); err != nil {
+		t.Errorf("SafeToRetry write not retried: %v", err)
+	}
+}
+
+func TestGoConnectionErrorsClassified(t *testing.T) {
+	for _, err := range []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, driver.ErrBadConn,
+		&net.OpError{Op: "read", Err: syscall.ECONNRESET}} {
+		if c := dbm.Classify(err); c != dbm.ClassConnection || !dbm.IsRetryable(err) {
+			t.Errorf("%v: class %v, want connection", err, c)
+		}
+	}
+	if c := dbm.Classify(&net.OpError{Op: "dial", Err: timeoutErr{}}); c != dbm.ClassTimeout {
+		t.Errorf("net timeout: class %v, want timeout", c)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
