@@ -59,6 +59,15 @@ func classify(ctx context.Context, err error) (Class, string) {
 		}
 		return ClassConnection, ""
 	}
+	// pgx, found by behaviour: a timeout (what pgconn.Timeout reports), or
+	// an error that pgx says happened before anything was sent.
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return ClassTimeout, ""
+	}
+	if safeToRetry(err) {
+		return ClassConnection, ""
+	}
 	return ClassUnknown, ""
 }
 

@@ -102,14 +102,14 @@ type Config struct {
 	// ConnectTimeout bounds how long [New] retries its first connection when
 	// the context passed to New has no deadline. Default 10s.
 	ConnectTimeout time.Duration `env:"DB_CONNECT_TIMEOUT"`
-	// AcquireTimeout bounds the wait for a free pool connection. Zero: wait
-	// as long as the caller's context allows. (Validated now; enforced by the
-	// retry and pool work planned next, see docs/configuration.md.)
+	// AcquireTimeout bounds a statement's wait for a free pool connection;
+	// past it the statement fails with [ErrPoolTimeout]. Zero: wait as long
+	// as the caller's context allows. See docs/errors-and-retries.md.
 	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,
-	// the first included. Default 3; 1 disables retries. (Validated now; see
-	// AcquireTimeout.)
+	// the first included. Default 3; 1 disables retries. What is retryable:
+	// docs/errors-and-retries.md.
 	RetryMaxAttempts int `env:"DB_RETRY_MAX_ATTEMPTS"`
 	// RetryInitialBackoff is the first pause between attempts. Default 50ms.
 	RetryInitialBackoff time.Duration `env:"DB_RETRY_INITIAL_BACKOFF"`
@@ -117,7 +117,7 @@ type Config struct {
 	RetryMaxBackoff time.Duration `env:"DB_RETRY_MAX_BACKOFF"`
 
 	// LeakThreshold: a Rows or Tx open longer than this is reported. Zero
-	// (default) turns the report off. (Validated now; see AcquireTimeout.)
+	// (default) turns the report off. (Validated now; not acted on yet.)
 	LeakThreshold time.Duration `env:"DB_LEAK_THRESHOLD"`
 	// LeakStacks records the full stack of the code that opened a resource
 	// instead of one file:line.

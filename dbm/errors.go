@@ -57,6 +57,11 @@ var (
 	// ErrCommitUnknown: the connection was lost after COMMIT was sent, so
 	// whether the transaction committed is unknown.
 	ErrCommitUnknown = errors.New("dbm: commit outcome unknown")
+	// ErrOutcomeUnknown: the connection was lost after a write (or COMMIT)
+	// was sent, so whether it took effect is unknown; it was not retried.
+	// Such errors also match [ErrConnection] (or [ErrCommitUnknown]); see
+	// [Idempotent] and docs/errors-and-retries.md.
+	ErrOutcomeUnknown = errors.New("dbm: outcome unknown")
 	// ErrClosed: the [Manager] (or the [Tx] or [Rows]) was already closed.
 	ErrClosed = errors.New("dbm: closed")
 	// ErrLeaked: [Manager.Close] found rows or transactions still open.
@@ -198,9 +203,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is reports whether target is the sentinel of e's class. Errors from a
 // failed connect also match [ErrConnection], whatever their class (except a
 // configuration the driver rejected: retrying cannot fix it), and so does
-// [ErrCommitUnknown] (the connection was lost during COMMIT).
+// [ErrCommitUnknown] (the connection was lost during COMMIT), which also
+// matches [ErrOutcomeUnknown].
 func (e *Error) Is(target error) bool {
 	if s := e.Class.Sentinel(); s != nil && s == target {
+		return true
+	}
+	if target == ErrOutcomeUnknown && e.Class == ClassCommitUnknown {
 		return true
 	}
 	return target == ErrConnection && (e.Op == "connect" && e.Class != ClassConfig || e.Class == ClassCommitUnknown)

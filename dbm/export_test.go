@@ -1,6 +1,9 @@
 package dbm
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // WithClock replaces the manager's clock, so tests of durations and of
 // once-per-interval logging never sleep.
@@ -10,3 +13,16 @@ func WithClock(now func() time.Time) Option {
 
 // PoolWarnInterval is the least time between two pool saturation warnings.
 const PoolWarnInterval = poolWarnInterval
+
+// SetClockForTest replaces the manager's retry clock: now reports the time
+// and sleep records a pause instead of taking it. Tests use it so that no
+// test sleeps or depends on the wall clock.
+func SetClockForTest(m *Manager, now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) {
+	m.retryPol.clock = clock{now: now, sleep: sleep}
+}
+
+// SetRetryForTest sets the retry policy of a manager made with Wrap (New
+// takes it from Config).
+func SetRetryForTest(m *Manager, attempts int, initial, max, acquire time.Duration) {
+	m.retryPol.attempts, m.retryPol.initial, m.retryPol.max, m.retryPol.acquire = attempts, initial, max, acquire
+}

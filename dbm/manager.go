@@ -31,7 +31,8 @@ type Manager struct {
 	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
-	obs      observer // tracer, clock and pool watch; see observe.go
+	obs      observer    // tracer, clock and pool watch; see observe.go
+	retryPol retryPolicy // retries and the pool wait; see retry.go
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -87,6 +88,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
+	m.retryPol = newRetryPolicy(cfg)
 
 	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
 		// The database lives as long as one connection to it is open; hold
@@ -127,6 +129,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		log:      o.logger,
 		scanner:  newScanner(o.nameMapper),
 		obs:      newObserver(o),
+		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}
 }
 

@@ -452,6 +452,7 @@ func TestWithTx(t *testing.T) {
 	})
 	t.Run("commit fails", func(t *testing.T) {
 		m, mock := newMock(t, "postgres")
+		dbm.SetRetryForTest(m, 1, 0, 0, 0) // no rerun: retry_test.go covers reruns
 		mock.ExpectBegin()
 		mock.ExpectCommit().WillReturnError(&stateErr{"40001"})
 		err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return nil })

@@ -46,7 +46,7 @@ type stmt struct {
 // tracer needs it and tells the tracer. The returned context is the one to
 // run the statement with.
 func (s session) start(ctx context.Context, op, query string, attempt int) (context.Context, stmt) {
-	st := stmt{op: op, query: query, attempt: attempt, inTx: s.tx != nil}
+	st := stmt{op: op, query: query, attempt: max(attempt, 1), inTx: s.tx != nil}
 	o := &s.m.obs
 	if s.m.slow > 0 || o.tracer != nil {
 		st.start = o.now()

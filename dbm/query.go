@@ -35,9 +35,10 @@ type executor interface {
 // session runs statements for a Manager or a Tx: every query method is
 // written once, here.
 type session struct {
-	m  *Manager
-	ex executor
-	tx *Tx // nil outside a transaction
+	m       *Manager
+	ex      executor
+	tx      *Tx // nil outside a transaction
+	attempt int // which try of a retried statement this is (0 or 1: the first)
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
@@ -116,7 +117,12 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 	if err != nil {
 		return err
 	}
-	ctx, st := s.start(ctx, TraceQuery, q, 1)
+	return s.autocommit(ctx, "query", q, false, func(s session) error { return s.runOnce(ctx, q, args, read) })
+}
+
+// runOnce is one attempt of run.
+func (s session) runOnce(ctx context.Context, q string, args []any, read func(*sql.Rows) (int, error)) error {
+	ctx, st := s.start(ctx, TraceQuery, q, s.attempt)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err != nil {
 		return s.m.finish(ctx, st, -1, err)
@@ -139,7 +145,17 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	ctx, st := s.start(ctx, TraceExec, q, 1)
+	var res sql.Result
+	err = s.autocommit(ctx, "exec", q, false, func(s session) (err error) {
+		res, err = s.execOnce(ctx, q, args)
+		return err
+	})
+	return res, err
+}
+
+// execOnce is one attempt of exec.
+func (s session) execOnce(ctx context.Context, q string, args []any) (sql.Result, error) {
+	ctx, st := s.start(ctx, TraceExec, q, s.attempt)
 	res, err := s.ex.ExecContext(ctx, q, args...)
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
@@ -152,7 +168,17 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	if err != nil {
 		return nil, err
 	}
-	ctx, st := s.start(ctx, TraceQuery, q, 1)
+	var rows *Rows
+	err = s.autocommit(ctx, "query", q, true, func(s session) (err error) {
+		rows, err = s.queryOnce(ctx, q, args)
+		return err
+	})
+	return rows, err
+}
+
+// queryOnce is one attempt of query.
+func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, error) {
+	ctx, st := s.start(ctx, TraceQuery, q, s.attempt)
 	rows, err := s.ex.QueryContext(ctx, q, args...)
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err

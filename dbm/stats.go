@@ -13,6 +13,7 @@ type counters struct {
 	transactions atomic.Uint64
 	commits      atomic.Uint64
 	rollbacks    atomic.Uint64
+	retries      atomic.Uint64
 	errors       [numClasses]atomic.Uint64
 }
 
@@ -40,6 +41,10 @@ type Stats struct {
 	// Rollbacks is the number of transactions rolled back, by the caller or
 	// by [Manager.WithTx].
 	Rollbacks uint64
+	// Retries is the number of times a statement or a [Manager.WithTx]
+	// function was run again after a retryable error (see
+	// docs/errors-and-retries.md). Each failed attempt also counts in Errors.
+	Retries uint64
 	// Errors is the number of failed operations: statements, scans, commits,
 	// and calls on a closed manager. Invalid arguments (an
 	// [*ArgumentError]) are the caller's bug and are not counted.
@@ -59,6 +64,7 @@ func (m *Manager) Stats() Stats {
 		Transactions:   m.stats.transactions.Load(),
 		Commits:        m.stats.commits.Load(),
 		Rollbacks:      m.stats.rollbacks.Load(),
+		Retries:        m.stats.retries.Load(),
 		ErrorsByClass:  map[string]uint64{},
 	}
 	for c := range numClasses {

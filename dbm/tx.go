@@ -124,10 +124,23 @@ func (tx *Tx) session() session { return tx.s }
 //
 // If fn ends the transaction itself, WithTx returns nil after a Commit and
 // an error matching [ErrClosed] after a Rollback.
-func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) (err error) {
+//
+// When the transaction fails in a way that leaves nothing committed (a
+// serialization failure, a deadlock, a lock timeout, or the connection lost
+// before COMMIT was sent), WithTx rolls back, pauses and runs fn again in a
+// new transaction, up to Config.RetryMaxAttempts runs in all. So fn may run
+// more than once: keep side effects outside the database (sending mail,
+// charging a card) out of it. When the reply to COMMIT is lost, WithTx
+// returns an error matching [ErrCommitUnknown] and does not run fn again.
+func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
 	if fn == nil {
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
 	}
+	return m.retry(ctx, "tx", "", txRerunnable, func() error { return m.withTxOnce(ctx, opts, fn) })
+}
+
+// withTxOnce is one run of WithTx.
+func (m *Manager) withTxOnce(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) (err error) {
 	tx, err := m.BeginTx(ctx, opts)
 	if err != nil {
 		return err

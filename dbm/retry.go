@@ -1,0 +1,310 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
+)
+
+// The retry rules, stated once (docs/errors-and-retries.md explains them):
+//
+//   - A statement outside a transaction that only reads is retried on
+//     [ClassConnection], [ClassTooManyConnections], [ClassSerialization],
+//     [ClassDeadlock] and [ClassLockTimeout].
+//   - A write outside a transaction is retried only when the error proves it
+//     did not take effect: no connection could be had for it (nothing was
+//     sent), or the server answered that it refused or rolled it back
+//     ([ClassTooManyConnections], [ClassSerialization], [ClassDeadlock],
+//     [ClassLockTimeout], SQLSTATE 57P03/08001/08004). It runs on a
+//     connection of its own ([sql.Conn]), where database/sql does not retry
+//     it behind the manager's back. A lost reply is not retried: the error
+//     matches [ErrConnection] and [ErrOutcomeUnknown].
+//   - [Idempotent] marks writes as safe to run twice: they retry like reads.
+//   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
+//     whole function instead (see [Manager.WithTx]).
+
+// retryPolicy is the manager's retry and pool-wait settings.
+type retryPolicy struct {
+	attempts int           // tries in all, the first included; <= 1: no retries
+	initial  time.Duration // the first pause's cap
+	max      time.Duration // the cap of any pause
+	acquire  time.Duration // Config.AcquireTimeout; 0: wait as long as ctx allows
+	clock    clock
+}
+
+// clock is what retries need from time. Tests replace it (see
+// export_test.go) so that no test sleeps or depends on the wall clock.
+type clock struct {
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+var realClock = clock{now: time.Now, sleep: sleepCtx}
+
+// sleepCtx pauses for d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// newRetryPolicy takes the retry settings from a Config with its defaults
+// applied.
+func newRetryPolicy(cfg Config) retryPolicy {
+	return retryPolicy{
+		attempts: cfg.RetryMaxAttempts,
+		initial:  cfg.RetryInitialBackoff,
+		max:      cfg.RetryMaxBackoff,
+		acquire:  cfg.AcquireTimeout,
+		clock:    realClock,
+	}
+}
+
+// backoff returns the pause after the n-th failed attempt (n >= 1):
+// "full jitter", a uniformly random duration in [0, cap], where cap starts at
+// initial and doubles with every attempt up to max. Random pauses keep
+// callers that failed together from retrying together.
+func (p *retryPolicy) backoff(n int) time.Duration {
+	c := p.initial
+	for i := 1; i < n && c < p.max; i++ {
+		c *= 2
+	}
+	c = min(c, p.max)
+	if c <= 0 {
+		return 0
+	}
+	return rand.N(c + 1)
+}
+
+// retry runs attempt until it succeeds, until again says its error is not
+// worth another try, until the attempts run out, or until the next pause
+// would end past ctx's deadline (it then gives up at once rather than sleep
+// in vain). It returns the last attempt's error. op and query are for the
+// log records only.
+func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, attempt func() error) error {
+	err := attempt()
+	if err == nil || m.retryPol.attempts <= 1 || !again(err) {
+		return err
+	}
+	p := &m.retryPol
+	for n := 1; ; n++ {
+		if ctx.Err() != nil {
+			return err
+		}
+		if n >= p.attempts {
+			m.logGiveUp(ctx, op, query, n, "attempts exhausted", err)
+			return err
+		}
+		d := p.backoff(n)
+		if dl, ok := ctx.Deadline(); ok && !p.clock.now().Add(d).Before(dl) {
+			m.logGiveUp(ctx, op, query, n, "context deadline before the next attempt", err)
+			return err
+		}
+		m.stats.retries.Add(1)
+		if m.log.Enabled(ctx, slog.LevelDebug) {
+			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
+				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),
+				slog.String("statement", m.secrets.scrubText(shorten(query))))
+		}
+		if p.clock.sleep(ctx, d) != nil {
+			return err
+		}
+		err = attempt()
+		if err == nil || !again(err) {
+			return err
+		}
+	}
+}
+
+func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int, why string, err error) {
+	m.log.WarnContext(ctx, "dbm: giving up", slog.String("op", op), slog.Int("attempts", attempts),
+		slog.String("reason", why), slog.String("class", Classify(err).String()),
+		slog.String("statement", m.secrets.scrubText(shorten(query))))
+}
+
+// readRetryable: the classes a read is retried on.
+func readRetryable(err error) bool {
+	switch Classify(err) {
+	case ClassConnection, ClassTooManyConnections, ClassSerialization, ClassDeadlock, ClassLockTimeout:
+		return true
+	}
+	return false
+}
+
+// notExecuted reports whether a write's error proves that the statement did
+// not take effect although it was sent: the server answered with an error
+// that, in autocommit, means it refused or rolled back the statement.
+func notExecuted(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Class {
+	case ClassTooManyConnections, ClassSerialization, ClassDeadlock, ClassLockTimeout:
+		return e.Code != "" // the server's own answer, not a guess from Go errors
+	}
+	switch e.Code {
+	case "57P03", "08001", "08004": // cannot connect now; rejected connection
+		return true
+	}
+	return safeToRetry(e.Err)
+}
+
+// safeToRetry reports pgx's own judgement (SafeToRetry, as pgconn's errors
+// have it) that the failed request was never sent to the server.
+func safeToRetry(err error) bool {
+	var sr interface{ SafeToRetry() bool }
+	return errors.As(err, &sr) && sr.SafeToRetry()
+}
+
+type idempotentKey struct{}
+
+// Idempotent returns a copy of ctx that marks the writes run with it as safe
+// to run more than once (an upsert, an UPDATE that sets absolute values, an
+// INSERT guarded by an idempotency key). Such writes are retried like reads,
+// also when the connection is lost after the statement was sent. Without
+// the mark, a write is retried only when the error proves that it did not
+// take effect; see docs/errors-and-retries.md.
+func Idempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func isIdempotent(ctx context.Context) bool {
+	v, _ := ctx.Value(idempotentKey{}).(bool)
+	return v
+}
+
+// outcomeUnknown wraps the error of a write whose connection was lost after
+// the statement was sent: it may or may not have taken effect.
+type outcomeUnknown struct{ err error }
+
+func (e *outcomeUnknown) Error() string {
+	return "outcome unknown, the statement may have taken effect: " + e.err.Error()
+}
+func (e *outcomeUnknown) Unwrap() error        { return e.err }
+func (e *outcomeUnknown) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// autocommit runs one statement with the retry rules of its kind. once runs
+// a single attempt on the session it is given: s itself (the pool, or the
+// transaction), or s on a connection of its own. keep tells that once's
+// result (rows) still uses that connection after once returns; it is then
+// released when the rows are closed.
+func (s session) autocommit(ctx context.Context, op, q string, keep bool, once func(session) error) error {
+	if s.tx != nil {
+		return once(s) // never retry a statement inside a transaction
+	}
+	m := s.m
+	write := op == "exec" || !sqltext.IsRead(q)
+	safe := !write || isIdempotent(ctx)
+	if safe && m.retryPol.acquire <= 0 {
+		// The pool path: database/sql may retry driver.ErrBadConn itself,
+		// which is harmless for a read or an idempotent write.
+		err := m.retry(ctx, op, q, readRetryable, func() error { s.attempt++; return once(s) })
+		if write && err != nil {
+			markOutcomeUnknown(err)
+		}
+		return err
+	}
+	sent := false
+	err := m.retry(ctx, op, q, func(err error) bool {
+		if safe {
+			return readRetryable(err)
+		}
+		return !sent && (Classify(err) == ClassConnection || Classify(err) == ClassTooManyConnections) || notExecuted(err)
+	}, func() error {
+		s.attempt++
+		conn, err := m.acquire(ctx, op, q)
+		if err != nil {
+			sent = false
+			return err
+		}
+		sent = true
+		err = once(session{m: m, ex: conn, attempt: s.attempt})
+		if keep && err == nil {
+			// The rows hold the connection; Close waits for them to be
+			// closed, then returns it to the pool.
+			go conn.Close()
+		} else {
+			_ = conn.Close()
+		}
+		return err
+	})
+	if write && sent {
+		markOutcomeUnknown(err)
+	}
+	return err
+}
+
+// markOutcomeUnknown labels a connection error of a sent write.
+func markOutcomeUnknown(err error) {
+	var e *Error
+	if errors.As(err, &e) && e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004" {
+		if _, done := e.Err.(*outcomeUnknown); !done {
+			e.Err = &outcomeUnknown{e.Err}
+		}
+	}
+}
+
+// acquire takes a connection from the pool for one statement, waiting at
+// most Config.AcquireTimeout (when set) on top of ctx. A wait that runs out
+// is an error matching [ErrPoolTimeout] that shows the pool's counts.
+func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+	actx := ctx
+	if m.retryPol.acquire > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
+		defer cancel()
+	}
+	conn, err := m.db.Conn(actx)
+	if err == nil {
+		return conn, nil
+	}
+	if ctx.Err() == nil && actx.Err() != nil {
+		st := m.db.Stats()
+		return nil, m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: st, err: err})
+	}
+	return nil, m.wrap(ctx, op, q, err)
+}
+
+// poolTimeout is the cause of an [ErrPoolTimeout] error.
+type poolTimeout struct {
+	wait  time.Duration
+	stats sql.DBStats
+	err   error
+}
+
+func (e *poolTimeout) Error() string {
+	s := e.stats
+	return fmt.Sprintf("no free connection within %s (in use %d, idle %d, max open %d, waited %d times in all): %v",
+		e.wait, s.InUse, s.Idle, s.MaxOpenConnections, s.WaitCount, e.err)
+}
+func (e *poolTimeout) Unwrap() error { return e.err }
+
+// txRerunnable reports whether a WithTx attempt that failed with err may
+// run again: the transaction did not commit (the server aborted it, or the
+// connection was lost before COMMIT was sent). A lost COMMIT reply is
+// [ClassCommitUnknown] and never reruns.
+func txRerunnable(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		// fn's error joined with a failed rollback: judge fn's error.
+		if errs := j.Unwrap(); len(errs) > 0 {
+			err = errs[0]
+		}
+	}
+	switch Classify(err) {
+	case ClassSerialization, ClassDeadlock, ClassLockTimeout, ClassConnection, ClassTooManyConnections:
+		return true
+	}
+	return false
+}
