@@ -12,6 +12,7 @@ type Option interface{ apply(*options) }
 type options struct {
 	logger     *slog.Logger
 	nameMapper func(string) string
+	leak       leakOptions // see leaks.go
 }
 
 type optionFunc func(*options)

@@ -174,7 +174,7 @@ func (s session) query(ctx context.Context, query string, args []any) (*Rows, er
 	if err = s.m.finish(ctx, "query", q, start, -1, err); err != nil {
 		return nil, err
 	}
-	return &Rows{rows: rows, m: s.m, ctx: ctx, query: q}, nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.

@@ -18,6 +18,7 @@ type Tx struct {
 	ctx       context.Context
 	done      atomic.Bool // Commit or Rollback was called
 	committed atomic.Bool
+	leak      *leakNode // see leaks.go
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -34,6 +35,7 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 	m.stats.transactions.Add(1)
 	tx := &Tx{tx: stx, ctx: ctx}
 	tx.s = session{m: m, ex: stx, tx: tx}
+	m.leaks.trackTx(tx)
 	return tx, nil
 }
 
@@ -50,6 +52,7 @@ func (tx *Tx) Commit() error {
 	if tx.done.Swap(true) {
 		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
 	}
+	defer m.leaks.releaseTx(tx)
 	if m.closed.Load() {
 		_ = tx.tx.Rollback()
 		m.stats.rollbacks.Add(1)
@@ -78,6 +81,7 @@ func (tx *Tx) Rollback() error {
 	if tx.done.Swap(true) {
 		return nil
 	}
+	defer tx.s.m.leaks.releaseTx(tx)
 	tx.s.m.stats.rollbacks.Add(1)
 	err := tx.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx
