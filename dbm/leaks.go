@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -440,8 +439,14 @@ func WithLeakStacks(on bool) Option {
 	return optionFunc(func(o *options) { o.leak.stacks = &on })
 }
 
-// dbmPrefix is how the names of this package's functions begin.
-var dbmPrefix = reflect.TypeFor[Leak]().PkgPath() + "."
+// dbmDir is the directory of this package's source files, as the runtime
+// reports file names (trimmed with -trimpath). Frames are attributed by file
+// rather than function name: a closure of a generic function inlined into
+// the caller (Iter's) is named after the caller.
+var dbmDir = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}()
 
 // locate returns "file.go:line" of the first frame outside package dbm and
 // Go's runtime and iterator machinery, and, when full is set, the whole
@@ -454,7 +459,7 @@ func locate(pcs []uintptr, full bool) (loc, stack string) {
 		if f.PC == 0 && !more {
 			break
 		}
-		if loc == "" && !internalFrame(f.Function) {
+		if loc == "" && !internalFrame(f) {
 			loc = filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
 			if !full {
 				break
@@ -478,8 +483,13 @@ func locate(pcs []uintptr, full bool) (loc, stack string) {
 	return loc, b.String()
 }
 
-func internalFrame(fn string) bool {
-	return strings.HasPrefix(fn, dbmPrefix) || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "iter.")
+// internalFrame reports whether f is the manager's own code (a file of this
+// package that is not a test) or Go's runtime and iterator machinery.
+func internalFrame(f runtime.Frame) bool {
+	if filepath.Dir(f.File) == dbmDir && !strings.HasSuffix(f.File, "_test.go") {
+		return true
+	}
+	return strings.HasPrefix(f.Function, "runtime.") || strings.HasPrefix(f.Function, "iter.")
 }
 
 // closeLeaks stops the threshold check and returns the error [Manager.Close]
@@ -508,6 +518,3 @@ func (r *leakRegistry) leakStats(s *Stats) {
 		s.LeaksReclaimed = r.reclaimed.Load()
 	}
 }
-
-// checkLeaksAt runs the threshold check with now as the time; for tests.
-func (m *Manager) checkLeaksAt(now time.Time) { m.leaks.check(now) }
