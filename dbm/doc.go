@@ -53,7 +53,10 @@
 // # Observability
 //
 // [Manager.Stats] returns the pool's [database/sql.DBStats] plus the
-// manager's counters. [WithLogger] sets the [log/slog.Logger] used for slow
+// manager's counters. [Manager.Leaks] lists the [Rows] and [Tx] still open
+// with the file:line that opened them; dropped ones are closed when the
+// garbage collector finds them, and [Manager.Close] reports what was left
+// open with [ErrLeaked] (see docs/leaks.md and package dbmtest). [WithLogger] sets the [log/slog.Logger] used for slow
 // statements (Config.SlowQueryThreshold). Nothing logged or returned contains
 // the password or argument values.
 package dbm
