@@ -116,11 +116,13 @@ type Config struct {
 	// RetryMaxBackoff caps the pause between attempts. Default 1s.
 	RetryMaxBackoff time.Duration `env:"DB_RETRY_MAX_BACKOFF"`
 
-	// LeakThreshold: a Rows or Tx open longer than this is reported. Zero
-	// (default) turns the report off. (Validated now; not acted on yet.)
+	// LeakThreshold: a Rows or Tx open longer than this is logged once at
+	// WARN through the logger given by [WithLogger]. Zero (default) turns
+	// the report off; [Manager.Leaks] and reclaiming work regardless. See
+	// [WithLeakThreshold].
 	LeakThreshold time.Duration `env:"DB_LEAK_THRESHOLD"`
 	// LeakStacks records the full stack of the code that opened a resource
-	// instead of one file:line.
+	// ([Leak].Stack) instead of one file:line. See [WithLeakStacks].
 	LeakStacks bool `env:"DB_LEAK_STACKS"`
 
 	// SlowQueryThreshold: a statement that takes longer is logged at WARN

@@ -54,13 +54,20 @@
 //
 // [Manager.Stats] returns the pool's [database/sql.DBStats] plus the
 // manager's counters (statements, slow statements, transactions, commits,
-// rollbacks, errors by [Class]); package dbm/dbmprom exports them to
-// Prometheus. [WithLogger] sets the [log/slog.Logger] for slow statements
+// rollbacks, errors by [Class], retries, leaks); package dbm/dbmprom
+// exports them to Prometheus. [WithLogger] sets the [log/slog.Logger] for slow statements
 // (Config.SlowQueryThreshold) and for a pool that makes statements wait.
 // [WithTracer] reports the start and end of every statement and
 // transaction to a [Tracer], which can open spans or record latencies
 // without package dbm depending on a tracing library. Nothing logged,
 // traced or returned contains the password or argument values.
+//
+// # Leaks
+//
+// [Manager.Leaks] lists the [Rows] and [Tx] still open with the file:line
+// that opened them; dropped ones are closed when the garbage collector
+// finds them, and [Manager.Close] reports what was left open with
+// [ErrLeaked] (see docs/leaks.md and package dbm/dbmtest).
 //
 // # Testing
 //

@@ -31,8 +31,9 @@ type Manager struct {
 	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
-	obs      observer    // tracer, clock and pool watch; see observe.go
-	retryPol retryPolicy // retries and the pool wait; see retry.go
+	obs      observer      // tracer, clock and pool watch; see observe.go
+	retryPol retryPolicy   // retries and the pool wait; see retry.go
+	leaks    *leakRegistry // open Rows and Tx; nil when tracking is off
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -89,6 +90,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
 	m.retryPol = newRetryPolicy(cfg)
+	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
 	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
 		// The database lives as long as one connection to it is open; hold
@@ -118,11 +120,12 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	}
 	m := newManager(sqlx.NewDb(db, driverName), driverName, buildOptions(opts))
 	m.addr = driverName
+	m.leaks.configure(0, false)
 	return m, nil
 }
 
 func newManager(db *sqlx.DB, driverName string, o options) *Manager {
-	return &Manager{
+	m := &Manager{
 		db:       db,
 		driver:   driverName,
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
@@ -131,6 +134,8 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		obs:      newObserver(o),
 		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}
+	m.leaks = newLeakRegistry(m, o)
+	return m
 }
 
 // connect pings until the database answers, the error is not transient, or
@@ -195,7 +200,9 @@ func (m *Manager) DriverName() string { return m.driver }
 
 // Close closes the pool and waits for the statements in flight to finish.
 // It is idempotent; afterwards every call on the manager returns an error
-// matching [ErrClosed].
+// matching [ErrClosed]. Rows or transactions still open do not stop it: the
+// pool is closed anyway, and Close returns an error matching [ErrLeaked]
+// whose [*LeakError] lists each with the location that opened it.
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
@@ -206,6 +213,7 @@ func (m *Manager) Close() error {
 		if err != nil {
 			m.closeErr = m.wrap(context.Background(), "close", "", err)
 		}
+		m.closeErr = errors.Join(m.closeErr, m.leaks.closeLeaks())
 	})
 	return m.closeErr
 }

@@ -15,6 +15,7 @@ type options struct {
 	nameMapper func(string) string
 	tracer     Tracer           // nil: no tracing
 	now        func() time.Time // the clock for durations; tests replace it
+	leak       leakOptions      // see leaks.go
 }
 
 type optionFunc func(*options)

@@ -183,7 +183,7 @@ func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, er
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
 	}
-	return &Rows{rows: rows, m: s.m, ctx: ctx, query: q}, nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
+	"sync/atomic"
 )
 
 // Rows is the result of [Manager.Query] or [Tx.Query]: database/sql's rows
@@ -28,6 +29,7 @@ type Rows struct {
 	ctx   context.Context
 	query string
 	cols  []string // cached by the first StructScan
+	leak  atomic.Pointer[leakNode]
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
@@ -89,4 +91,8 @@ func (r *Rows) ColumnTypes() ([]*sql.ColumnType, error) {
 func (r *Rows) Err() error { return r.m.wrap(r.ctx, "query", r.query, r.rows.Err()) }
 
 // Close releases the rows and their connection. It is idempotent.
-func (r *Rows) Close() error { return r.m.wrap(r.ctx, "close", r.query, r.rows.Close()) }
+func (r *Rows) Close() error {
+	err := r.rows.Close()
+	r.m.leaks.releaseRows(r)
+	return r.m.wrap(r.ctx, "close", r.query, err)
+}

@@ -49,6 +49,13 @@ type Stats struct {
 	// and calls on a closed manager. Invalid arguments (an
 	// [*ArgumentError]) are the caller's bug and are not counted.
 	Errors uint64
+	// LeaksDetected is how many Rows and Tx stayed open longer than
+	// Config.LeakThreshold and were logged as probable leaks (each once).
+	LeaksDetected uint64
+	// LeaksReclaimed is how many Rows and Tx the garbage collector found
+	// dropped without being closed, which the manager then closed (rows) or
+	// rolled back (transactions) to give their connections back.
+	LeaksReclaimed uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64
@@ -67,6 +74,7 @@ func (m *Manager) Stats() Stats {
 		Retries:        m.stats.retries.Load(),
 		ErrorsByClass:  map[string]uint64{},
 	}
+	m.leaks.leakStats(&s)
 	for c := range numClasses {
 		if n := m.stats.errors[c].Load(); n > 0 {
 			s.ErrorsByClass[c.String()] = n

@@ -18,7 +18,8 @@ type Tx struct {
 	ctx       context.Context
 	done      atomic.Bool // Commit or Rollback was called
 	committed atomic.Bool
-	trace     *txTrace // nil without a Tracer
+	trace     *txTrace  // nil without a Tracer
+	leak      *leakNode // see leaks.go
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -38,6 +39,7 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 	m.stats.transactions.Add(1)
 	tx := &Tx{tx: stx, ctx: ctx, trace: trace}
 	tx.s = session{m: m, ex: stx, tx: tx}
+	m.leaks.trackTx(tx)
 	return tx, nil
 }
 
@@ -55,6 +57,7 @@ func (tx *Tx) Commit() (err error) {
 		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
 	}
 	defer func() { m.traceTxEnd(tx.ctx, tx.trace, err == nil, err) }()
+	defer m.leaks.releaseTx(tx)
 	if m.closed.Load() {
 		_ = tx.tx.Rollback()
 		m.stats.rollbacks.Add(1)
@@ -83,6 +86,7 @@ func (tx *Tx) Rollback() error {
 	if tx.done.Swap(true) {
 		return nil
 	}
+	defer tx.s.m.leaks.releaseTx(tx)
 	tx.s.m.stats.rollbacks.Add(1)
 	err := tx.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx

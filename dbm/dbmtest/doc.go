@@ -9,6 +9,10 @@
 // ends, it fails if an expectation was not met or if rows or a transaction
 // were left open.
 //
+// [VerifyNoLeaks] does the leak check for any Manager, mocked or real:
+// it fails a test that leaves rows or transactions open, naming the
+// file:line that opened them.
+//
 //	func TestUserRepo_ByEmail(t *testing.T) {
 //		m, mock := dbmtest.NewMock(t)
 //		mock.ExpectQuery("SELECT id, email FROM users WHERE email = ?").

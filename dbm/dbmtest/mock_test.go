@@ -5,47 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/lib/pq"
-	"go.uber.org/goleak"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/dbmtest"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-// fakeT is a testing.TB that records failures instead of failing the real
-// test, and runs its cleanups when told to.
-type fakeT struct {
-	testing.TB // nil: calling anything not overridden panics
-	errs       []string
-	fatal      bool
-	cleanups   []func()
-}
-
-func (f *fakeT) Helper()                        {}
-func (f *fakeT) Cleanup(fn func())              { f.cleanups = append(f.cleanups, fn) }
-func (f *fakeT) Errorf(format string, a ...any) { f.errs = append(f.errs, fmt.Sprintf(format, a...)) }
-func (f *fakeT) Fatalf(format string, a ...any) {
-	f.errs = append(f.errs, fmt.Sprintf(format, a...))
-	f.fatal = true
-}
-
-// end runs the cleanups as the testing package does when a test ends, and
-// returns what failed.
-func (f *fakeT) end() string {
-	for i := len(f.cleanups) - 1; i >= 0; i-- {
-		f.cleanups[i]()
-	}
-	f.cleanups = nil
-	return strings.Join(f.errs, "\n")
-}
 
 func TestMetExpectationsPass(t *testing.T) {
 	ft := &fakeT{}
@@ -107,12 +76,13 @@ func TestRowsLeftOpenFail(t *testing.T) {
 	m, mock := dbmtest.NewMock(ft)
 	mock.ExpectQuery("SELECT 1").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
 	rows, err := m.Query(context.Background(), "SELECT 1")
+	_, _, line, _ := runtime.Caller(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := ft.end()
 	_ = rows.Close()
-	if !strings.Contains(got, "still in use") {
+	if want := fmt.Sprintf(`rows "SELECT 1" opened at mock_test.go:%d`, line-1); !strings.Contains(got, want) {
 		t.Errorf("cleanup reported %q, want the open rows", got)
 	}
 }
@@ -122,11 +92,12 @@ func TestTransactionLeftOpenFails(t *testing.T) {
 	m, mock := dbmtest.NewMock(ft)
 	mock.ExpectBegin()
 	tx, err := m.BeginTx(context.Background(), nil)
+	_, _, line, _ := runtime.Caller(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if got := ft.end(); !strings.Contains(got, "still in use") {
+	if got, want := ft.end(), fmt.Sprintf("tx opened at mock_test.go:%d", line-1); !strings.Contains(got, want) {
 		t.Errorf("cleanup reported %q, want the open transaction", got)
 	}
 }

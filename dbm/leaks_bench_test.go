@@ -1,0 +1,69 @@
+package dbm_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// BenchmarkLeakTracking measures what tracking costs per resource: Query and
+// Close (one tracked Rows) and BeginTx and Rollback (one tracked Tx) on the
+// in-memory driver, with tracking on (the default) and off
+// ([dbm.WithLeakTracking](false)), serially and from parallel goroutines.
+//
+//	go test -run '^$' -bench BenchmarkLeakTracking -benchmem -count 10 ./dbm | benchstat -col /tracking -
+func BenchmarkLeakTracking(b *testing.B) {
+	ctx := context.Background()
+	for _, tracking := range []bool{false, true} {
+		db := benchDB(b, 1)
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(8)
+		m, err := dbm.Wrap(db, "mem", dbm.WithLeakTracking(tracking))
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := map[bool]string{false: "off", true: "on"}[tracking]
+		query := func() error {
+			rows, err := m.Query(ctx, "ONE "+benchQuery)
+			if err != nil {
+				return err
+			}
+			return rows.Close()
+		}
+		tx := func() error {
+			tx, err := m.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			return tx.Rollback()
+		}
+		for _, op := range []struct {
+			name string
+			fn   func() error
+		}{{"Query+Close", query}, {"BeginTx+Rollback", tx}} {
+			b.Run("op="+op.name+"/mode=serial/tracking="+name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := op.fn(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("op="+op.name+"/mode=parallel/tracking="+name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := op.fn(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+		if leaks := m.Leaks(); len(leaks) != 0 {
+			b.Fatalf("leaks after the benchmark: %v", leaks)
+		}
+	}
+}
