@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -158,4 +159,32 @@ func ExampleLoadConfig() {
 	// Output:
 	// dbm: config: Port (DB_PORT) = "five": not a whole number
 	// true
+}
+
+func ExampleManager_Leaks() {
+	ctx := context.Background()
+	m := exampleManager(ctx)
+
+	rows, err := m.Query(ctx, "SELECT name FROM users ORDER BY id") // never closed
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, l := range m.Leaks() {
+		// Location is the caller's file:line; its line number is left out
+		// here so the output does not change when this file does.
+		fmt.Println(l.Kind, l.Query, strings.HasPrefix(l.Location, "example_test.go:"))
+	}
+
+	// Close closes the pool anyway and names what was left open.
+	err = m.Close()
+	fmt.Println(errors.Is(err, dbm.ErrLeaked))
+	var le *dbm.LeakError
+	if errors.As(err, &le) {
+		fmt.Println(len(le.Leaks), le.Leaks[0].Kind)
+	}
+	_ = rows.Close()
+	// Output:
+	// rows SELECT name FROM users ORDER BY id true
+	// true
+	// 1 rows
 }

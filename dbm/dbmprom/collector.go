@@ -50,6 +50,9 @@ var metrics = []metric{
 	{"transactions_total", "Total number of transactions begun.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Transactions) }},
 	{"commits_total", "Total number of transactions committed.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Commits) }},
 	{"rollbacks_total", "Total number of transactions rolled back, by the caller or by WithTx.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Rollbacks) }},
+	{"retries_total", "Total number of statements and WithTx functions run again after a retryable error.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Retries) }},
+	{"leaks_detected_total", "Total number of rows and transactions open longer than Config.LeakThreshold.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksDetected) }},
+	{"leaks_reclaimed_total", "Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksReclaimed) }},
 }
 
 // Collector is a [prometheus.Collector] for one [dbm.Manager]. Make it with

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -85,8 +87,8 @@ dbm_transactions_total 2
 		t.Error(err)
 	}
 	// Every number of the pool is there, under its conventional name.
-	if n := testutil.CollectAndCount(c); n != 15 {
-		t.Errorf("%d series, want 15: 14 metrics and one error class", n)
+	if n := testutil.CollectAndCount(c); n != 18 {
+		t.Errorf("%d series, want 18: 17 metrics and one error class", n)
 	}
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
@@ -145,6 +147,43 @@ dbm_errors_total{class="unique_violation"} 1
 dbm_statements_total 5
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "dbm_errors_total", "dbm_statements_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestCollectorReportsRetriesAndLeaks makes a retry and a reclaimed leak
+// happen and finds each under its own name.
+func TestCollectorReportsRetriesAndLeaks(t *testing.T) {
+	m := busyManager(t)
+	ctx := context.Background()
+	tries := 0
+	if err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error {
+		if tries++; tries == 1 {
+			return &dbm.Error{Class: dbm.ClassSerialization, Err: errors.New("could not serialize access")}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		if _, err := m.Query(ctx, "SELECT name FROM u"); err != nil { // dropped without Close
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for m.Stats().LeaksReclaimed == 0 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	want := `
+# HELP dbm_leaks_reclaimed_total Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.
+# TYPE dbm_leaks_reclaimed_total counter
+dbm_leaks_reclaimed_total 1
+# HELP dbm_retries_total Total number of statements and WithTx functions run again after a retryable error.
+# TYPE dbm_retries_total counter
+dbm_retries_total 1
+`
+	if err := testutil.CollectAndCompare(dbmprom.NewCollector(m), strings.NewReader(want), "dbm_leaks_reclaimed_total", "dbm_retries_total"); err != nil {
 		t.Error(err)
 	}
 }
