@@ -10,8 +10,9 @@ import (
 type Option interface{ apply(*options) }
 
 type options struct {
-	logger     *slog.Logger
-	nameMapper func(string) string
+	logger        *slog.Logger
+	nameMapper    func(string) string
+	ignoreUnknown bool
 }
 
 type optionFunc func(*options)
@@ -58,4 +59,12 @@ func WithNameMapper(fn func(field string) string) Option {
 			o.nameMapper = fn
 		}
 	})
+}
+
+// WithIgnoreUnknownColumns makes every call of the manager that scans rows
+// skip result columns that have no destination field, instead of failing
+// with [ErrUnknownColumn] (the default). [IgnoreUnknownColumns] does the same
+// for one call.
+func WithIgnoreUnknownColumns() Option {
+	return optionFunc(func(o *options) { o.ignoreUnknown = true })
 }
