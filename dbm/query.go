@@ -270,7 +270,7 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 		return err
 	}
 	var buf [16]any
-	c := newCursor(p, buf[:0])
+	dst, c := p.targets(buf[:]), p.newCursor()
 	hdr := (*sliceHeader)(sl.Addr().UnsafePointer())
 	size := sl.Type().Elem().Size()
 	dirty := hdr.cap // elements below this may hold the caller's old values
@@ -284,12 +284,12 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 		if t.ptrs {
 			pv := reflect.New(t.elem).UnsafePointer()
 			*(*unsafe.Pointer)(elem) = pv
-			err = c.scan(rows, pv)
+			err = p.scanRow(rows, pv, dst, c)
 		} else {
 			if n < dirty {
 				reflect.NewAt(t.elem, elem).Elem().SetZero()
 			}
-			err = c.scan(rows, elem)
+			err = p.scanRow(rows, elem, dst, c)
 		}
 		if err != nil {
 			return err
@@ -329,8 +329,7 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v 
 	}
 	v.SetZero()
 	var buf [16]any
-	c := newCursor(p, buf[:0])
-	return c.scan(rows, v.Addr().UnsafePointer())
+	return p.scanRow(rows, v.Addr().UnsafePointer(), p.targets(buf[:]), p.newCursor())
 }
 
 func scanMaps(rows *sql.Rows, cols []string, sl reflect.Value) error {
