@@ -50,6 +50,18 @@ const maxPlansPerType = 32
 
 type planList struct{ plans atomic.Pointer[[]*plan] }
 
+// find returns the cached plan for (cols, lenient), or nil.
+func (pl *planList) find(cols []string, lenient bool) *plan {
+	if cur := pl.plans.Load(); cur != nil {
+		for _, p := range *cur {
+			if p.lenient == lenient && slices.Equal(p.cols, cols) {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
 // plan maps each result column to where its value goes inside one element.
 type plan struct {
 	cols    []string
@@ -96,12 +108,8 @@ func (s *scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan
 		v, _ = s.plans.LoadOrStore(elem, &planList{})
 	}
 	pl := v.(*planList)
-	if cur := pl.plans.Load(); cur != nil {
-		for _, p := range *cur {
-			if p.lenient == lenient && slices.Equal(p.cols, cols) {
-				return p, nil
-			}
-		}
+	if p := pl.find(cols, lenient); p != nil {
+		return p, nil
 	}
 	p, err := s.buildPlan(elem, cols, lenient)
 	if err != nil {
@@ -111,6 +119,9 @@ func (s *scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan
 		cur := pl.plans.Load()
 		var next []*plan
 		if cur != nil {
+			if q := pl.find(cols, lenient); q != nil {
+				return q, nil // another caller stored it first: share theirs
+			}
 			if len(*cur) >= maxPlansPerType {
 				return p, nil
 			}
