@@ -271,7 +271,7 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 	}
 	var buf [16]any
 	dst, c := p.targets(buf[:]), p.newCursor()
-	hdr := (*sliceHeader)(sl.Addr().UnsafePointer())
+	hdr := (*sliceHeader)(unsafe.Pointer(sl.UnsafeAddr()))
 	size := sl.Type().Elem().Size()
 	dirty := hdr.cap // elements below this may hold the caller's old values
 	for rows.Next() {
@@ -329,7 +329,7 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v 
 	}
 	v.SetZero()
 	var buf [16]any
-	return p.scanRow(rows, v.Addr().UnsafePointer(), p.targets(buf[:]), p.newCursor())
+	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), p.targets(buf[:]), p.newCursor())
 }
 
 func scanMaps(rows *sql.Rows, cols []string, sl reflect.Value) error {

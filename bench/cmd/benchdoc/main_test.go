@@ -59,7 +59,7 @@ func TestRender(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"Test CPU, 2 cores", "`make bench`",
-		"| rows | hand | Select |", "| rows=1 | 1.00 (2µs) | 1.10x |", "| rows=1 | 1.00 (8) | 0.50x |",
+		"| rows | hand | Select |", "| rows=1 | 1.00 (2µs) | 1.10x |", "| rows=1 | 8 | 4 |",
 		"| driver | pgxpool | sql | dbm |", "| driver=pgx | 1.25x | 1.00 (400ns) | 1.10x |",
 		"raw stats", "BenchmarkScan in package `example`",
 	} {

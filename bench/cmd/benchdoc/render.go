@@ -68,27 +68,36 @@ func renderBenchmark(w io.Writer, b *Benchmark) {
 	if a, ok := about[b.Name]; ok {
 		fmt.Fprintf(w, "%s\n\n", a)
 	}
-	for _, u := range []struct{ unit, title string }{{"sec/op", "Time per operation"}, {"allocs/op", "Allocations per operation"}} {
-		fmt.Fprintf(w, "%s, relative to %s (%s's median in brackets):\n\n", u.title, base, base)
-		fmt.Fprintf(w, "| %s | %s |\n|%s\n", rowHeader(b), strings.Join(b.Impls, " | "), strings.Repeat("---|", len(b.Impls)+1))
-		for _, row := range b.Rows {
-			cells := make([]string, len(b.Impls))
-			for i, impl := range b.Impls {
-				cells[i] = "-"
-				if impl == base {
-					if v, ok := b.Median(row, impl, u.unit); ok {
-						cells[i] = "1.00 (" + format(v, u.unit) + ")"
-					}
-					continue
+	fmt.Fprintf(w, "Time per operation, relative to %s (%s's median in brackets):\n\n", base, base)
+	header := fmt.Sprintf("| %s | %s |\n|%s\n", rowHeader(b), strings.Join(b.Impls, " | "), strings.Repeat("---|", len(b.Impls)+1))
+	fmt.Fprint(w, header)
+	for _, row := range b.Rows {
+		cells := make([]string, len(b.Impls))
+		for i, impl := range b.Impls {
+			cells[i] = "-"
+			if impl == base {
+				if v, ok := b.Median(row, impl, "sec/op"); ok {
+					cells[i] = "1.00 (" + formatTime(v) + ")"
 				}
-				if r, ok := b.Ratio(row, impl, base, u.unit); ok {
-					cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
-				}
+			} else if r, ok := b.Ratio(row, impl, base, "sec/op"); ok {
+				cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
 			}
-			fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
 	}
+	fmt.Fprintf(w, "\nAllocations per operation (medians):\n\n")
+	fmt.Fprint(w, header)
+	for _, row := range b.Rows {
+		cells := make([]string, len(b.Impls))
+		for i, impl := range b.Impls {
+			cells[i] = "-"
+			if v, ok := b.Median(row, impl, "allocs/op"); ok {
+				cells[i] = strconv.FormatFloat(v, 'f', 0, 64)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
 	if n := b.Runs(b.Rows[0]); n > 0 {
 		fmt.Fprintf(w, "Medians of %d runs.\n", n)
 	}
@@ -106,9 +115,13 @@ func rowHeader(b *Benchmark) string {
 	return strings.Join(keys, "/")
 }
 
-func format(v float64, unit string) string {
-	if unit == "sec/op" {
-		return time.Duration(v * 1e9).Round(time.Duration(10)).String()
+// formatTime shows seconds with three significant digits.
+func formatTime(sec float64) string {
+	d := time.Duration(sec * 1e9)
+	for _, u := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		if d >= u {
+			return strconv.FormatFloat(float64(d)/float64(u), 'g', 3, 64) + strings.TrimPrefix(u.String(), "1")
+		}
 	}
-	return strconv.FormatFloat(v, 'f', 0, 64)
+	return strconv.FormatFloat(float64(d), 'g', 3, 64) + "ns"
 }
