@@ -34,8 +34,13 @@ type ignoreUnknownKey struct{}
 // rows ([Manager.ExecuteQuery], [Manager.Get], [Select], [One], [Iter],
 // [Rows.StructScan]) skip result columns that have no destination field
 // instead of failing with [ErrUnknownColumn]. Use it for one call; use
-// [WithIgnoreUnknownColumns] for every call of a manager.
+// [WithIgnoreUnknownColumns] for every call of a manager. A nil ctx is
+// returned as it is, and the call that gets it fails with
+// [ErrInvalidArgument].
 func IgnoreUnknownColumns(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
 	return context.WithValue(ctx, ignoreUnknownKey{}, true)
 }
 

@@ -265,6 +265,10 @@ func TestIgnoreUnknownColumns(t *testing.T) {
 			t.Errorf("%s: got %+v, %v", name, p, err)
 		}
 	}
+	//lint:ignore SA1012 a nil context must give an error, not a panic
+	if _, err := dbm.One[priced](dbm.IgnoreUnknownColumns(nil), strict, q); !errors.Is(err, dbm.ErrInvalidArgument) {
+		t.Errorf("nil ctx: err = %v, want ErrInvalidArgument", err)
+	}
 	// The strict plan for the same columns is still strict.
 	if _, err := dbm.One[priced](ctx, strict, q); !errors.Is(err, dbm.ErrUnknownColumn) {
 		t.Errorf("strict after lenient: err = %v", err)
