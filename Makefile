@@ -42,15 +42,24 @@ cover:
 	$(GO) test -count=1 -coverprofile=coverage.out -covermode=atomic $(PKGS)
 	$(GO) tool cover -func=coverage.out | tail -n 1
 
-## bench: the benchmarks of both modules (the library's and the peer
-## comparisons in bench/, which has its own go.mod), $(COUNT) runs each,
-## summarised with benchstat; then docs/benchmarks.md is rewritten from the
-## results. The Postgres* benchmarks skip without a server.
+## bench: the benchmarks of both modules (the library's in ./dbm and the peer
+## comparisons in bench/, which has its own go.mod), summarised with
+## benchstat; then docs/benchmarks.md is rewritten from the results. The test
+## binaries are built once and run $(COUNT) times in turn, each run going
+## through every implementation, so that load from other work on the machine
+## spreads over all of them instead of favouring whichever ran first. The
+## Postgres* benchmarks skip without a server.
 BENCH_OUT ?= $(CURDIR)/bench/out
+BENCHFLAGS = -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime=$(BENCHTIME)
 bench:
 	@mkdir -p $(BENCH_OUT)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee $(BENCH_OUT)/dbm.txt
-	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./... | tee $(BENCH_OUT)/bench.txt
+	$(GO) test -c -o $(BENCH_OUT)/dbm.test ./dbm
+	cd bench && $(GO) test -c -o $(BENCH_OUT)/bench.test .
+	: > $(BENCH_OUT)/dbm.txt; : > $(BENCH_OUT)/bench.txt
+	for i in $$(seq $(COUNT)); do \
+		(cd dbm && $(BENCH_OUT)/dbm.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/dbm.txt && \
+		(cd bench && $(BENCH_OUT)/bench.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/bench.txt || exit 1; \
+	done
 	$(GO) run $(BENCHSTAT) -col /impl $(BENCH_OUT)/dbm.txt > $(BENCH_OUT)/benchstat.txt
 	$(GO) run $(BENCHSTAT) -col /impl $(BENCH_OUT)/bench.txt >> $(BENCH_OUT)/benchstat.txt
 	cat $(BENCH_OUT)/benchstat.txt
