@@ -257,16 +257,14 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 	}
 	sl := t.slice
 	sl.SetLen(0)
-	defer func() {
-		if sl.IsNil() {
-			sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
-		}
-	}()
 	if t.maps {
-		return scanMaps(rows, cols, sl)
+		err = scanMaps(rows, cols, sl)
+		nonNil(sl)
+		return err
 	}
 	p, err := s.planFor(t.elem, cols, s.lenient(ctx))
 	if err != nil {
+		nonNil(sl)
 		return err
 	}
 	var buf [16]any
@@ -295,7 +293,16 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 			return err
 		}
 	}
+	nonNil(sl)
 	return nil
+}
+
+// nonNil makes a nil slice empty: with no rows, *dest is empty, not nil.
+// It runs last so that a result with rows allocates no empty slice first.
+func nonNil(sl reflect.Value) {
+	if sl.IsNil() {
+		sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
+	}
 }
 
 // scanOne scans the current row into v (addressable). cols may be nil.

@@ -3,6 +3,7 @@ package dbm
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -20,8 +21,37 @@ import (
 // work of mapping columns to fields is done once.
 type scanner struct {
 	mapper        *reflectx.Mapper
-	ignoreUnknown bool     // WithIgnoreUnknownColumns
-	plans         sync.Map // reflect.Type -> *planList
+	ignoreUnknown bool // WithIgnoreUnknownColumns
+
+	// types maps a destination type to its plans. It is copied on write
+	// (new types are rare) so that lookups are a plain map read.
+	types atomic.Pointer[map[reflect.Type]*planList]
+	mu    sync.Mutex // serialises writers of types
+}
+
+// plansOf returns the plan list of elem, adding an empty one on a miss.
+func (s *scanner) plansOf(elem reflect.Type) *planList {
+	if m := s.types.Load(); m != nil {
+		if pl, ok := (*m)[elem]; ok {
+			return pl
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.types.Load()
+	if old != nil {
+		if pl, ok := (*old)[elem]; ok {
+			return pl
+		}
+	}
+	next := make(map[reflect.Type]*planList, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	pl := &planList{}
+	next[elem] = pl
+	s.types.Store(&next)
+	return pl
 }
 
 func newScanner(o options) *scanner {
@@ -108,11 +138,7 @@ var (
 // planFor returns the cached plan for (elem, cols, lenient), building it on
 // a miss.
 func (s *scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
-	v, ok := s.plans.Load(elem)
-	if !ok {
-		v, _ = s.plans.LoadOrStore(elem, &planList{})
-	}
-	pl := v.(*planList)
+	pl := s.plansOf(elem)
 	if p := pl.find(cols, lenient); p != nil {
 		return p, nil
 	}
