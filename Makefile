@@ -18,11 +18,15 @@ run:
 ## test: vet, formatting, then every test with the race detector.
 ## PostgreSQL tests skip with a reason when no server answers;
 ## DBM_REQUIRE_INTEGRATION=1 (set by .ci/run) turns such a skip into a failure.
+## The bench/ module (peer comparisons) is vetted and its tests run too, which
+## compiles every benchmark; no benchmark runs.
 test: vet fmt-check
 	$(GO) test $(RACE) -count=1 $(PKGS)
+	cd bench && $(GO) test -count=1 ./...
 
 vet:
 	$(GO) vet $(PKGS)
+	cd bench && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -38,7 +42,27 @@ cover:
 	$(GO) test -count=1 -coverprofile=coverage.out -covermode=atomic $(PKGS)
 	$(GO) tool cover -func=coverage.out | tail -n 1
 
-## bench: benchmarks, $(COUNT) runs each, summarised with benchstat.
+## bench: the benchmarks of both modules (the library's in ./dbm and the peer
+## comparisons in bench/, which has its own go.mod), summarised with
+## benchstat; then docs/benchmarks.md is rewritten from the results. The test
+## binaries are built once and run $(COUNT) times in turn, each run going
+## through every implementation, so that load from other work on the machine
+## spreads over all of them instead of favouring whichever ran first. The
+## Postgres* benchmarks skip without a server.
+BENCH_OUT ?= $(CURDIR)/bench/out
+BENCHFLAGS = -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime=$(BENCHTIME)
 bench:
-	$(GO) test -run '^$$' -bench $(BENCH) -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee bench.txt
-	$(GO) run $(BENCHSTAT) -col /impl bench.txt
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -c -o $(BENCH_OUT)/dbm.test ./dbm
+	cd bench && $(GO) test -c -o $(BENCH_OUT)/bench.test .
+	: > $(BENCH_OUT)/dbm.txt; : > $(BENCH_OUT)/bench.txt
+	for i in $$(seq $(COUNT)); do \
+		(cd dbm && $(BENCH_OUT)/dbm.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/dbm.txt && \
+		(cd bench && $(BENCH_OUT)/bench.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/bench.txt || exit 1; \
+	done
+	$(GO) run $(BENCHSTAT) -col /impl $(BENCH_OUT)/dbm.txt > $(BENCH_OUT)/benchstat.txt
+	$(GO) run $(BENCHSTAT) -col /impl $(BENCH_OUT)/bench.txt >> $(BENCH_OUT)/benchstat.txt
+	cat $(BENCH_OUT)/benchstat.txt
+	cd bench && $(GO) run ./cmd/benchdoc -o ../docs/benchmarks.md \
+		-cmd "make bench COUNT=$(COUNT) BENCHTIME=$(BENCHTIME) BENCH='$(BENCH)'" \
+		-benchstat $(BENCH_OUT)/benchstat.txt $(BENCH_OUT)/dbm.txt $(BENCH_OUT)/bench.txt

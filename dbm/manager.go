@@ -130,7 +130,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		driver:   driverName,
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
 		log:      o.logger,
-		scanner:  newScanner(o.nameMapper),
+		scanner:  newScanner(o),
 		obs:      newObserver(o),
 		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}

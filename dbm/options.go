@@ -11,11 +11,12 @@ import (
 type Option interface{ apply(*options) }
 
 type options struct {
-	logger     *slog.Logger
-	nameMapper func(string) string
-	tracer     Tracer           // nil: no tracing
-	now        func() time.Time // the clock for durations; tests replace it
-	leak       leakOptions      // see leaks.go
+	logger        *slog.Logger
+	nameMapper    func(string) string
+	tracer        Tracer           // nil: no tracing
+	now           func() time.Time // the clock for durations; tests replace it
+	leak          leakOptions      // see leaks.go
+	ignoreUnknown bool             // WithIgnoreUnknownColumns
 }
 
 type optionFunc func(*options)
@@ -64,4 +65,12 @@ func WithNameMapper(fn func(field string) string) Option {
 			o.nameMapper = fn
 		}
 	})
+}
+
+// WithIgnoreUnknownColumns makes every call of the manager that scans rows
+// skip result columns that have no destination field, instead of failing
+// with [ErrUnknownColumn] (the default). [IgnoreUnknownColumns] does the same
+// for one call.
+func WithIgnoreUnknownColumns() Option {
+	return optionFunc(func(o *options) { o.ignoreUnknown = true })
 }

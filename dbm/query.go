@@ -85,7 +85,7 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 		return err
 	}
 	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
-		err := s.m.scanner.scanAll(rows, target)
+		err := s.m.scanner.scanAll(ctx, rows, target)
 		return target.slice.Len(), err
 	})
 	if err != nil {
@@ -106,7 +106,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 			}
 			return 0, sql.ErrNoRows
 		}
-		return 1, s.m.scanner.scanOne(rows, nil, elem)
+		return 1, s.m.scanner.scanOne(ctx, rows, nil, elem)
 	})
 }
 
@@ -256,49 +256,66 @@ func checkElem(fn string, t reflect.Type) error {
 	return nil
 }
 
-// scanAll fills t.slice with every row, reusing its capacity.
-func (s *scanner) scanAll(rows *sql.Rows, t target) error {
+// scanAll fills t.slice with every row, reusing its capacity. Elements are
+// scanned in place: the slice grows as append grows it, and each row's
+// fields receive their columns directly, with no per-row copy.
+func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
 	cols, err := rows.Columns()
 	if err != nil {
 		return err
 	}
 	sl := t.slice
 	sl.SetLen(0)
-	if sl.IsNil() {
-		sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
-	}
 	if t.maps {
-		return scanMaps(rows, cols, sl)
-	}
-	p, err := s.planFor(t.elem, cols)
-	if err != nil {
+		err = scanMaps(rows, cols, sl)
+		nonNil(sl)
 		return err
 	}
-	dst := make([]any, len(cols))
+	p, err := s.planFor(t.elem, cols, s.lenient(ctx))
+	if err != nil {
+		nonNil(sl)
+		return err
+	}
+	var buf [16]any
+	dst, c := p.targets(buf[:]), p.newCursor()
+	hdr := (*sliceHeader)(unsafe.Pointer(sl.UnsafeAddr()))
+	size := sl.Type().Elem().Size()
+	dirty := hdr.cap // elements below this may hold the caller's old values
 	for rows.Next() {
-		n := sl.Len()
-		if n == sl.Cap() {
-			sl.Grow(1)
+		n := hdr.len
+		if n == hdr.cap {
+			sl.Grow(1) // memory past the old capacity comes zeroed
 		}
-		sl.SetLen(n + 1)
-		ev := sl.Index(n)
+		elem := unsafe.Add(hdr.data, uintptr(n)*size)
+		hdr.len = n + 1
 		if t.ptrs {
-			pv := reflect.New(t.elem)
-			ev.Set(pv)
-			err = p.scanRow(rows, pv.UnsafePointer(), dst)
+			pv := reflect.New(t.elem).UnsafePointer()
+			*(*unsafe.Pointer)(elem) = pv
+			err = p.scanRow(rows, pv, dst, c)
 		} else {
-			ev.SetZero()
-			err = p.scanRow(rows, unsafe.Pointer(ev.UnsafeAddr()), dst)
+			if n < dirty {
+				reflect.NewAt(t.elem, elem).Elem().SetZero()
+			}
+			err = p.scanRow(rows, elem, dst, c)
 		}
 		if err != nil {
 			return err
 		}
 	}
+	nonNil(sl)
 	return nil
 }
 
+// nonNil makes a nil slice empty: with no rows, *dest is empty, not nil.
+// It runs last so that a result with rows allocates no empty slice first.
+func nonNil(sl reflect.Value) {
+	if sl.IsNil() {
+		sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
+	}
+}
+
 // scanOne scans the current row into v (addressable). cols may be nil.
-func (s *scanner) scanOne(rows *sql.Rows, cols []string, v reflect.Value) error {
+func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v reflect.Value) error {
 	if cols == nil {
 		var err error
 		if cols, err = rows.Columns(); err != nil {
@@ -309,7 +326,7 @@ func (s *scanner) scanOne(rows *sql.Rows, cols []string, v reflect.Value) error 
 		// *T for a struct T, as in One[*User]: the row fills a new T, as
 		// ExecuteQuery does for []*T.
 		pv := reflect.New(t.Elem())
-		if err := s.scanOne(rows, cols, pv.Elem()); err != nil {
+		if err := s.scanOne(ctx, rows, cols, pv.Elem()); err != nil {
 			return err
 		}
 		v.Set(pv)
@@ -322,12 +339,13 @@ func (s *scanner) scanOne(rows *sql.Rows, cols []string, v reflect.Value) error 
 		}
 		return err
 	}
-	p, err := s.planFor(v.Type(), cols)
+	p, err := s.planFor(v.Type(), cols, s.lenient(ctx))
 	if err != nil {
 		return err
 	}
 	v.SetZero()
-	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), make([]any, len(cols)))
+	var buf [16]any
+	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), p.targets(buf[:]), p.newCursor())
 }
 
 func scanMaps(rows *sql.Rows, cols []string, sl reflect.Value) error {
@@ -434,18 +452,6 @@ func Iter[T any](ctx context.Context, q Querier, query string, args ...any) iter
 			return
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var v T
-			if err := rows.scanInto(reflect.ValueOf(&v).Elem()); err != nil {
-				yield(zero, err)
-				return
-			}
-			if !yield(v, nil) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(zero, err)
-		}
+		iterRows(rows, yield)
 	}
 }

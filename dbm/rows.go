@@ -69,7 +69,7 @@ func (r *Rows) scanInto(v reflect.Value) error {
 		}
 		r.cols = cols
 	}
-	if err := r.m.scanner.scanOne(r.rows, r.cols, v); err != nil {
+	if err := r.m.scanner.scanOne(r.ctx, r.rows, r.cols, v); err != nil {
 		return r.m.wrap(r.ctx, "scan", r.query, err)
 	}
 	return nil

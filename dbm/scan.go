@@ -1,7 +1,9 @@
 package dbm
 
 import (
+	"context"
 	"database/sql"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,12 +20,63 @@ import (
 // the plans computed for the column lists seen so far, so the reflection
 // work of mapping columns to fields is done once.
 type scanner struct {
-	mapper *reflectx.Mapper
-	plans  sync.Map // reflect.Type -> *planList
+	mapper        *reflectx.Mapper
+	ignoreUnknown bool // WithIgnoreUnknownColumns
+
+	// types maps a destination type to its plans. It is copied on write
+	// (new types are rare) so that lookups are a plain map read.
+	types atomic.Pointer[map[reflect.Type]*planList]
+	mu    sync.Mutex // serialises writers of types
 }
 
-func newScanner(nameMapper func(string) string) *scanner {
-	return &scanner{mapper: reflectx.NewMapperFunc("db", nameMapper)}
+// plansOf returns the plan list of elem, adding an empty one on a miss.
+func (s *scanner) plansOf(elem reflect.Type) *planList {
+	if m := s.types.Load(); m != nil {
+		if pl, ok := (*m)[elem]; ok {
+			return pl
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.types.Load()
+	if old != nil {
+		if pl, ok := (*old)[elem]; ok {
+			return pl
+		}
+	}
+	next := make(map[reflect.Type]*planList, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	pl := &planList{}
+	next[elem] = pl
+	s.types.Store(&next)
+	return pl
+}
+
+func newScanner(o options) *scanner {
+	return &scanner{mapper: reflectx.NewMapperFunc("db", o.nameMapper), ignoreUnknown: o.ignoreUnknown}
+}
+
+type ignoreUnknownKey struct{}
+
+// IgnoreUnknownColumns returns a context under which the calls that scan
+// rows ([Manager.ExecuteQuery], [Manager.Get], [Select], [One], [Iter],
+// [Rows.StructScan]) skip result columns that have no destination field
+// instead of failing with [ErrUnknownColumn]. Use it for one call; use
+// [WithIgnoreUnknownColumns] for every call of a manager. A nil ctx is
+// returned as it is, and the call that gets it fails with
+// [ErrInvalidArgument].
+func IgnoreUnknownColumns(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
+	return context.WithValue(ctx, ignoreUnknownKey{}, true)
+}
+
+// lenient reports whether unknown columns are skipped for this call.
+func (s *scanner) lenient(ctx context.Context) bool {
+	return s.ignoreUnknown || ctx != nil && ctx.Value(ignoreUnknownKey{}) != nil
 }
 
 // maxPlansPerType bounds the plan cache for a type queried with many
@@ -32,20 +85,39 @@ const maxPlansPerType = 32
 
 type planList struct{ plans atomic.Pointer[[]*plan] }
 
+// find returns the cached plan for (cols, lenient), or nil.
+func (pl *planList) find(cols []string, lenient bool) *plan {
+	if cur := pl.plans.Load(); cur != nil {
+		for _, p := range *cur {
+			if p.lenient == lenient && slices.Equal(p.cols, cols) {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
 // plan maps each result column to where its value goes inside one element.
 type plan struct {
-	cols   []string
-	elem   reflect.Type // the element type (struct or scalar)
-	scalar bool
-	fields []fieldPlan // one per column, for structs
+	cols    []string
+	elem    reflect.Type // the element type (struct or scalar)
+	lenient bool         // unknown columns are skipped, not an error
+	scalar  bool
+	ptrTyp  unsafe.Pointer // scalar plans: the type word of *elem
+	fields  []fieldPlan    // one per column, for structs
+	nested  int            // how many pointers to structs the columns cross
 }
 
 type fieldPlan struct {
-	name   string       // Type.Field, for errors
-	typ    reflect.Type // the field's type
-	offset uintptr      // from the element's start, when direct
-	index  []int        // the reflect index path, when it crosses a pointer
-	direct bool         // no embedded pointer on the way: use offset
+	name   string         // Type.Field, for errors
+	typ    reflect.Type   // the field's type
+	ptrTyp unsafe.Pointer // the type word of *typ, to build scan targets
+	offset uintptr        // from the element's start, when direct
+	index  []int          // the reflect index path, when it crosses a pointer
+	direct bool           // no pointer on the way: use offset
+	skip   bool           // an unknown column, ignored (lenient plans)
+	node   int            // the innermost pointer crossed (see nested), or -1
+	parent []int          // for each pointer crossed, outermost first: its node
 }
 
 // isScalar reports whether values of t are scanned whole from one column
@@ -63,21 +135,14 @@ var (
 	scannerType = reflect.TypeFor[sql.Scanner]()
 )
 
-// planFor returns the cached plan for (elem, cols), building it on a miss.
-func (s *scanner) planFor(elem reflect.Type, cols []string) (*plan, error) {
-	v, ok := s.plans.Load(elem)
-	if !ok {
-		v, _ = s.plans.LoadOrStore(elem, &planList{})
+// planFor returns the cached plan for (elem, cols, lenient), building it on
+// a miss.
+func (s *scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
+	pl := s.plansOf(elem)
+	if p := pl.find(cols, lenient); p != nil {
+		return p, nil
 	}
-	pl := v.(*planList)
-	if cur := pl.plans.Load(); cur != nil {
-		for _, p := range *cur {
-			if slices.Equal(p.cols, cols) {
-				return p, nil
-			}
-		}
-	}
-	p, err := s.buildPlan(elem, cols)
+	p, err := s.buildPlan(elem, cols, lenient)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +150,9 @@ func (s *scanner) planFor(elem reflect.Type, cols []string) (*plan, error) {
 		cur := pl.plans.Load()
 		var next []*plan
 		if cur != nil {
+			if q := pl.find(cols, lenient); q != nil {
+				return q, nil // another caller stored it first: share theirs
+			}
 			if len(*cur) >= maxPlansPerType {
 				return p, nil
 			}
@@ -98,26 +166,34 @@ func (s *scanner) planFor(elem reflect.Type, cols []string) (*plan, error) {
 	}
 }
 
-func (s *scanner) buildPlan(elem reflect.Type, cols []string) (*plan, error) {
-	p := &plan{cols: slices.Clone(cols), elem: elem, scalar: isScalar(elem)}
+func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
+	p := &plan{cols: slices.Clone(cols), elem: elem, lenient: lenient, scalar: isScalar(elem)}
 	if p.scalar {
 		if len(cols) != 1 {
 			return nil, &ArgumentError{Func: "scan", Arg: "dest", Reason: "element type " + elem.String() +
 				" takes exactly one column, the query returned " + strconv.Itoa(len(cols)) + " (" + strings.Join(cols, ", ") + ")"}
 		}
+		p.ptrTyp = ptrTypeWord(elem)
 		return p, nil
 	}
 	tm := s.mapper.TypeMap(elem)
 	p.fields = make([]fieldPlan, len(cols))
+	nodes := map[string]int{} // index path of a crossed pointer -> node
 	for i, col := range cols {
 		fi, ok := tm.Names[col]
 		if !ok {
 			fi, ok = tm.Names[strings.ToLower(col)]
 		}
-		if !ok || fi.Field.Type.Kind() == reflect.Struct && !isScalar(fi.Field.Type) && len(fi.Children) > 0 {
+		if !ok || fi.Field.Type.Kind() == reflect.Struct && !isScalar(fi.Field.Type) && len(fi.Children) > 0 ||
+			fi.Field.Type.Kind() == reflect.Pointer && fi.Field.Type.Elem().Kind() == reflect.Struct && !isScalar(fi.Field.Type.Elem()) && len(fi.Children) > 0 {
+			if lenient {
+				p.fields[i] = fieldPlan{skip: true, node: -1}
+				continue
+			}
 			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn}
 		}
-		fp := fieldPlan{name: elem.Name() + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type, index: fi.Index, direct: true}
+		fp := fieldPlan{name: elem.Name() + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
+			ptrTyp: ptrTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
 		t := elem
 		for depth, idx := range fi.Index {
 			f := t.Field(idx)
@@ -125,12 +201,30 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string) (*plan, error) {
 			t = f.Type
 			if depth < len(fi.Index)-1 && t.Kind() == reflect.Pointer {
 				fp.direct = false
+				key := fmtIndex(fi.Index[:depth+1])
+				n, seen := nodes[key]
+				if !seen {
+					n = len(nodes)
+					nodes[key] = n
+				}
+				fp.parent = append(fp.parent, n)
+				fp.node = n
 				t = t.Elem()
 			}
 		}
 		p.fields[i] = fp
 	}
+	p.nested = len(nodes)
 	return p, nil
+}
+
+func fmtIndex(index []int) string {
+	var b strings.Builder
+	for _, i := range index {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte('.')
+	}
+	return b.String()
 }
 
 func fieldPathName(t reflect.Type, index []int) string {
@@ -146,27 +240,7 @@ func fieldPathName(t reflect.Type, index []int) string {
 	return strings.Join(names, ".")
 }
 
-// targets fills dst with pointers into the element at base for each column.
-func (p *plan) targets(base unsafe.Pointer, dst []any) {
-	if p.scalar {
-		dst[0] = reflect.NewAt(p.elem, base).Interface()
-		return
-	}
-	var root reflect.Value
-	for i := range p.fields {
-		f := &p.fields[i]
-		if f.direct {
-			dst[i] = reflect.NewAt(f.typ, unsafe.Add(base, f.offset)).Interface()
-			continue
-		}
-		if !root.IsValid() {
-			root = reflect.NewAt(p.elem, base).Elem()
-		}
-		dst[i] = fieldByIndexAlloc(root, f.index).Addr().Interface()
-	}
-}
-
-// fieldByIndexAlloc walks index from v, allocating nil embedded pointers.
+// fieldByIndexAlloc walks index from v, allocating nil pointers on the way.
 // An embedded pointer to an unexported struct type cannot be set through
 // reflect, so every step is re-derived from its address: v is always
 // addressable (it lives in the destination the caller passed).
@@ -184,20 +258,11 @@ func fieldByIndexAlloc(v reflect.Value, index []int) reflect.Value {
 	return v
 }
 
-// scanRow scans the current row into the element at base and explains a
-// failure in terms of the column and the destination field.
-func (p *plan) scanRow(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
-	p.targets(base, dst)
-	if err := rows.Scan(dst...); err != nil {
-		return p.explain(rows, err)
-	}
-	return nil
-}
-
 // explain runs only after a failed Scan: it scans the row again (database/sql
 // allows that) to find the column at fault, and reports NULL into a
-// non-nullable destination as ErrNullValue.
-func (p *plan) explain(rows *sql.Rows, scanErr error) error {
+// non-nullable destination as ErrNullValue. Only the columns for which used
+// reports true (all, when used is nil) are examined.
+func (p *plan) explain(rows *sql.Rows, scanErr error, used []bool) error {
 	n := len(p.cols)
 	raw := make([]any, n)
 	ptrs := make([]any, n)
@@ -208,6 +273,9 @@ func (p *plan) explain(rows *sql.Rows, scanErr error) error {
 		return scanErr // not a conversion problem; keep database/sql's error
 	}
 	for i := range n {
+		if used != nil && !used[i] || !p.scalar && p.fields[i].skip {
+			continue
+		}
 		typ, dest := p.elem, p.elem.String()
 		if !p.scalar {
 			typ, dest = p.fields[i].typ, p.fields[i].name+" ("+p.fields[i].typ.String()+")"

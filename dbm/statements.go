@@ -11,7 +11,10 @@ import (
 //   - *[]T or *[]*T for a struct T: each column goes to the field whose `db`
 //     tag, or else lower-cased name, matches it; embedded structs are
 //     searched too. A column with no field is a [*ScanError] matching
-//     [ErrUnknownColumn].
+//     [ErrUnknownColumn], unless the call ignores unknown columns
+//     ([IgnoreUnknownColumns], [WithIgnoreUnknownColumns]). A field that
+//     is a pointer to a struct (columns "author.id", "author.name", ...)
+//     stays nil when all its columns are NULL, as after a LEFT JOIN.
 //   - *[]map[string]any: one map per row, column name to value.
 //   - *[]V for a scalar V (string, int64, time.Time, a sql.Scanner, ...):
 //     the query must return one column.

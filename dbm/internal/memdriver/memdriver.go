@@ -5,6 +5,9 @@
 // The DSN is the number of rows every query returns. Each row has eight
 // columns: id int64, name string, email string, active bool, created_at
 // time.Time, score float64, nick (string, NULL on odd rows) and age int64.
+// With a DSN of the form "stream:N" the N rows are generated as they are
+// read instead of being kept in memory, for tests that stream millions of
+// rows and measure the reader's memory.
 package memdriver
 
 import (
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -41,22 +45,36 @@ func rowsFor(n int) [][]driver.Value {
 	if r, ok := tables[n]; ok {
 		return r
 	}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := make([][]driver.Value, n)
 	for i := range r {
-		var nick driver.Value
-		if i%2 == 0 {
-			nick = "nick" + strconv.Itoa(i)
-		}
-		r[i] = []driver.Value{int64(i), "user" + strconv.Itoa(i), "user" + strconv.Itoa(i) + "@example.com",
-			i%3 != 0, base.Add(time.Duration(i) * time.Second), float64(i) * 1.5, nick, int64(20 + i%50)}
+		r[i] = make([]driver.Value, len(Columns))
+		fillRow(r[i], i)
 	}
 	tables[n] = r
 	return r
 }
 
+var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// fillRow writes row i's values into dest.
+func fillRow(dest []driver.Value, i int) {
+	var nick driver.Value
+	if i%2 == 0 {
+		nick = "nick" + strconv.Itoa(i)
+	}
+	dest[0], dest[1], dest[2], dest[3] = int64(i), "user"+strconv.Itoa(i), "user"+strconv.Itoa(i)+"@example.com", i%3 != 0
+	dest[4], dest[5], dest[6], dest[7] = base.Add(time.Duration(i)*time.Second), float64(i)*1.5, nick, int64(20+i%50)
+}
+
 // Open returns a connection whose queries return as many rows as the DSN says.
 func (Driver) Open(dsn string) (driver.Conn, error) {
+	if rest, ok := strings.CutPrefix(dsn, "stream:"); ok {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("memdriver: stream DSN must be stream:<row count>, got %q", dsn)
+		}
+		return &conn{stream: n}, nil
+	}
 	n, err := strconv.Atoi(dsn)
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("memdriver: DSN must be a row count, got %q", dsn)
@@ -64,7 +82,10 @@ func (Driver) Open(dsn string) (driver.Conn, error) {
 	return &conn{rows: rowsFor(n)}, nil
 }
 
-type conn struct{ rows [][]driver.Value }
+type conn struct {
+	rows   [][]driver.Value
+	stream int // rows generated on the fly, when rows is nil
+}
 
 func (c *conn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
 func (c *conn) Close() error                        { return nil }
@@ -73,11 +94,19 @@ func (c *conn) Begin() (driver.Tx, error)           { return tx{}, nil }
 // QueryContext implements driver.QueryerContext: every query returns the
 // generated rows; a query starting with "ONE" returns just the first.
 func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+	one := len(query) >= 3 && query[:3] == "ONE"
+	if c.rows == nil {
+		n := c.stream
+		if one {
+			n = min(n, 1)
+		}
+		return &rows{stream: n}, nil
+	}
 	data := c.rows
-	if len(query) >= 3 && query[:3] == "ONE" && len(data) > 0 {
+	if one && len(data) > 0 {
 		data = data[:1]
 	}
-	return &rows{data: data}, nil
+	return &rows{data: data, stream: -1}, nil
 }
 
 // ExecContext implements driver.ExecerContext.
@@ -94,13 +123,22 @@ func (tx) Commit() error   { return nil }
 func (tx) Rollback() error { return nil }
 
 type rows struct {
-	data [][]driver.Value
-	i    int
+	data   [][]driver.Value
+	stream int // rows to generate, or -1 to serve data
+	i      int
 }
 
 func (r *rows) Columns() []string { return Columns }
 func (r *rows) Close() error      { return nil }
 func (r *rows) Next(dest []driver.Value) error {
+	if r.stream >= 0 {
+		if r.i >= r.stream {
+			return io.EOF
+		}
+		fillRow(dest, r.i)
+		r.i++
+		return nil
+	}
 	if r.i >= len(r.data) {
 		return io.EOF
 	}
