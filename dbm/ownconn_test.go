@@ -120,26 +120,6 @@ func TestTxOnAcquiredConnGivesItBack(t *testing.T) {
 	}
 }
 
-// A canceled context ends the transaction (database/sql rolls it back) and,
-// as on the pool, gives its connection back although the caller never
-// called Rollback.
-func TestTxOnAcquiredConnCanceled(t *testing.T) {
-	m, mock := newAcquireMock(t, 1)
-	mock.ExpectBegin()
-	mock.ExpectRollback()
-	ctx, cancel := context.WithCancel(context.Background())
-	tx, err := m.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	cancel()
-	waitFor(t, "the canceled transaction's connection was not given back", func() bool { return m.Stats().InUse == 0 })
-	if err := tx.Rollback(); err != nil {
-		t.Errorf("Rollback after cancel = %v, want nil", err)
-	}
-}
-
 // waitFor polls cond, for what finishes on a goroutine of database/sql's,
 // up to a generous bound that only a bug reaches.
 func waitFor(t *testing.T, what string, cond func() bool) {
