@@ -26,7 +26,8 @@ type Tx struct {
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
 // isolation level. The transaction is rolled back by database/sql if ctx is
-// canceled before Commit.
+// canceled before Commit. With Config.AcquireTimeout set, the wait for a
+// connection is bounded by it: past it, an error matching [ErrPoolTimeout].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err
