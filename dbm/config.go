@@ -102,9 +102,11 @@ type Config struct {
 	// ConnectTimeout bounds how long [New] retries its first connection when
 	// the context passed to New has no deadline. Default 10s.
 	ConnectTimeout time.Duration `env:"DB_CONNECT_TIMEOUT"`
-	// AcquireTimeout bounds a statement's wait for a free pool connection;
-	// past it the statement fails with [ErrPoolTimeout]. Zero: wait as long
-	// as the caller's context allows. See docs/errors-and-retries.md.
+	// AcquireTimeout bounds the wait for a free pool connection of a
+	// statement on the manager, of [Manager.BeginTx] (and each run of
+	// [Manager.WithTx]) and of [Manager.Ping]; past it the call fails with
+	// [ErrPoolTimeout], which is not retried. Zero: wait as long as the
+	// caller's context allows. See docs/errors-and-retries.md.
 	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,

@@ -110,6 +110,8 @@ type leakNode struct {
 	rows       *sql.Rows // what the cleanup closes
 	tx         *sql.Tx   // what the cleanup rolls back
 	cleanup    runtime.Cleanup
+	// what the cleanup gives back after closing rows or tx, if they own one
+	conn *ownedConn
 }
 
 var nodePool = sync.Pool{New: func() any { return new(leakNode) }}
@@ -191,7 +193,7 @@ func (r *leakRegistry) watch(interval time.Duration) {
 func (r *leakRegistry) trackRows(rows *Rows) *Rows {
 	if r != nil {
 		n := nodePool.Get().(*leakNode)
-		n.rows = rows.rows
+		n.rows, n.conn = rows.rows, rows.conn
 		n.cleanup = runtime.AddCleanup(rows, reclaim, n)
 		r.open(n, kindRows, rows.query)
 		rows.leak.Store(n)
@@ -203,7 +205,7 @@ func (r *leakRegistry) trackRows(rows *Rows) *Rows {
 func (r *leakRegistry) trackTx(tx *Tx) {
 	if r != nil {
 		n := nodePool.Get().(*leakNode)
-		n.tx = tx.tx
+		n.tx, n.conn = tx.tx, tx.conn
 		n.cleanup = runtime.AddCleanup(tx, reclaim, n)
 		r.open(n, kindTx, "")
 		tx.leak = n
@@ -291,7 +293,7 @@ func (r *leakRegistry) release(n *leakNode) {
 	if warned {
 		r.m.log.Info("dbm: leaked "+kindNames[n.kind]+" closed", r.attrs(n.infoLocked(), r.now())...)
 	}
-	n.rows, n.tx, n.query, n.cleanup = nil, nil, "", runtime.Cleanup{}
+	n.rows, n.tx, n.conn, n.query, n.cleanup = nil, nil, nil, "", runtime.Cleanup{}
 	nodePool.Put(n)
 }
 
@@ -313,6 +315,7 @@ func reclaim(n *leakNode) {
 			_ = n.tx.Rollback()
 			r.m.stats.rollbacks.Add(1)
 		}
+		n.conn.release() // after the rows or tx let it go
 		r.m.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
 		r.reclaimed.Add(1)
 	}()

@@ -183,7 +183,7 @@ func (m *Manager) Ping(ctx context.Context) error {
 	if err := m.check(ctx, "Ping"); err != nil {
 		return err
 	}
-	if err := m.db.PingContext(ctx); err != nil {
+	if err := m.ping(ctx); err != nil {
 		return m.wrap(ctx, "ping", "", err)
 	}
 	return nil

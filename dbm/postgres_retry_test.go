@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,6 +397,114 @@ func TestPostgresPoolExhaustion(t *testing.T) {
 	}
 	if err := m.Get(t.Context(), &n, "SELECT 1"); err != nil {
 		t.Errorf("after the connection is free: %v", err)
+	}
+}
+
+// TestPostgresPoolExhaustionTx: with AcquireTimeout, a transaction waits for
+// its connection no longer than a statement does, and a Tx, Rows or
+// canceled context gives the connection it took back to the pool.
+func TestPostgresPoolExhaustionTx(t *testing.T) {
+	cfg := postgresConfig(t)
+	cfg.MaxOpenConns = 1
+	cfg.AcquireTimeout = 50 * time.Millisecond
+	cfg.Params = map[string]string{"application_name": "dbm-i3b"}
+	m, err := dbm.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	admin := newPostgres(t) // the table outlives m, whose pool is kept for the test
+	table := pgRetryTable(t, admin)
+	inUse := func(what string, want int) {
+		t.Helper()
+		if s := m.Stats(); s.InUse != want {
+			t.Errorf("%s: InUse = %d, want %d", what, s.InUse, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // far past AcquireTimeout
+	defer cancel()
+
+	holder, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"BeginTx": func() error { _, err := m.BeginTx(ctx, nil); return err }(),
+		"WithTx":  m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return nil }),
+		"Ping":    m.Ping(ctx),
+	} {
+		if !errors.Is(err, dbm.ErrPoolTimeout) || errors.Is(err, dbm.ErrTimeout) || !strings.Contains(err.Error(), "in use 1, idle 0") {
+			t.Errorf("%s: err = %v, want ErrPoolTimeout with the pool's counts", what, err)
+		}
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	inUse("after Rollback", 0)
+
+	// Commit and rollback on the acquired connection.
+	err = m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO "+table+" VALUES (1, 'commit')")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUse("after WithTx", 0)
+	tx, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+table+" VALUES (2, 'rollback')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	inUse("after Rollback", 0)
+	if n := pgCount(t, admin, table, "true"); n != 1 {
+		t.Errorf("%d rows, want the committed one", n)
+	}
+
+	// A canceled context rolls the transaction back (database/sql) and
+	// gives the connection back, Rollback or not: lib/pq keeps a connection
+	// after a rollback, so only the manager can return it.
+	cctx, ccancel := context.WithCancel(ctx)
+	tx, err = m.BeginTx(cctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccancel()
+	waitFor(t, "the canceled transaction's connection was not given back", func() bool { return m.Stats().InUse == 0 })
+	_ = tx.Rollback()
+
+	// A rows-returning write keeps its connection until Close, and many of
+	// them leave no goroutine behind.
+	rows, err := m.Query(ctx, "INSERT INTO "+table+" VALUES (3, 'returning') RETURNING id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUse("with the rows open", 1)
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inUse("after Close", 0)
+	before := runtime.NumGoroutine()
+	for i := range 200 {
+		rows, err := m.Query(ctx, "INSERT INTO "+table+" VALUES ($1, 'many') RETURNING id", 100+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := runtime.NumGoroutine(); g > before+5 {
+		t.Errorf("%d goroutines after 200 queries, %d before", g, before)
+	}
+	inUse("after 200 queries", 0)
+	if n := pgCount(t, admin, table, "v = 'many'"); n != 200 {
+		t.Errorf("%d rows inserted, want 200", n)
 	}
 }
 

@@ -39,6 +39,8 @@ type session struct {
 	ex      executor
 	tx      *Tx // nil outside a transaction
 	attempt int // which try of a retried statement this is (0 or 1: the first)
+	// ex's connection when the statement has one of its own; its Rows take it
+	conn *sql.Conn
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
@@ -183,7 +185,7 @@ func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, er
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
 	}
-	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q}), nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q, conn: own(ctx, s.conn)}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.

@@ -198,8 +198,8 @@ func (e *outcomeUnknown) Is(target error) bool { return target == ErrOutcomeUnkn
 // autocommit runs one statement with the retry rules of its kind. once runs
 // a single attempt on the session it is given: s itself (the pool, or the
 // transaction), or s on a connection of its own. keep tells that once's
-// result (rows) still uses that connection after once returns; it is then
-// released when the rows are closed.
+// result (rows) still uses that connection after once returns: once hands
+// it to the [Rows] (session.conn), which give it back when closed.
 func (s session) autocommit(ctx context.Context, op, q string, keep bool, once func(session) error) error {
 	if s.tx != nil {
 		return once(s) // never retry a statement inside a transaction
@@ -230,14 +230,10 @@ func (s session) autocommit(ctx context.Context, op, q string, keep bool, once f
 			return err
 		}
 		sent = true
-		err = once(session{m: m, ex: conn, attempt: s.attempt})
-		if keep && err == nil {
-			// The rows hold the connection; Close waits for them to be
-			// closed, then returns it to the pool.
-			go conn.Close()
-		} else {
+		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn})
+		if !keep || err != nil {
 			_ = conn.Close()
-		}
+		} // else the Rows own conn and give it back (see ownconn.go)
 		return err
 	})
 	if write && sent {

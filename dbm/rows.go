@@ -30,11 +30,20 @@ type Rows struct {
 	query string
 	cols  []string // cached by the first StructScan
 	leak  atomic.Pointer[leakNode]
+	conn  *ownedConn // the connection of a statement run on one of its own; see ownconn.go
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
 // there is one. When it returns false, check [Rows.Err].
-func (r *Rows) Next() bool { return r.rows.Next() }
+func (r *Rows) Next() bool {
+	if r.rows.Next() {
+		return true
+	}
+	if r.conn != nil {
+		r.releaseIfDone()
+	}
+	return false
+}
 
 // NextResultSet moves to the next result set of a multi-statement query.
 func (r *Rows) NextResultSet() bool {
@@ -93,6 +102,16 @@ func (r *Rows) Err() error { return r.m.wrap(r.ctx, "query", r.query, r.rows.Err
 // Close releases the rows and their connection. It is idempotent.
 func (r *Rows) Close() error {
 	err := r.rows.Close()
+	r.conn.release()
 	r.m.leaks.releaseRows(r)
 	return r.m.wrap(r.ctx, "close", r.query, err)
+}
+
+// releaseIfDone gives the rows' own connection back once database/sql has
+// closed them at the end of the result, as it gives a pool connection back
+// then; rows with another result set to come keep it until Close.
+func (r *Rows) releaseIfDone() {
+	if _, err := r.rows.Columns(); err != nil { // "sql: Rows are closed"
+		r.conn.release()
+	}
 }

@@ -20,24 +20,27 @@ type Tx struct {
 	committed atomic.Bool
 	trace     *txTrace  // nil without a Tracer
 	leak      *leakNode // see leaks.go
+	// the connection it owns, with AcquireTimeout; see ownconn.go
+	conn *ownedConn
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
 // isolation level. The transaction is rolled back by database/sql if ctx is
-// canceled before Commit.
+// canceled before Commit. With Config.AcquireTimeout set, the wait for a
+// connection is bounded by it: past it, an error matching [ErrPoolTimeout].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err
 	}
 	ctx, trace := m.traceTxStart(ctx)
-	stx, err := m.db.BeginTx(ctx, opts)
+	stx, conn, err := m.beginTx(ctx, opts)
 	if err != nil {
 		err = m.wrap(ctx, "begin", "", err)
 		m.traceTxEnd(ctx, trace, false, err)
 		return nil, err
 	}
 	m.stats.transactions.Add(1)
-	tx := &Tx{tx: stx, ctx: ctx, trace: trace}
+	tx := &Tx{tx: stx, ctx: ctx, trace: trace, conn: conn}
 	tx.s = session{m: m, ex: stx, tx: tx}
 	m.leaks.trackTx(tx)
 	return tx, nil
@@ -58,6 +61,7 @@ func (tx *Tx) Commit() (err error) {
 	}
 	defer func() { m.traceTxEnd(tx.ctx, tx.trace, err == nil, err) }()
 	defer m.leaks.releaseTx(tx)
+	defer tx.conn.release()
 	if m.closed.Load() {
 		_ = tx.tx.Rollback()
 		m.stats.rollbacks.Add(1)
@@ -87,6 +91,7 @@ func (tx *Tx) Rollback() error {
 		return nil
 	}
 	defer tx.s.m.leaks.releaseTx(tx)
+	defer tx.conn.release()
 	tx.s.m.stats.rollbacks.Add(1)
 	err := tx.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx
