@@ -2,6 +2,7 @@ package dbm
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ const poolWarnInterval = time.Minute
 // observer holds what the manager needs to log, trace and time statements.
 type observer struct {
 	tracer    Tracer           // nil: no tracing
+	acquirer  AcquireTracer    // tracer, when it also implements AcquireTracer
 	now       func() time.Time // time.Now, replaced in tests
 	watchPool bool             // a logger was set: warn about pool waits
 
@@ -24,8 +26,10 @@ type observer struct {
 }
 
 func newObserver(o options) observer {
+	acq, _ := o.tracer.(AcquireTracer)
 	return observer{
 		tracer:    o.tracer,
+		acquirer:  acq,
 		now:       o.now,
 		watchPool: o.logger.Handler() != slog.DiscardHandler,
 	}
@@ -126,4 +130,14 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 		return
 	}
 	m.obs.tracer.End(ctx, TraceOp{Name: TraceTx, Attempt: 1}, TraceResult{Duration: m.obs.now().Sub(tt.start), Rows: -1, Err: err, Class: Classify(err), Committed: committed})
+}
+
+// traceAcquire takes a connection with m.acquireConn and tells the
+// [AcquireTracer] how long that took.
+func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+	start := m.obs.now()
+	conn, err := m.acquireConn(ctx, op, q)
+	m.obs.acquirer.TraceAcquire(ctx, TraceOp{Name: op, Statement: m.secrets.scrubText(shorten(q))},
+		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+	return conn, err
 }

@@ -396,3 +396,68 @@ func TestTracerNeverSeesThePassword(t *testing.T) {
 		}
 	}
 }
+
+// acquireRecorder is a recorder that also implements dbm.AcquireTracer.
+type acquireRecorder struct {
+	recorder
+	acquires []event
+}
+
+func (r *acquireRecorder) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acquires = append(r.acquires, event{phase: "acquire", op: op, res: res})
+}
+
+func TestAcquireTracerSeesConnectionWaits(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	clock.SetStep(3 * time.Millisecond)
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &acquireRecorder{}
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(rec), dbm.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	// A write takes a connection of its own: one acquire, then the exec.
+	mock.ExpectExec("INSERT INTO t VALUES ($1)").WithArgs(1).WillReturnResult(sqlmock.NewResult(0, 1))
+	if _, err := m.Exec(ctx, "INSERT INTO t VALUES (?)", 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.acquires) != 1 {
+		t.Fatalf("acquire events = %+v, want one", rec.acquires)
+	}
+	a := rec.acquires[0]
+	if a.op.Name != dbm.TraceExec || a.op.Statement != "INSERT INTO t VALUES ($1)" || a.res.Err != nil || a.res.Duration != 3*time.Millisecond {
+		t.Errorf("acquire event = %+v; want exec, the statement, no error, 3ms", a)
+	}
+
+	// A pool that stays full: the wait ends in ErrPoolTimeout, and the
+	// tracer is told so.
+	m.DB().SetMaxOpenConns(1)
+	mock.ExpectBegin()
+	mock.ExpectRollback()
+	held, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbm.SetRetryForTest(m, 1, time.Millisecond, time.Millisecond, 20*time.Millisecond)
+	if err := m.Ping(ctx); !errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Fatalf("Ping on a full pool = %v, want ErrPoolTimeout", err)
+	}
+	if err := held.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	last := rec.acquires[len(rec.acquires)-1]
+	if last.op.Name != "ping" || !errors.Is(last.res.Err, dbm.ErrPoolTimeout) || last.res.Class != dbm.ClassPoolTimeout {
+		t.Errorf("last acquire event = %+v; want ping ending in ErrPoolTimeout", last)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}

@@ -256,6 +256,14 @@ func markOutcomeUnknown(err error) {
 // most Config.AcquireTimeout (when set) on top of ctx. A wait that runs out
 // is an error matching [ErrPoolTimeout] that shows the pool's counts.
 func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+	if m.obs.acquirer != nil {
+		return m.traceAcquire(ctx, op, q)
+	}
+	return m.acquireConn(ctx, op, q)
+}
+
+// acquireConn is acquire without tracing.
+func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
 	actx := ctx
 	if m.retryPol.acquire > 0 {
 		var cancel context.CancelFunc

@@ -24,6 +24,23 @@ type Tracer interface {
 	End(ctx context.Context, op TraceOp, res TraceResult)
 }
 
+// AcquireTracer is an optional interface for a [Tracer]: when the tracer
+// given to [WithTracer] also implements it, the manager reports each time
+// it took a pool connection itself and how long it waited for it. That is
+// every write (which runs on a connection of its own, see
+// docs/errors-and-retries.md), [Manager.BeginTx], [Manager.Ping] and reads
+// when Config.AcquireTimeout is set. Statements that database/sql runs on
+// the pool directly (reads without an acquire timeout) are not reported:
+// database/sql does not tell how long one call waited.
+type AcquireTracer interface {
+	// TraceAcquire is called after each acquisition. op.Name is the
+	// operation the connection was for ("exec", "query", "begin", "ping"),
+	// op.Statement its statement when there is one; res.Duration is the
+	// wait, and res.Err is set (e.g. matching [ErrPoolTimeout]) when no
+	// connection was had.
+	TraceAcquire(ctx context.Context, op TraceOp, res TraceResult)
+}
+
 // The operations a [Tracer] sees, in [TraceOp.Name].
 const (
 	// TraceQuery is a statement that returns rows: [Manager.ExecuteQuery],
