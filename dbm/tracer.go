@@ -28,10 +28,9 @@ type Tracer interface {
 // given to [WithTracer] also implements it, the manager reports each time
 // it took a pool connection itself and how long it waited for it. That is
 // every write (which runs on a connection of its own, see
-// docs/errors-and-retries.md), [Manager.BeginTx], [Manager.Ping] and reads
-// when Config.AcquireTimeout is set. Statements that database/sql runs on
-// the pool directly (reads without an acquire timeout) are not reported:
-// database/sql does not tell how long one call waited.
+// docs/errors-and-retries.md) and, when Config.AcquireTimeout is set, also
+// reads, [Manager.BeginTx] and [Manager.Ping]. What database/sql runs on the
+// pool directly is not reported: it does not tell how long one call waited.
 type AcquireTracer interface {
 	// TraceAcquire is called after each acquisition. op.Name is the
 	// operation the connection was for ("exec", "query", "begin", "ping"),
