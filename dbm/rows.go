@@ -3,6 +3,7 @@ package dbm
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"reflect"
 	"sync/atomic"
 )
@@ -31,6 +32,10 @@ type Rows struct {
 	cols  []string // cached by the first StructScan
 	leak  atomic.Pointer[leakNode]
 	conn  *ownedConn // the connection of a statement run on one of its own; see ownconn.go
+	// scanning is true while a row is being scanned. If it is still true
+	// when Close runs, a sql.Scanner panicked inside database/sql's Scan,
+	// which then keeps its rows lock forever: Close must not wait for it.
+	scanning bool
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
@@ -53,7 +58,10 @@ func (r *Rows) NextResultSet() bool {
 
 // Scan copies the current row's columns into dest, as [sql.Rows.Scan] does.
 func (r *Rows) Scan(dest ...any) error {
-	if err := r.rows.Scan(dest...); err != nil {
+	r.scanning = true
+	err := r.rows.Scan(dest...)
+	r.scanning = false
+	if err != nil {
 		return r.m.wrap(r.ctx, "scan", r.query, err)
 	}
 	return nil
@@ -78,7 +86,10 @@ func (r *Rows) scanInto(v reflect.Value) error {
 		}
 		r.cols = cols
 	}
-	if err := r.m.scanner.scanOne(r.ctx, r.rows, r.cols, v); err != nil {
+	r.scanning = true
+	err := r.m.scanner.scanOne(r.ctx, r.rows, r.cols, v)
+	r.scanning = false
+	if err != nil {
 		return r.m.wrap(r.ctx, "scan", r.query, err)
 	}
 	return nil
@@ -101,6 +112,13 @@ func (r *Rows) Err() error { return r.m.wrap(r.ctx, "query", r.query, r.rows.Err
 
 // Close releases the rows and their connection. It is idempotent.
 func (r *Rows) Close() error {
+	if r.scanning {
+		// A Scanner panicked mid-scan (see scanning): database/sql holds
+		// the rows' lock, so closing would block forever and the connection
+		// cannot be given back. Stop tracking the rows and say so.
+		r.m.leaks.releaseRows(r)
+		return r.m.newError(ClassConnection, "", "close", r.query, errScanPanicked)
+	}
 	err := r.rows.Close()
 	r.conn.release()
 	r.m.leaks.releaseRows(r)
@@ -115,3 +133,6 @@ func (r *Rows) releaseIfDone() {
 		r.conn.release()
 	}
 }
+
+// errScanPanicked is the cause Close reports for rows whose scan panicked.
+var errScanPanicked = errors.New("a Scan panicked while database/sql held the rows' lock: the rows cannot be closed and their connection is lost")

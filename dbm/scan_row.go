@@ -187,7 +187,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 	case typ == mapType:
 		binary := binaryColumns(r.rows, cols)
 		for r.Next() {
+			r.scanning = true
 			m, err := scanMap(r.rows, cols, binary)
+			r.scanning = false
 			if err != nil {
 				fail(err)
 				return
@@ -206,7 +208,10 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 		dst, c := p.targets(buf[:]), p.newCursor()
 		for r.Next() {
 			pv := reflect.New(typ.Elem())
-			if err := p.scanRow(r.rows, pv.UnsafePointer(), dst, c); err != nil {
+			r.scanning = true
+			err := p.scanRow(r.rows, pv.UnsafePointer(), dst, c)
+			r.scanning = false
+			if err != nil {
 				fail(err)
 				return
 			}
@@ -224,7 +229,10 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 		v := new(T) // one element for the whole result: rows are yielded by value
 		for r.Next() {
 			*v = zero
-			if err := p.scanRow(r.rows, unsafe.Pointer(v), dst, c); err != nil {
+			r.scanning = true
+			err := p.scanRow(r.rows, unsafe.Pointer(v), dst, c)
+			r.scanning = false
+			if err != nil {
 				fail(err)
 				return
 			}

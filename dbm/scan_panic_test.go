@@ -1,0 +1,92 @@
+package dbm_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// panicScanner panics inside database/sql's Scan, which then keeps the rows'
+// lock for good.
+type panicScanner struct{}
+
+func (*panicScanner) Scan(any) error { panic("scanner bug") }
+
+type panicRow struct {
+	N panicScanner `db:"n"`
+}
+
+// A panicking sql.Scanner must reach the caller of Iter and of Rows.Scan
+// (with the usual deferred Close) instead of hanging it: database/sql's Close
+// would wait forever for the lock the panicking Scan holds.
+func TestScannerPanicReachesTheCaller(t *testing.T) {
+	m := newSQLite(t)
+	ctx := context.Background()
+	cases := map[string]func(){
+		"Iter": func() {
+			for _, err := range dbm.Iter[panicRow](ctx, m, "SELECT 1 AS n") {
+				_ = err
+			}
+		},
+		"Rows.StructScan": func() {
+			rows, err := m.Query(ctx, "SELECT 1 AS n")
+			if err != nil {
+				panic(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var r panicRow
+				_ = rows.StructScan(&r)
+			}
+		},
+		"Rows.Scan": func() {
+			rows, err := m.Query(ctx, "SELECT 1 AS n")
+			if err != nil {
+				panic(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				_ = rows.Scan(new(panicScanner))
+			}
+		},
+	}
+	for name, run := range cases {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan any, 1)
+			go func() {
+				defer func() { done <- recover() }()
+				run()
+			}()
+			select {
+			case v := <-done:
+				if v != "scanner bug" {
+					t.Fatalf("recovered %v, want the scanner's panic", v)
+				}
+			case <-time.After(30 * time.Second): // a hang, not a slow machine
+				t.Fatal("the caller still blocked 30s after the Scanner panicked")
+			}
+			if leaks := m.Leaks(); len(leaks) != 0 {
+				t.Errorf("Leaks() = %v: rows abandoned after a panic are not open resources the caller could close", leaks)
+			}
+		})
+	}
+}
+
+func TestCloseAfterScanPanicSaysTheConnectionIsLost(t *testing.T) {
+	m := newSQLite(t)
+	rows, err := m.Query(context.Background(), "SELECT 1 AS n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		rows.Next()
+		_ = rows.Scan(new(panicScanner))
+	}()
+	if err := rows.Close(); !errors.Is(err, dbm.ErrConnection) {
+		t.Fatalf("Close after a panicking Scan = %v, want ErrConnection", err)
+	}
+}
