@@ -72,7 +72,7 @@ func (e *LeakError) Error() string {
 	return b.String()
 }
 
-// Leaks returns what is open now (rows not yet closed or read to the end,
+// Leaks returns what is open now (rows not yet closed, even when read to the end;
 // transactions neither committed nor rolled back), oldest first. Tracking
 // can be turned off with [WithLeakTracking]; Leaks then returns nil.
 func (m *Manager) Leaks() []Leak { return m.leaks.snapshot() }

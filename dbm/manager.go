@@ -198,8 +198,9 @@ func (m *Manager) DB() *sqlx.DB { return m.db }
 // with.
 func (m *Manager) DriverName() string { return m.driver }
 
-// Close closes the pool and waits for the statements in flight to finish.
-// It is idempotent; afterwards every call on the manager returns an error
+// Close closes the pool: idle connections at once, connections in use when
+// they are given back (like [sql.DB.Close], it does not wait for statements
+// in flight). It is idempotent; afterwards every call on the manager returns an error
 // matching [ErrClosed]. Rows or transactions still open do not stop it: the
 // pool is closed anyway, and Close returns an error matching [ErrLeaked]
 // whose [*LeakError] lists each with the location that opened it.

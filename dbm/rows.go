@@ -36,6 +36,7 @@ type Rows struct {
 	// when Close runs, a sql.Scanner panicked inside database/sql's Scan,
 	// which then keeps its rows lock forever: Close must not wait for it.
 	scanning bool
+	err      error // Err's classified error, once there is one
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
@@ -108,7 +109,14 @@ func (r *Rows) ColumnTypes() ([]*sql.ColumnType, error) {
 }
 
 // Err returns the error that ended the iteration, if any, classified.
-func (r *Rows) Err() error { return r.m.wrap(r.ctx, "query", r.query, r.rows.Err()) }
+func (r *Rows) Err() error {
+	if r.err == nil {
+		if err := r.rows.Err(); err != nil {
+			r.err = r.m.wrap(r.ctx, "query", r.query, err) // counted once, however often Err is called
+		}
+	}
+	return r.err
+}
 
 // Close releases the rows and their connection. It is idempotent.
 func (r *Rows) Close() error {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
 
@@ -88,5 +89,26 @@ func TestCloseAfterScanPanicSaysTheConnectionIsLost(t *testing.T) {
 	}()
 	if err := rows.Close(); !errors.Is(err, dbm.ErrConnection) {
 		t.Fatalf("Close after a panicking Scan = %v, want ErrConnection", err)
+	}
+}
+
+// Rows.Err is the same error however often it is asked for, and counts
+// once in Stats.
+func TestRowsErrCountsOnce(t *testing.T) {
+	m, mock := newMock(t, dbm.DriverPostgres)
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1).RowError(0, errors.New("stream broke")))
+	rows, err := m.Query(context.Background(), "SELECT n FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	first, second := rows.Err(), rows.Err()
+	if first == nil || first != second {
+		t.Fatalf("Err() = %v, then %v; want the same error twice", first, second)
+	}
+	if n := m.Stats().Errors; n != 1 {
+		t.Errorf("Stats().Errors = %d after asking Err twice, want 1", n)
 	}
 }
