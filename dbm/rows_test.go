@@ -112,3 +112,35 @@ func TestRowsErrCountsOnce(t *testing.T) {
 		t.Errorf("Stats().Errors = %d after asking Err twice, want 1", n)
 	}
 }
+
+// One destination type, several column lists: each result gets its own scan
+// plan, whatever was cached for the type before.
+func TestScanPlanPerColumnList(t *testing.T) {
+	m := newSQLite(t)
+	ctx := context.Background()
+	type pair struct {
+		A string `db:"a"`
+		B string `db:"b"`
+		C string `db:"c"`
+	}
+	queries := []struct {
+		q    string
+		want pair
+	}{
+		{"SELECT 'x' AS a, 'y' AS b", pair{A: "x", B: "y"}},
+		{"SELECT 'x' AS b, 'y' AS a", pair{A: "y", B: "x"}},
+		{"SELECT 'x' AS c, 'y' AS a", pair{A: "y", C: "x"}},
+		{"SELECT 'x' AS a, 'y' AS b, 'z' AS c", pair{A: "x", B: "y", C: "z"}},
+		{"SELECT 'x' AS b, 'y' AS a", pair{A: "y", B: "x"}}, // cached now
+	}
+	for _, tc := range queries {
+		got, err := dbm.One[pair](ctx, m, tc.q)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: One = %+v, %v; want %+v", tc.q, got, err, tc.want)
+		}
+		var all []pair
+		if err := m.ExecuteQuery(ctx, &all, tc.q); err != nil || len(all) != 1 || all[0] != tc.want {
+			t.Errorf("%s: ExecuteQuery = %+v, %v; want [%+v]", tc.q, all, err, tc.want)
+		}
+	}
+}
