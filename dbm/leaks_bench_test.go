@@ -14,7 +14,7 @@ import (
 // in-memory driver, with tracking on (the default) and off
 // ([dbm.WithLeakTracking](false)), serially and from parallel goroutines.
 //
-//	go test -run '^$' -bench BenchmarkLeakTracking -benchmem -count 10 ./dbm | benchstat -col /tracking -
+//	go test -run '^$' -bench BenchmarkLeakTracking -benchmem -count 10 ./dbm | benchstat -col /impl -
 func BenchmarkLeakTracking(b *testing.B) {
 	ctx := context.Background()
 	for _, tracking := range []bool{false, true} {
@@ -44,7 +44,7 @@ func BenchmarkLeakTracking(b *testing.B) {
 			name string
 			fn   func() error
 		}{{"Query+Close", query}, {"BeginTx+Rollback", tx}} {
-			b.Run("op="+op.name+"/mode=serial/tracking="+name, func(b *testing.B) {
+			b.Run("op="+op.name+"/mode=serial/impl="+name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if err := op.fn(); err != nil {
@@ -52,7 +52,7 @@ func BenchmarkLeakTracking(b *testing.B) {
 					}
 				}
 			})
-			b.Run("op="+op.name+"/mode=parallel/tracking="+name, func(b *testing.B) {
+			b.Run("op="+op.name+"/mode=parallel/impl="+name, func(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
