@@ -132,11 +132,12 @@ type leakRegistry struct {
 	stacks    bool
 	threshold time.Duration
 	now       func() time.Time // the clock
+	opts      leakOptions      // the options, which win over Config
+
 	// base is when the registry was made. A node's open time is kept as
 	// the monotonic time since base (time.Since reads only the monotonic
 	// clock, half the cost of time.Now on a VM's slow clock source).
 	base time.Time
-	opts      leakOptions      // the options, which win over Config
 
 	detected  atomic.Uint64
 	reclaimed atomic.Uint64
