@@ -11,8 +11,8 @@ import (
 
 // BenchmarkLeakTracking measures what tracking costs per resource: Query and
 // Close (one tracked Rows) and BeginTx and Rollback (one tracked Tx) on the
-// in-memory driver, with tracking on (the default) and off
-// ([dbm.WithLeakTracking](false)), serially and from parallel goroutines.
+// in-memory driver, with tracking on (impl=on, the default) and off (impl=off,
+// [dbm.WithLeakTracking](false)), serially and from parallel goroutines.
 //
 //	go test -run '^$' -bench BenchmarkLeakTracking -benchmem -count 10 ./dbm | benchstat -col /impl -
 func BenchmarkLeakTracking(b *testing.B) {
@@ -82,7 +82,7 @@ var cleanupSink atomic.Pointer[cleanupTarget]
 // BenchmarkAddCleanupFloor measures the runtime primitive issue 4 mandates,
 // alone: runtime.AddCleanup on a fresh object and Cleanup.Stop when it is
 // closed (impl=cleanup), against allocating the object only (impl=alloc).
-// The difference is the floor under BenchmarkLeakTracking's tracking=on
+// The difference is the floor under BenchmarkLeakTracking's impl=on
 // cost; what the detector adds on top of it is its own. See docs/leaks.md.
 //
 //	go test -run '^$' -bench 'AddCleanupFloor' -benchmem -count 8 ./dbm | benchstat -col /impl -
