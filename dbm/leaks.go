@@ -103,8 +103,8 @@ type leakNode struct {
 	kind       uint8     // kindRows, kindTx
 	shard      uint8     // index into leakRegistry.shards
 	reg        *leakRegistry
-	query      string // as sent; shortened and scrubbed only when reported
-	opened     time.Time
+	query      string        // as sent; shortened and scrubbed only when reported
+	opened     time.Duration // since reg.base, on the monotonic clock
 	pcs        [leakPCs]uintptr
 	stack      []uintptr // the whole stack, with LeakStacks
 	rows       *sql.Rows // what the cleanup closes
@@ -136,6 +136,11 @@ type leakRegistry struct {
 	now       func() time.Time // the clock
 	opts      leakOptions      // the options, which win over Config
 
+	// base is when the registry was made. A node's open time is kept as
+	// the monotonic time since base (time.Since reads only the monotonic
+	// clock, half the cost of time.Now on a VM's slow clock source).
+	base time.Time
+
 	detected  atomic.Uint64
 	reclaimed atomic.Uint64
 
@@ -150,7 +155,7 @@ func newLeakRegistry(m *Manager, o options) *leakRegistry {
 	if o.leak.off {
 		return nil
 	}
-	return &leakRegistry{m: m, now: time.Now, opts: o.leak}
+	return &leakRegistry{m: m, now: time.Now, base: time.Now(), opts: o.leak}
 }
 
 // configure applies Config.LeakThreshold and Config.LeakStacks (unless an
@@ -231,7 +236,7 @@ func (r *leakRegistry) releaseTx(tx *Tx) {
 // open fills in n, opened now by the caller of trackRows or trackTx, and
 // links it into a shard.
 func (r *leakRegistry) open(n *leakNode, kind uint8, query string) {
-	n.kind, n.reg, n.query, n.opened, n.open, n.warned = kind, r, query, r.now(), true, false
+	n.kind, n.reg, n.query, n.opened, n.open, n.warned = kind, r, query, time.Since(r.base), true, false
 	// Skip open and trackRows/trackTx.
 	if r.stacks {
 		if cap(n.stack) < 64 {
@@ -331,7 +336,7 @@ func (r *leakRegistry) check(now time.Time) {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for n := s.head; n != nil; n = n.next {
-			if !n.warned && now.Sub(n.opened) >= r.threshold {
+			if !n.warned && now.Sub(n.openedAt()) >= r.threshold {
 				n.warned = true
 				over = append(over, n.infoLocked())
 			}
@@ -356,8 +361,11 @@ type leakInfo struct {
 
 // infoLocked copies n; n's shard is locked, or n is owned by the caller.
 func (n *leakNode) infoLocked() leakInfo {
-	return leakInfo{kind: n.kind, query: n.query, opened: n.opened, pcs: n.pcs, stack: slices.Clone(n.stack)}
+	return leakInfo{kind: n.kind, query: n.query, opened: n.openedAt(), pcs: n.pcs, stack: slices.Clone(n.stack)}
 }
+
+// openedAt is when n was opened, with a monotonic clock reading.
+func (n *leakNode) openedAt() time.Time { return n.reg.base.Add(n.opened) }
 
 // attrs describes in for a log record: kind, location, age and statement
 // (shortened and scrubbed; never argument values).

@@ -24,15 +24,24 @@ type scanner struct {
 	ignoreUnknown bool // WithIgnoreUnknownColumns
 
 	// types maps a destination type to its plans. It is copied on write
-	// (new types are rare) so that lookups are a plain map read.
-	types atomic.Pointer[map[reflect.Type]*planList]
+	// (new types are rare) so that lookups are a plain map read. The key is
+	// the type's identity, typeKey(t): a pointer key takes the map's fast
+	// path, where hashing a reflect.Type interface does not.
+	types atomic.Pointer[map[unsafe.Pointer]*planList]
 	mu    sync.Mutex // serialises writers of types
+}
+
+// typeKey identifies t: the data word of the reflect.Type interface, the
+// runtime's *rtype, which is unique per type (reflect compares types by it).
+func typeKey(t reflect.Type) unsafe.Pointer {
+	return (*eface)(unsafe.Pointer(&t)).data
 }
 
 // plansOf returns the plan list of elem, adding an empty one on a miss.
 func (s *scanner) plansOf(elem reflect.Type) *planList {
+	k := typeKey(elem)
 	if m := s.types.Load(); m != nil {
-		if pl, ok := (*m)[elem]; ok {
+		if pl, ok := (*m)[k]; ok {
 			return pl
 		}
 	}
@@ -40,16 +49,16 @@ func (s *scanner) plansOf(elem reflect.Type) *planList {
 	defer s.mu.Unlock()
 	old := s.types.Load()
 	if old != nil {
-		if pl, ok := (*old)[elem]; ok {
+		if pl, ok := (*old)[k]; ok {
 			return pl
 		}
 	}
-	next := make(map[reflect.Type]*planList, 1)
+	next := make(map[unsafe.Pointer]*planList, 1)
 	if old != nil {
 		maps.Copy(next, *old)
 	}
 	pl := &planList{}
-	next[elem] = pl
+	next[k] = pl
 	s.types.Store(&next)
 	return pl
 }

@@ -19,6 +19,8 @@ BenchmarkScan/rows=1/impl=Select-2       	 100	      2100 ns/op	     504 B/op	  
 BenchmarkPoint/driver=pgx/impl=pgxpool-2 	 100	      500 ns/op
 BenchmarkPoint/driver=pgx/impl=sql-2     	 100	      400 ns/op
 BenchmarkPoint/driver=pgx/impl=dbm-2     	 100	      440 ns/op
+BenchmarkLeakTracking/op=Query/impl=off-2 	 100	      1000 ns/op	     500 B/op	      10 allocs/op
+BenchmarkLeakTracking/op=Query/impl=on-2  	 100	      1250 ns/op	     530 B/op	      12 allocs/op
 BenchmarkOther-2                         	 100	      400 ns/op
 PASS
 `
@@ -28,8 +30,8 @@ func TestParseMediansAndRatios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Benchmarks) != 2 {
-		t.Fatalf("got %d benchmarks, want 2 (Other has no impl)", len(s.Benchmarks))
+	if len(s.Benchmarks) != 3 {
+		t.Fatalf("got %d benchmarks, want 3 (Other has no impl)", len(s.Benchmarks))
 	}
 	scan := s.Benchmarks[0]
 	if scan.Name != "Scan" || scan.Baseline() != "hand" || strings.Join(scan.Rows, ",") != "rows=1" {
@@ -62,6 +64,7 @@ func TestRender(t *testing.T) {
 		"| rows | hand | Select |", "| rows=1 | 1.00 (2µs) | 1.10x |", "| rows=1 | 8 | 4 |",
 		"| driver | pgxpool | sql | dbm |", "| driver=pgx | 1.25x | 1.00 (400ns) | 1.10x |",
 		"raw stats", "BenchmarkScan in package `example`",
+		"| op | off | on |", "| op=Query | 1.00 (1µs) | 1.25x |", "| op=Query | - | +250 ns, +2 allocs |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
