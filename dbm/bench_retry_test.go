@@ -30,7 +30,7 @@ func BenchmarkRetryPath(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var r benchRow
-			row := db.QueryRowContext(ctx, "ONE SELECT id")
+			row := db.QueryRowContext(ctx, "SELECT id LIMIT 1")
 			if err := row.Scan(&r.ID, &r.Name, &r.Email, &r.Active, &r.CreatedAt, &r.Score, &r.Nick, &r.Age); err != nil {
 				b.Fatal(err)
 			}
@@ -40,7 +40,7 @@ func BenchmarkRetryPath(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var r benchRow
-			if err := m.Get(ctx, &r, "ONE SELECT id"); err != nil {
+			if err := m.Get(ctx, &r, "SELECT id LIMIT 1"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -49,7 +49,7 @@ func BenchmarkRetryPath(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var r benchRow
-			if err := ma.Get(ctx, &r, "ONE SELECT id"); err != nil {
+			if err := ma.Get(ctx, &r, "SELECT id LIMIT 1"); err != nil {
 				b.Fatal(err)
 			}
 		}

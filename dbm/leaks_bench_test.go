@@ -27,7 +27,7 @@ func BenchmarkLeakTracking(b *testing.B) {
 		}
 		name := map[bool]string{false: "off", true: "on"}[tracking]
 		query := func() error {
-			rows, err := m.Query(ctx, "ONE "+benchQuery)
+			rows, err := m.Query(ctx, benchQuery+" LIMIT 1")
 			if err != nil {
 				return err
 			}

@@ -92,9 +92,10 @@ func (c *conn) Close() error                        { return nil }
 func (c *conn) Begin() (driver.Tx, error)           { return tx{}, nil }
 
 // QueryContext implements driver.QueryerContext: every query returns the
-// generated rows; a query starting with "ONE" returns just the first.
+// generated rows; a query ending in "LIMIT 1" returns just the first. (The
+// marker is SQL so that the manager sees these queries as reads.)
 func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
-	one := len(query) >= 3 && query[:3] == "ONE"
+	one := strings.HasSuffix(query, "LIMIT 1")
 	if c.rows == nil {
 		n := c.stream
 		if one {
