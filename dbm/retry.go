@@ -297,8 +297,12 @@ func (e *poolTimeout) Unwrap() error { return e.err }
 
 // txRerunnable reports whether a WithTx attempt that failed with err may
 // run again: the transaction did not commit (the server aborted it, or the
-// connection was lost before COMMIT was sent). A lost COMMIT reply is
-// [ClassCommitUnknown] and never reruns.
+// connection was lost before COMMIT was sent). Only the manager's own
+// errors ([*Error]) of those classes rerun: a foreign error (fn's HTTP call
+// failing with a [net.Error]) says nothing about the transaction. An error
+// matching [ErrOutcomeUnknown] never reruns, whatever its class: it is a
+// lost COMMIT reply ([ClassCommitUnknown]) or a write fn made outside the
+// transaction that may have taken effect, and a rerun would repeat it.
 func txRerunnable(err error) bool {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		// fn's error joined with a failed rollback: judge fn's error.
@@ -306,7 +310,11 @@ func txRerunnable(err error) bool {
 			err = errs[0]
 		}
 	}
-	switch Classify(err) {
+	var e *Error
+	if !errors.As(err, &e) || errors.Is(err, ErrOutcomeUnknown) {
+		return false
+	}
+	switch e.Class {
 	case ClassSerialization, ClassDeadlock, ClassLockTimeout, ClassConnection, ClassTooManyConnections:
 		return true
 	}

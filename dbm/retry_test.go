@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -462,3 +463,45 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestWithTxNeverRerunsAfterOutcomeUnknown: a write fn makes outside the
+// transaction (an audit row on the manager) loses its reply. Rerunning fn
+// would run that write a second time, so WithTx must not.
+func TestWithTxNeverRerunsAfterOutcomeUnknown(t *testing.T) {
+	m, mock, _ := newRetryMock(t, "postgres", 3)
+	mock.ExpectBegin()
+	mock.ExpectExec("INSERT INTO audit VALUES (1)").WillReturnError(io.ErrUnexpectedEOF)
+	mock.ExpectRollback()
+	runs := 0
+	err := m.WithTx(context.Background(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+		runs++
+		_, err := m.Exec(ctx, "INSERT INTO audit VALUES (1)")
+		return fmt.Errorf("audit: %w", err)
+	})
+	if !errors.Is(err, dbm.ErrOutcomeUnknown) || runs != 1 {
+		t.Errorf("err %v, runs %d; want ErrOutcomeUnknown after one run (the write ran once)", err, runs)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWithTxNeverRerunsOnForeignErrors: only the manager's own errors of
+// the rerunnable classes rerun fn; a network error from something else fn
+// calls (an HTTP request) says nothing about the transaction.
+func TestWithTxNeverRerunsOnForeignErrors(t *testing.T) {
+	for _, cause := range []error{
+		&net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by payment gateway")},
+		io.ErrUnexpectedEOF,
+		&stateErr{"40001"}, // a driver error fn got without the manager
+	} {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectBegin()
+		mock.ExpectRollback()
+		runs := 0
+		err := m.WithTx(context.Background(), nil, func(context.Context, *dbm.Tx) error { runs++; return cause })
+		if !errors.Is(err, cause) || runs != 1 {
+			t.Errorf("%T: err %v, runs %d; want fn's error after one run", cause, err, runs)
+		}
+	}
+}

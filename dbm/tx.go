@@ -134,13 +134,19 @@ func (tx *Tx) session() session { return tx.s }
 // If fn ends the transaction itself, WithTx returns nil after a Commit and
 // an error matching [ErrClosed] after a Rollback.
 //
-// When the transaction fails in a way that leaves nothing committed (a
-// serialization failure, a deadlock, a lock timeout, or the connection lost
-// before COMMIT was sent), WithTx rolls back, pauses and runs fn again in a
-// new transaction, up to Config.RetryMaxAttempts runs in all. So fn may run
-// more than once: keep side effects outside the database (sending mail,
-// charging a card) out of it. When the reply to COMMIT is lost, WithTx
-// returns an error matching [ErrCommitUnknown] and does not run fn again.
+// When the transaction fails in a way that leaves nothing committed, WithTx
+// rolls back, pauses and runs fn again in a new transaction, up to
+// Config.RetryMaxAttempts runs in all. It reruns fn only when the error fn
+// (or BEGIN or COMMIT) returned is, or wraps, an error of the manager's own
+// ([*Error]) of class [ClassSerialization], [ClassDeadlock],
+// [ClassLockTimeout], [ClassConnection] or [ClassTooManyConnections], and
+// does not match [ErrOutcomeUnknown]. Any other error is returned at once:
+// fn's own errors, errors from outside the manager (an HTTP call's
+// [net.Error] included), a pool timeout, a write fn made on the manager
+// rather than on tx whose outcome is unknown (a rerun would repeat it), and
+// a lost COMMIT reply ([ErrCommitUnknown]). fn may still run more than once:
+// keep side effects outside the database (sending mail, charging a card)
+// out of it.
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
 	if fn == nil {
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
