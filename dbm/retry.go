@@ -195,6 +195,34 @@ func (e *outcomeUnknown) Error() string {
 func (e *outcomeUnknown) Unwrap() error        { return e.err }
 func (e *outcomeUnknown) Is(target error) bool { return target == ErrOutcomeUnknown }
 
+// withCtxEnded returns err, marked to match [ErrTimeout] or [ErrCanceled]
+// as well when ctx has ended: for an [ErrCommitUnknown] whose caller also
+// gave up meanwhile.
+func withCtxEnded(ctx context.Context, err error) error {
+	var sentinel error
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		sentinel = ErrTimeout
+	case context.Canceled:
+		sentinel = ErrCanceled
+	default:
+		return err
+	}
+	return &ctxEnded{err: err, ctxErr: ctx.Err(), sentinel: sentinel}
+}
+
+// ctxEnded is the cause of an error whose context ended as well.
+type ctxEnded struct{ err, ctxErr, sentinel error }
+
+func (e *ctxEnded) Error() string {
+	if errors.Is(e.err, e.ctxErr) {
+		return e.err.Error()
+	}
+	return e.err.Error() + " (and " + e.ctxErr.Error() + ")"
+}
+func (e *ctxEnded) Unwrap() error        { return e.err }
+func (e *ctxEnded) Is(target error) bool { return target == e.sentinel }
+
 // autocommit runs one statement with the retry rules of its kind. once runs
 // a single attempt on the session it is given: s itself (the pool, or the
 // transaction), or s on a connection of its own. keep tells that once's

@@ -50,10 +50,15 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // returns an error matching [ErrClosed] (and [sql.ErrTxDone]); so does
 // calling it after the manager was closed, which rolls the transaction back.
 //
-// When the connection is lost while COMMIT is under way, the transaction may
+// When COMMIT fails without an answer from the server (no SQLSTATE or
+// error number: the connection was lost, or the driver gave up because the
+// caller's context ended while COMMIT was under way), the transaction may
 // or may not have committed: the error matches [ErrCommitUnknown] (and
-// [ErrConnection]) and is not retryable, because running the transaction
-// again could apply it twice.
+// [ErrOutcomeUnknown] and [ErrConnection]; also [ErrTimeout] or
+// [ErrCanceled] when ctx had ended) and is not retryable, because running
+// the transaction again could apply it twice. [errors.As] still finds the
+// driver's error. A server's answer keeps its class (a serialization
+// failure at COMMIT matches [ErrSerialization]: nothing was committed).
 func (tx *Tx) Commit() (err error) {
 	m := tx.s.m
 	if tx.done.Swap(true) {
@@ -70,12 +75,15 @@ func (tx *Tx) Commit() (err error) {
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
-		case class == ClassUnknown && errors.Is(err, sql.ErrTxDone):
-			class = ClassClosed
-		case class == ClassConnection, class == ClassUnknown && code == "":
+		case errors.Is(err, sql.ErrTxDone): // database/sql rolled back already
+			if class == ClassUnknown {
+				class = ClassClosed
+			}
+		case class == ClassConnection, code == "":
 			// Not an answer from the server: COMMIT may have been applied.
-			// (lib/pq even reports driver.ErrBadConn after sending it.)
-			class = ClassCommitUnknown
+			// (lib/pq even reports driver.ErrBadConn after sending it.) A
+			// context that ended meanwhile does not tell otherwise.
+			class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
 		}
 		return m.newError(class, code, "commit", "", err)
 	}
