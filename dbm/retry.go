@@ -26,6 +26,7 @@ import (
 //     it behind the manager's back. A lost reply is not retried: the error
 //     matches [ErrConnection] and [ErrOutcomeUnknown].
 //   - [Idempotent] marks writes as safe to run twice: they retry like reads.
+//     [NotIdempotent] marks any statement, a read included, as a write.
 //   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
 //     whole function instead (see [Manager.WithTx]).
 
@@ -175,14 +176,29 @@ type idempotentKey struct{}
 // INSERT guarded by an idempotency key). Such writes are retried like reads,
 // also when the connection is lost after the statement was sent. Without
 // the mark, a write is retried only when the error proves that it did not
-// take effect; see docs/errors-and-retries.md.
+// take effect; see docs/errors-and-retries.md. The innermost of Idempotent
+// and [NotIdempotent] applies.
 func Idempotent(ctx context.Context) context.Context {
 	return context.WithValue(ctx, idempotentKey{}, true)
 }
 
-func isIdempotent(ctx context.Context) bool {
-	v, _ := ctx.Value(idempotentKey{}).(bool)
-	return v
+// NotIdempotent returns a copy of ctx that marks the statements run with it
+// as writes, also those that look like reads: a SELECT of a function with
+// side effects (SELECT send_invoice(42)). Such a statement runs on a
+// connection of its own and is retried only when the error proves that it
+// did not take effect; when its connection is lost after it was sent, the
+// error matches [ErrOutcomeUnknown]. It is the opposite of [Idempotent]; the
+// innermost of the two applies. Statements inside a [Tx] are never retried
+// anyway.
+func NotIdempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, false)
+}
+
+// idempotence reports the mark [Idempotent] or [NotIdempotent] put on ctx,
+// and whether there is one.
+func idempotence(ctx context.Context) (idempotent, marked bool) {
+	idempotent, marked = ctx.Value(idempotentKey{}).(bool)
+	return idempotent, marked
 }
 
 // outcomeUnknown wraps the error of a write whose connection was lost after
@@ -233,8 +249,9 @@ func (s session) autocommit(ctx context.Context, op, q string, keep bool, once f
 		return once(s) // never retry a statement inside a transaction
 	}
 	m := s.m
-	write := op == "exec" || !sqltext.IsRead(q)
-	safe := !write || isIdempotent(ctx)
+	idem, marked := idempotence(ctx)
+	write := op == "exec" || marked && !idem || !sqltext.IsRead(q)
+	safe := !write || idem
 	if safe && m.retryPol.acquire <= 0 {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,
 		// which is harmless for a read or an idempotent write.

@@ -505,3 +505,41 @@ func TestWithTxNeverRerunsOnForeignErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNotIdempotentReadIsAWrite: a SELECT of a function with side effects,
+// marked NotIdempotent, is not run again after its reply was lost, and
+// reports that its outcome is unknown; it is still retried when the server
+// says it rolled it back.
+func TestNotIdempotentReadIsAWrite(t *testing.T) {
+	ctx := dbm.NotIdempotent(context.Background())
+	t.Run("reply lost", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(io.ErrUnexpectedEOF)
+		var id int
+		err := m.Get(ctx, &id, "SELECT send_invoice(42)")
+		if !errors.Is(err, dbm.ErrOutcomeUnknown) || m.Stats().Retries != 0 {
+			t.Errorf("err = %v, retries %d; want outcome unknown, not retried", err, m.Stats().Retries)
+		}
+		if err := mock.ExpectationsWereMet(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("rolled back", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(&stateErr{"40001"})
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(7))
+		var id int
+		if err := m.Get(ctx, &id, "SELECT send_invoice(42)"); err != nil || id != 7 {
+			t.Errorf("err = %v, id %d; want the retry's row", err, id)
+		}
+	})
+	t.Run("Idempotent inside wins", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(io.ErrUnexpectedEOF)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(7))
+		var id int
+		if err := m.Get(dbm.Idempotent(ctx), &id, "SELECT send_invoice(42)"); err != nil || id != 7 {
+			t.Errorf("err = %v, id %d; want a retry: the inner Idempotent applies", err, id)
+		}
+	})
+}
