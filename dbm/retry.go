@@ -37,6 +37,9 @@ type retryPolicy struct {
 	max      time.Duration // the cap of any pause
 	acquire  time.Duration // Config.AcquireTimeout; 0: wait as long as ctx allows
 	clock    clock
+	// draw returns a uniformly random duration in [0, n); nil: rand.N.
+	// Tests replace it (see export_test.go).
+	draw func(n time.Duration) time.Duration
 }
 
 // clock is what retries need from time. Tests replace it (see
@@ -84,6 +87,9 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 	c = min(c, p.max)
 	if c <= 0 {
 		return 0
+	}
+	if p.draw != nil {
+		return p.draw(c + 1)
 	}
 	return rand.N(c + 1)
 }

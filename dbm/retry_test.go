@@ -543,3 +543,70 @@ func TestNotIdempotentReadIsAWrite(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryPausesAreJittered: each pause is drawn at random from [0, cap],
+// where cap starts at the initial backoff and doubles up to the maximum.
+func TestRetryPausesAreJittered(t *testing.T) {
+	fail := func(t *testing.T, attempts int) (*dbm.Manager, sqlmock.Sqlmock, *retryClock) {
+		m, mock, clk := newRetryMock(t, "postgres", attempts) // caps 10ms, 20ms, 40ms, 40ms, ...
+		for range attempts {
+			mock.ExpectQuery("SELECT n FROM t").WillReturnError(&stateErr{"40001"})
+		}
+		return m, mock, clk
+	}
+	caps := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond}
+	t.Run("the draw decides", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			draw func(n time.Duration) time.Duration
+			want func(cap time.Duration) time.Duration
+		}{
+			{"highest draw", func(n time.Duration) time.Duration { return n - 1 }, func(c time.Duration) time.Duration { return c }},
+			{"lowest draw", func(time.Duration) time.Duration { return 0 }, func(time.Duration) time.Duration { return 0 }},
+			{"middle draw", func(n time.Duration) time.Duration { return n / 2 }, func(c time.Duration) time.Duration { return (c + 1) / 2 }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				m, _, clk := fail(t, len(caps)+1)
+				var drawn []time.Duration
+				dbm.SetJitterForTest(m, func(n time.Duration) time.Duration { drawn = append(drawn, n); return tc.draw(n) })
+				var n int
+				_ = m.Get(context.Background(), &n, "SELECT n FROM t")
+				got := clk.pauses()
+				if len(got) != len(caps) || len(drawn) != len(caps) {
+					t.Fatalf("pauses %v, draws from %v; want %d of each", got, drawn, len(caps))
+				}
+				for i, c := range caps {
+					if drawn[i] != c+1 || got[i] != tc.want(c) {
+						t.Errorf("pause %d: drawn from [0, %v), slept %v; want [0, %v] and %v", i+1, drawn[i], got[i], c+1, tc.want(c))
+					}
+				}
+			})
+		}
+	})
+	t.Run("real draws vary within the cap", func(t *testing.T) {
+		const attempts = 40
+		m, _, clk := fail(t, attempts)
+		var n int
+		_ = m.Get(context.Background(), &n, "SELECT n FROM t")
+		got := clk.pauses()
+		if len(got) != attempts-1 {
+			t.Fatalf("%d pauses, want %d", len(got), attempts-1)
+		}
+		distinct := map[time.Duration]bool{}
+		for i, d := range got {
+			c := 40 * time.Millisecond
+			if i < len(caps) {
+				c = caps[i]
+			}
+			if d < 0 || d > c {
+				t.Errorf("pause %d = %v, outside [0, %v]", i+1, d, c)
+			}
+			distinct[d] = true
+		}
+		// 39 uniform draws from 40 million values: all equal has a
+		// probability below 10^-280.
+		if len(distinct) < 2 {
+			t.Errorf("pauses %v are all the same: no jitter", got)
+		}
+	})
+}
