@@ -26,3 +26,9 @@ func SetClockForTest(m *Manager, now func() time.Time, sleep func(ctx context.Co
 func SetRetryForTest(m *Manager, attempts int, initial, max, acquire time.Duration) {
 	m.retryPol.attempts, m.retryPol.initial, m.retryPol.max, m.retryPol.acquire = attempts, initial, max, acquire
 }
+
+// SetJitterForTest replaces the random draw of retry pauses: draw(n) must
+// return a duration in [0, n).
+func SetJitterForTest(m *Manager, draw func(n time.Duration) time.Duration) {
+	m.retryPol.draw = draw
+}

@@ -437,6 +437,29 @@ func TestAcquireTracerSeesConnectionWaits(t *testing.T) {
 		t.Errorf("acquire event = %+v; want exec, the statement, no error, 3ms", a)
 	}
 
+	// Without an acquire timeout, a read and an Idempotent write run on the
+	// pool: database/sql takes the connection, and the tracer is not told.
+	// A read marked NotIdempotent is a write: it takes its own.
+	mock.ExpectExec("UPDATE t SET n = 5").WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectQuery("SELECT 1").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+	mock.ExpectQuery("SELECT f()").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+	if _, err := m.Exec(dbm.Idempotent(ctx), "UPDATE t SET n = 5"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := m.Get(ctx, &one, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.acquires) != 1 {
+		t.Errorf("acquire events = %+v; want none for a read or an Idempotent write", rec.acquires[1:])
+	}
+	if err := m.Get(dbm.NotIdempotent(ctx), &one, "SELECT f()"); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.acquires) != 2 || rec.acquires[1].op.Statement != "SELECT f()" {
+		t.Errorf("acquire events = %+v; want one more, for the NotIdempotent read", rec.acquires)
+	}
+
 	// A pool that stays full: the wait ends in ErrPoolTimeout, and the
 	// tracer is told so.
 	m.DB().SetMaxOpenConns(1)

@@ -131,20 +131,49 @@ func TestPostgresLostReplyWritesOnce(t *testing.T) {
 
 // pgConflict runs two WithTx calls that meet at a barrier inside their first
 // run, so that their transactions overlap and the server must abort one.
+// A rerun waits until the other call has returned, or is rerunning itself,
+// and reruns never overlap (rerunMu, held until WithTx returns): a rerun
+// never meets the other transaction still open, so one rerun is enough
+// however slowly the machine runs. Without that, the loser, rerun without
+// pauses, could fail again against the still open winner until its
+// attempts ran out.
 func pgConflict(t *testing.T, m *dbm.Manager, opts *sql.TxOptions, steps [2][2]string) (runs [2]int) {
 	t.Helper()
 	var barrier sync.WaitGroup
 	barrier.Add(2)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
+	var finished, rerunning [2]chan struct{}
+	for i := range 2 {
+		finished[i], rerunning[i] = make(chan struct{}), make(chan struct{})
+	}
+	var rerunMu sync.Mutex
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(finished[i])
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			locked := false
+			defer func() {
+				if locked {
+					rerunMu.Unlock()
+				}
+			}()
 			errs[i] = m.WithTx(ctx, opts, func(ctx context.Context, tx *dbm.Tx) error {
 				runs[i]++
+				if runs[i] > 1 && !locked {
+					close(rerunning[i])
+					select {
+					case <-finished[1-i]:
+					case <-rerunning[1-i]:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					rerunMu.Lock()
+					locked = true
+				}
 				if _, err := tx.Exec(ctx, steps[i][0]); err != nil {
 					if runs[i] == 1 {
 						barrier.Done()

@@ -26,6 +26,7 @@ import (
 //     it behind the manager's back. A lost reply is not retried: the error
 //     matches [ErrConnection] and [ErrOutcomeUnknown].
 //   - [Idempotent] marks writes as safe to run twice: they retry like reads.
+//     [NotIdempotent] marks any statement, a read included, as a write.
 //   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
 //     whole function instead (see [Manager.WithTx]).
 
@@ -36,6 +37,9 @@ type retryPolicy struct {
 	max      time.Duration // the cap of any pause
 	acquire  time.Duration // Config.AcquireTimeout; 0: wait as long as ctx allows
 	clock    clock
+	// draw returns a uniformly random duration in [0, n); nil: rand.N.
+	// Tests replace it (see export_test.go).
+	draw func(n time.Duration) time.Duration
 }
 
 // clock is what retries need from time. Tests replace it (see
@@ -83,6 +87,9 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 	c = min(c, p.max)
 	if c <= 0 {
 		return 0
+	}
+	if p.draw != nil {
+		return p.draw(c + 1)
 	}
 	return rand.N(c + 1)
 }
@@ -175,14 +182,29 @@ type idempotentKey struct{}
 // INSERT guarded by an idempotency key). Such writes are retried like reads,
 // also when the connection is lost after the statement was sent. Without
 // the mark, a write is retried only when the error proves that it did not
-// take effect; see docs/errors-and-retries.md.
+// take effect; see docs/errors-and-retries.md. The innermost of Idempotent
+// and [NotIdempotent] applies.
 func Idempotent(ctx context.Context) context.Context {
 	return context.WithValue(ctx, idempotentKey{}, true)
 }
 
-func isIdempotent(ctx context.Context) bool {
-	v, _ := ctx.Value(idempotentKey{}).(bool)
-	return v
+// NotIdempotent returns a copy of ctx that marks the statements run with it
+// as writes, also those that look like reads: a SELECT of a function with
+// side effects (SELECT send_invoice(42)). Such a statement runs on a
+// connection of its own and is retried only when the error proves that it
+// did not take effect; when its connection is lost after it was sent, the
+// error matches [ErrOutcomeUnknown]. It is the opposite of [Idempotent]; the
+// innermost of the two applies. Statements inside a [Tx] are never retried
+// anyway.
+func NotIdempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, false)
+}
+
+// idempotence reports the mark [Idempotent] or [NotIdempotent] put on ctx,
+// and whether there is one.
+func idempotence(ctx context.Context) (idempotent, marked bool) {
+	idempotent, marked = ctx.Value(idempotentKey{}).(bool)
+	return idempotent, marked
 }
 
 // outcomeUnknown wraps the error of a write whose connection was lost after
@@ -195,6 +217,34 @@ func (e *outcomeUnknown) Error() string {
 func (e *outcomeUnknown) Unwrap() error        { return e.err }
 func (e *outcomeUnknown) Is(target error) bool { return target == ErrOutcomeUnknown }
 
+// withCtxEnded returns err, marked to match [ErrTimeout] or [ErrCanceled]
+// as well when ctx has ended: for an [ErrCommitUnknown] whose caller also
+// gave up meanwhile.
+func withCtxEnded(ctx context.Context, err error) error {
+	var sentinel error
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		sentinel = ErrTimeout
+	case context.Canceled:
+		sentinel = ErrCanceled
+	default:
+		return err
+	}
+	return &ctxEnded{err: err, ctxErr: ctx.Err(), sentinel: sentinel}
+}
+
+// ctxEnded is the cause of an error whose context ended as well.
+type ctxEnded struct{ err, ctxErr, sentinel error }
+
+func (e *ctxEnded) Error() string {
+	if errors.Is(e.err, e.ctxErr) {
+		return e.err.Error()
+	}
+	return e.err.Error() + " (and " + e.ctxErr.Error() + ")"
+}
+func (e *ctxEnded) Unwrap() error        { return e.err }
+func (e *ctxEnded) Is(target error) bool { return target == e.sentinel }
+
 // autocommit runs one statement with the retry rules of its kind. once runs
 // a single attempt on the session it is given: s itself (the pool, or the
 // transaction), or s on a connection of its own. keep tells that once's
@@ -205,8 +255,9 @@ func (s session) autocommit(ctx context.Context, op, q string, keep bool, once f
 		return once(s) // never retry a statement inside a transaction
 	}
 	m := s.m
-	write := op == "exec" || !sqltext.IsRead(q)
-	safe := !write || isIdempotent(ctx)
+	idem, marked := idempotence(ctx)
+	write := op == "exec" || marked && !idem || !sqltext.IsRead(q)
+	safe := !write || idem
 	if safe && m.retryPol.acquire <= 0 {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,
 		// which is harmless for a read or an idempotent write.
@@ -297,8 +348,12 @@ func (e *poolTimeout) Unwrap() error { return e.err }
 
 // txRerunnable reports whether a WithTx attempt that failed with err may
 // run again: the transaction did not commit (the server aborted it, or the
-// connection was lost before COMMIT was sent). A lost COMMIT reply is
-// [ClassCommitUnknown] and never reruns.
+// connection was lost before COMMIT was sent). Only the manager's own
+// errors ([*Error]) of those classes rerun: a foreign error (fn's HTTP call
+// failing with a [net.Error]) says nothing about the transaction. An error
+// matching [ErrOutcomeUnknown] never reruns, whatever its class: it is a
+// lost COMMIT reply ([ClassCommitUnknown]) or a write fn made outside the
+// transaction that may have taken effect, and a rerun would repeat it.
 func txRerunnable(err error) bool {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		// fn's error joined with a failed rollback: judge fn's error.
@@ -306,7 +361,11 @@ func txRerunnable(err error) bool {
 			err = errs[0]
 		}
 	}
-	switch Classify(err) {
+	var e *Error
+	if !errors.As(err, &e) || errors.Is(err, ErrOutcomeUnknown) {
+		return false
+	}
+	switch e.Class {
 	case ClassSerialization, ClassDeadlock, ClassLockTimeout, ClassConnection, ClassTooManyConnections:
 		return true
 	}

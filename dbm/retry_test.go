@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -462,3 +463,152 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestWithTxNeverRerunsAfterOutcomeUnknown: a write fn makes outside the
+// transaction (an audit row on the manager) loses its reply. Rerunning fn
+// would run that write a second time, so WithTx must not.
+func TestWithTxNeverRerunsAfterOutcomeUnknown(t *testing.T) {
+	m, mock, _ := newRetryMock(t, "postgres", 3)
+	mock.ExpectBegin()
+	mock.ExpectExec("INSERT INTO audit VALUES (1)").WillReturnError(io.ErrUnexpectedEOF)
+	mock.ExpectRollback()
+	runs := 0
+	err := m.WithTx(context.Background(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+		runs++
+		_, err := m.Exec(ctx, "INSERT INTO audit VALUES (1)")
+		return fmt.Errorf("audit: %w", err)
+	})
+	if !errors.Is(err, dbm.ErrOutcomeUnknown) || runs != 1 {
+		t.Errorf("err %v, runs %d; want ErrOutcomeUnknown after one run (the write ran once)", err, runs)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWithTxNeverRerunsOnForeignErrors: only the manager's own errors of
+// the rerunnable classes rerun fn; a network error from something else fn
+// calls (an HTTP request) says nothing about the transaction.
+func TestWithTxNeverRerunsOnForeignErrors(t *testing.T) {
+	for _, cause := range []error{
+		&net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by payment gateway")},
+		io.ErrUnexpectedEOF,
+		&stateErr{"40001"}, // a driver error fn got without the manager
+	} {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectBegin()
+		mock.ExpectRollback()
+		runs := 0
+		err := m.WithTx(context.Background(), nil, func(context.Context, *dbm.Tx) error { runs++; return cause })
+		if !errors.Is(err, cause) || runs != 1 {
+			t.Errorf("%T: err %v, runs %d; want fn's error after one run", cause, err, runs)
+		}
+	}
+}
+
+// TestNotIdempotentReadIsAWrite: a SELECT of a function with side effects,
+// marked NotIdempotent, is not run again after its reply was lost, and
+// reports that its outcome is unknown; it is still retried when the server
+// says it rolled it back.
+func TestNotIdempotentReadIsAWrite(t *testing.T) {
+	ctx := dbm.NotIdempotent(context.Background())
+	t.Run("reply lost", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(io.ErrUnexpectedEOF)
+		var id int
+		err := m.Get(ctx, &id, "SELECT send_invoice(42)")
+		if !errors.Is(err, dbm.ErrOutcomeUnknown) || m.Stats().Retries != 0 {
+			t.Errorf("err = %v, retries %d; want outcome unknown, not retried", err, m.Stats().Retries)
+		}
+		if err := mock.ExpectationsWereMet(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("rolled back", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(&stateErr{"40001"})
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(7))
+		var id int
+		if err := m.Get(ctx, &id, "SELECT send_invoice(42)"); err != nil || id != 7 {
+			t.Errorf("err = %v, id %d; want the retry's row", err, id)
+		}
+	})
+	t.Run("Idempotent inside wins", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnError(io.ErrUnexpectedEOF)
+		mock.ExpectQuery("SELECT send_invoice(42)").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(7))
+		var id int
+		if err := m.Get(dbm.Idempotent(ctx), &id, "SELECT send_invoice(42)"); err != nil || id != 7 {
+			t.Errorf("err = %v, id %d; want a retry: the inner Idempotent applies", err, id)
+		}
+	})
+}
+
+// TestRetryPausesAreJittered: each pause is drawn at random from [0, cap],
+// where cap starts at the initial backoff and doubles up to the maximum.
+func TestRetryPausesAreJittered(t *testing.T) {
+	fail := func(t *testing.T, attempts int) (*dbm.Manager, sqlmock.Sqlmock, *retryClock) {
+		m, mock, clk := newRetryMock(t, "postgres", attempts) // caps 10ms, 20ms, 40ms, 40ms, ...
+		for range attempts {
+			mock.ExpectQuery("SELECT n FROM t").WillReturnError(&stateErr{"40001"})
+		}
+		return m, mock, clk
+	}
+	caps := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond}
+	t.Run("the draw decides", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			draw func(n time.Duration) time.Duration
+			want func(cap time.Duration) time.Duration
+		}{
+			{"highest draw", func(n time.Duration) time.Duration { return n - 1 }, func(c time.Duration) time.Duration { return c }},
+			{"lowest draw", func(time.Duration) time.Duration { return 0 }, func(time.Duration) time.Duration { return 0 }},
+			{"middle draw", func(n time.Duration) time.Duration { return n / 2 }, func(c time.Duration) time.Duration { return (c + 1) / 2 }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				m, _, clk := fail(t, len(caps)+1)
+				var drawn []time.Duration
+				dbm.SetJitterForTest(m, func(n time.Duration) time.Duration { drawn = append(drawn, n); return tc.draw(n) })
+				var n int
+				_ = m.Get(context.Background(), &n, "SELECT n FROM t")
+				got := clk.pauses()
+				if len(got) != len(caps) || len(drawn) != len(caps) {
+					t.Fatalf("pauses %v, draws from %v; want %d of each", got, drawn, len(caps))
+				}
+				for i, c := range caps {
+					if drawn[i] != c+1 || got[i] != tc.want(c) {
+						t.Errorf("pause %d: drawn from [0, %v), slept %v; want [0, %v] and %v", i+1, drawn[i], got[i], c+1, tc.want(c))
+					}
+				}
+			})
+		}
+	})
+	t.Run("real draws vary within the cap", func(t *testing.T) {
+		const attempts = 40
+		m, _, clk := fail(t, attempts)
+		var n int
+		_ = m.Get(context.Background(), &n, "SELECT n FROM t")
+		got := clk.pauses()
+		if len(got) != attempts-1 {
+			t.Fatalf("%d pauses, want %d", len(got), attempts-1)
+		}
+		distinct := map[time.Duration]bool{}
+		for i, d := range got {
+			c := 40 * time.Millisecond
+			if i < len(caps) {
+				c = caps[i]
+			}
+			if d < 0 || d > c {
+				t.Errorf("pause %d = %v, outside [0, %v]", i+1, d, c)
+			}
+			if i >= 2 { // the pauses capped at 40ms
+				distinct[d] = true
+			}
+		}
+		// 37 uniform draws from 40 million values: all equal has a
+		// probability below 10^-260.
+		if len(distinct) < 2 {
+			t.Errorf("pauses %v are all the same: no jitter", got)
+		}
+	})
+}

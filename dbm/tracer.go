@@ -27,10 +27,14 @@ type Tracer interface {
 // AcquireTracer is an optional interface for a [Tracer]: when the tracer
 // given to [WithTracer] also implements it, the manager reports each time
 // it took a pool connection itself and how long it waited for it. That is
-// every write (which runs on a connection of its own, see
-// docs/errors-and-retries.md) and, when Config.AcquireTimeout is set, also
-// reads, [Manager.BeginTx] and [Manager.Ping]. What database/sql runs on the
-// pool directly is not reported: it does not tell how long one call waited.
+// every write not marked [Idempotent] (such a write runs on a connection of
+// its own, see docs/errors-and-retries.md; statements marked
+// [NotIdempotent] count as writes) and, when Config.AcquireTimeout is set,
+// every statement outside a transaction, [Manager.BeginTx] and
+// [Manager.Ping]. What database/sql runs on the pool directly is not
+// reported: reads and [Idempotent] writes without an acquire timeout, and
+// BeginTx and Ping without one. database/sql does not tell how long one such
+// call waited; there the wait is part of the operation's duration.
 type AcquireTracer interface {
 	// TraceAcquire is called after each acquisition. op.Name is the
 	// operation the connection was for ("exec", "query", "begin", "ping"),

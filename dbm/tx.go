@@ -50,10 +50,15 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // returns an error matching [ErrClosed] (and [sql.ErrTxDone]); so does
 // calling it after the manager was closed, which rolls the transaction back.
 //
-// When the connection is lost while COMMIT is under way, the transaction may
+// When COMMIT fails without an answer from the server (no SQLSTATE or
+// error number: the connection was lost, or the driver gave up because the
+// caller's context ended while COMMIT was under way), the transaction may
 // or may not have committed: the error matches [ErrCommitUnknown] (and
-// [ErrConnection]) and is not retryable, because running the transaction
-// again could apply it twice.
+// [ErrOutcomeUnknown] and [ErrConnection]; also [ErrTimeout] or
+// [ErrCanceled] when ctx had ended) and is not retryable, because running
+// the transaction again could apply it twice. [errors.As] still finds the
+// driver's error. A server's answer keeps its class (a serialization
+// failure at COMMIT matches [ErrSerialization]: nothing was committed).
 func (tx *Tx) Commit() (err error) {
 	m := tx.s.m
 	if tx.done.Swap(true) {
@@ -70,12 +75,15 @@ func (tx *Tx) Commit() (err error) {
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
-		case class == ClassUnknown && errors.Is(err, sql.ErrTxDone):
-			class = ClassClosed
-		case class == ClassConnection, class == ClassUnknown && code == "":
+		case errors.Is(err, sql.ErrTxDone): // database/sql rolled back already
+			if class == ClassUnknown {
+				class = ClassClosed
+			}
+		case class == ClassConnection, code == "":
 			// Not an answer from the server: COMMIT may have been applied.
-			// (lib/pq even reports driver.ErrBadConn after sending it.)
-			class = ClassCommitUnknown
+			// (lib/pq even reports driver.ErrBadConn after sending it.) A
+			// context that ended meanwhile does not tell otherwise.
+			class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
 		}
 		return m.newError(class, code, "commit", "", err)
 	}
@@ -134,13 +142,19 @@ func (tx *Tx) session() session { return tx.s }
 // If fn ends the transaction itself, WithTx returns nil after a Commit and
 // an error matching [ErrClosed] after a Rollback.
 //
-// When the transaction fails in a way that leaves nothing committed (a
-// serialization failure, a deadlock, a lock timeout, or the connection lost
-// before COMMIT was sent), WithTx rolls back, pauses and runs fn again in a
-// new transaction, up to Config.RetryMaxAttempts runs in all. So fn may run
-// more than once: keep side effects outside the database (sending mail,
-// charging a card) out of it. When the reply to COMMIT is lost, WithTx
-// returns an error matching [ErrCommitUnknown] and does not run fn again.
+// When the transaction fails in a way that leaves nothing committed, WithTx
+// rolls back, pauses and runs fn again in a new transaction, up to
+// Config.RetryMaxAttempts runs in all. It reruns fn only when the error fn
+// (or BEGIN or COMMIT) returned is, or wraps, an error of the manager's own
+// ([*Error]) of class [ClassSerialization], [ClassDeadlock],
+// [ClassLockTimeout], [ClassConnection] or [ClassTooManyConnections], and
+// does not match [ErrOutcomeUnknown]. Any other error is returned at once:
+// fn's own errors, errors from outside the manager (an HTTP call's
+// [net.Error] included), a pool timeout, a write fn made on the manager
+// rather than on tx whose outcome is unknown (a rerun would repeat it), and
+// a lost COMMIT reply ([ErrCommitUnknown]). fn may still run more than once:
+// keep side effects outside the database (sending mail, charging a card)
+// out of it.
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
 	if fn == nil {
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}

@@ -1,0 +1,120 @@
+package dbm_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// gateDriver's COMMIT reports that it was sent (entered), waits for gate
+// and then fails with err, like a driver whose connection dies while it
+// waits for COMMIT's reply.
+type gateDriver struct {
+	entered, gate chan struct{}
+	err           error
+}
+
+type gateConn struct{ d *gateDriver }
+type gateTx struct{ d *gateDriver }
+
+func (d *gateDriver) Open(string) (driver.Conn, error) { return gateConn{d}, nil }
+func (gateConn) Prepare(string) (driver.Stmt, error) {
+	return nil, errors.New("gateDriver: no statements")
+}
+func (gateConn) Close() error                { return nil }
+func (c gateConn) Begin() (driver.Tx, error) { return gateTx(c), nil }
+func (t gateTx) Commit() error {
+	close(t.d.entered)
+	<-t.d.gate
+	return t.d.err
+}
+func (gateTx) Rollback() error { return nil }
+
+type gateConnector struct{ d *gateDriver }
+
+func (c gateConnector) Connect(context.Context) (driver.Conn, error) { return gateConn(c), nil }
+func (c gateConnector) Driver() driver.Driver                        { return c.d }
+
+// expiringCtx is a context whose deadline passes when expire is called, so
+// no test waits for the wall clock.
+type expiringCtx struct {
+	context.Context
+	once sync.Once
+	done chan struct{}
+}
+
+func newExpiringCtx() *expiringCtx {
+	return &expiringCtx{Context: context.Background(), done: make(chan struct{})}
+}
+func (c *expiringCtx) expire()               { c.once.Do(func() { close(c.done) }) }
+func (c *expiringCtx) Done() <-chan struct{} { return c.done }
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// TestCommitLostAfterDeadlineIsCommitUnknown: the connection dies while
+// COMMIT is under way and the caller's deadline (or cancellation) has
+// passed meanwhile. The transaction may have committed, so the error must
+// match ErrCommitUnknown, not only ErrTimeout, and WithTx must not rerun.
+func TestCommitLostAfterDeadlineIsCommitUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool // cancel the context instead of letting its deadline pass
+		err    error
+	}{
+		{"deadline, bad conn", false, driver.ErrBadConn},
+		{"deadline, driver returns the context's error", false, context.DeadlineExceeded},
+		{"canceled, bad conn", true, driver.ErrBadConn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &gateDriver{entered: make(chan struct{}), gate: make(chan struct{}), err: tc.err}
+			db := sql.OpenDB(gateConnector{d})
+			m, err := dbm.Wrap(db, "gate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ectx := newExpiringCtx()
+			cctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var ctx context.Context = ectx
+			if tc.cancel {
+				ctx = cctx
+			}
+			go func() {
+				<-d.entered // COMMIT was sent; now the caller gives up
+				ectx.expire()
+				cancel()
+				close(d.gate)
+			}()
+			runs := 0
+			err = m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { runs++; return nil })
+			if !errors.Is(err, dbm.ErrCommitUnknown) || !errors.Is(err, dbm.ErrOutcomeUnknown) {
+				t.Errorf("err = %v (class %v); want it to match ErrCommitUnknown and ErrOutcomeUnknown", err, dbm.Classify(err))
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("err = %v; the driver's error %v is not reachable", err, tc.err)
+			}
+			want := dbm.ErrTimeout
+			if tc.cancel {
+				want = dbm.ErrCanceled
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("err = %v; want it to match %v as well: the caller's context ended", err, want)
+			}
+			if runs != 1 {
+				t.Errorf("fn ran %d times after a lost COMMIT", runs)
+			}
+		})
+	}
+}
