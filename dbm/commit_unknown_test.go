@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 
@@ -116,5 +117,43 @@ func TestCommitLostAfterDeadlineIsCommitUnknown(t *testing.T) {
 				t.Errorf("fn ran %d times after a lost COMMIT", runs)
 			}
 		})
+	}
+}
+
+// gateConn's Exec reports that the statement was sent (entered), waits for
+// gate and fails with err, like a driver whose connection dies while it
+// waits for the reply.
+func (c gateConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	close(c.d.entered)
+	<-c.d.gate
+	return nil, c.d.err
+}
+
+// TestWriteCutShortByTheDeadlineIsOutcomeUnknown: the caller's deadline
+// passes while a write waits for its reply and the connection dies: the
+// write may have run, so the error matches ErrOutcomeUnknown as well as
+// ErrTimeout (and is not retried).
+func TestWriteCutShortByTheDeadlineIsOutcomeUnknown(t *testing.T) {
+	d := &gateDriver{entered: make(chan struct{}), gate: make(chan struct{}), err: io.ErrUnexpectedEOF}
+	m, err := dbm.Wrap(sql.OpenDB(gateConnector{d}), "gate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := newExpiringCtx()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := m.Exec(ctx, "UPDATE t SET n = n + 1")
+		errc <- err
+	}()
+	<-d.entered
+	ctx.expire()
+	close(d.gate)
+	err = <-errc
+	if !errors.Is(err, dbm.ErrOutcomeUnknown) || !errors.Is(err, dbm.ErrTimeout) {
+		t.Fatalf("Exec = %v; want ErrOutcomeUnknown and ErrTimeout", err)
+	}
+	if r := m.Stats().Retries; r != 0 {
+		t.Errorf("Retries = %d: a write of unknown outcome was retried", r)
 	}
 }

@@ -294,9 +294,18 @@ func (s session) autocommit(ctx context.Context, op, q string, keep bool, once f
 }
 
 // markOutcomeUnknown labels a connection error of a sent write.
+//
+// A write the caller's deadline or cancellation cut short without an answer
+// from the server (no code: the server did not say it cancelled the
+// statement) is just as unknown, and is labelled too.
 func markOutcomeUnknown(err error) {
 	var e *Error
-	if errors.As(err, &e) && e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004" {
+	if !errors.As(err, &e) {
+		return
+	}
+	lost := e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004"
+	cut := (e.Class == ClassTimeout || e.Class == ClassCanceled) && e.Code == ""
+	if lost || cut {
 		if _, done := e.Err.(*outcomeUnknown); !done {
 			e.Err = &outcomeUnknown{e.Err}
 		}
