@@ -110,9 +110,14 @@ func (m *Manager) checkPool(ctx context.Context, now time.Time) {
 
 // txTrace is a transaction's span: set when a tracer is.
 type txTrace struct {
-	start time.Time
-	ended atomic.Bool
+	start   time.Time
+	attempt int
+	ended   atomic.Bool
 }
+
+// txAttemptKey carries the number of a [Manager.WithTx] run to the
+// transaction's trace (set only when a tracer is).
+type txAttemptKey struct{}
 
 // traceTxStart tells the tracer a transaction begins and returns the
 // context for it.
@@ -120,8 +125,11 @@ func (m *Manager) traceTxStart(ctx context.Context) (context.Context, *txTrace) 
 	if m.obs.tracer == nil {
 		return ctx, nil
 	}
-	tt := &txTrace{start: m.obs.now()}
-	return m.obs.tracer.Start(ctx, TraceOp{Name: TraceTx, Attempt: 1}), tt
+	tt := &txTrace{start: m.obs.now(), attempt: 1}
+	if n, ok := ctx.Value(txAttemptKey{}).(int); ok {
+		tt.attempt = n
+	}
+	return m.obs.tracer.Start(ctx, TraceOp{Name: TraceTx, Attempt: tt.attempt}), tt
 }
 
 // traceTxEnd tells the tracer, once, how the transaction ended.
@@ -129,7 +137,7 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 	if tt == nil || tt.ended.Swap(true) {
 		return
 	}
-	m.obs.tracer.End(ctx, TraceOp{Name: TraceTx, Attempt: 1}, TraceResult{Duration: m.obs.now().Sub(tt.start), Rows: -1, Err: err, Class: Classify(err), Committed: committed})
+	m.obs.tracer.End(ctx, TraceOp{Name: TraceTx, Attempt: tt.attempt}, TraceResult{Duration: m.obs.now().Sub(tt.start), Rows: -1, Err: err, Class: Classify(err), Committed: committed})
 }
 
 // traceAcquire takes a connection with m.acquireConn and tells the

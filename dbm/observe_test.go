@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -482,5 +483,35 @@ func TestAcquireTracerSeesConnectionWaits(t *testing.T) {
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Error(err)
+	}
+}
+
+// Each run of a rerun WithTx is its own transaction span, numbered.
+func TestTracerNumbersWithTxReruns(t *testing.T) {
+	ctx := context.Background()
+	m, mock, rec := newTracedMock(t, newFakeClock())
+	dbm.SetClockForTest(m, time.Now, func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
+	mock.ExpectBegin()
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectCommit()
+	runs := 0
+	err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error {
+		if runs++; runs == 1 {
+			return &dbm.Error{Class: dbm.ClassSerialization, Err: errors.New("could not serialize access")}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rec.take() {
+		if e.op.Name == dbm.TraceTx {
+			got = append(got, fmt.Sprintf("%s %d", e.phase, e.op.Attempt))
+		}
+	}
+	if want := "start 1,end 1,start 2,end 2"; strings.Join(got, ",") != want {
+		t.Errorf("tx events = %q, want %q", got, want)
 	}
 }

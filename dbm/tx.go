@@ -159,7 +159,14 @@ func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx c
 	if fn == nil {
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
 	}
-	return m.retry(ctx, "tx", "", txRerunnable, func() error { return m.withTxOnce(ctx, opts, fn) })
+	attempt := 0
+	return m.retry(ctx, "tx", "", txRerunnable, func() error {
+		attempt++
+		if m.obs.tracer != nil && attempt > 1 {
+			return m.withTxOnce(context.WithValue(ctx, txAttemptKey{}, attempt), opts, fn)
+		}
+		return m.withTxOnce(ctx, opts, fn)
+	})
 }
 
 // withTxOnce is one run of WithTx.
