@@ -269,3 +269,28 @@ func TestDroppedOnAcquiredConnReclaimed(t *testing.T) {
 		t.Fatalf("Close after reclaim = %v, want nil", err)
 	}
 }
+
+// A transaction on a connection the manager acquired gives it back when the
+// caller's context ends, even if the caller never calls Rollback, as
+// database/sql does for a transaction begun on the pool.
+func TestTxOnAcquiredConnGivesItBackOnCancel(t *testing.T) {
+	m := newSQLite(t)
+	dbm.SetRetryForTest(m, 1, time.Millisecond, time.Millisecond, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	tx, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Stats().InUse; n != 1 {
+		t.Fatalf("InUse = %d with the transaction open, want 1", n)
+	}
+	cancel()
+	deadline := time.Now().Add(30 * time.Second) // a bound for a broken release, not a speed
+	for m.Stats().InUse != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection of a cancelled transaction was not given back")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = tx.Rollback()
+}
