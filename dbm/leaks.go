@@ -89,13 +89,19 @@ var kindNames = [...]string{kindRows: "rows", kindTx: "tx"}
 // loop) to the caller's.
 const leakPCs = 8
 
-// leakNode is the registry's record of one open resource. It never refers to
-// the Rows or Tx wrapper, so that the garbage collector can find a dropped
-// wrapper and run its cleanup, which receives the node.
+// leakNode is the registry's record of one open resource.
+//
+// A node is young at first: it holds the Rows or Tx wrapper (youngRows,
+// youngTx), and no cleanup is attached. Most resources are closed while
+// young and never pay for runtime.AddCleanup. The sweeper (see sweep) finds
+// the nodes that have been open for leakSweepAge, attaches the cleanup to
+// their wrapper and drops the node's reference to it: from then on the node
+// never refers to the wrapper, so that the garbage collector can find a
+// dropped wrapper and run its cleanup, which receives the node.
 //
 // Nodes are recycled through nodePool once released: release stops the
-// cleanup while the wrapper is still reachable, so nothing else can hold the
-// node any more.
+// cleanup (if any) while the wrapper is still reachable, so nothing else can
+// hold the node any more.
 type leakNode struct {
 	prev, next *leakNode // in shard's list; guarded by shard.mu
 	open       bool      // guarded by shard.mu
@@ -109,7 +115,10 @@ type leakNode struct {
 	stack      []uintptr // the whole stack, with LeakStacks
 	rows       *sql.Rows // what the cleanup closes
 	tx         *sql.Tx   // what the cleanup rolls back
-	cleanup    runtime.Cleanup
+	// The wrapper while the node is young; guarded by shard.mu.
+	youngRows *Rows
+	youngTx   *Tx
+	cleanup   runtime.Cleanup // attached by sweep; guarded by shard.mu
 	// what the cleanup gives back after closing rows or tx, if they own one
 	conn *ownedConn
 }
@@ -143,6 +152,16 @@ type leakRegistry struct {
 
 	detected  atomic.Uint64
 	reclaimed atomic.Uint64
+	attached  atomic.Uint64 // cleanups attached by sweep; for tests
+
+	// sweeping is set while a sweep loop runs (or is being started); every
+	// open reads it, and starts the loop when it is clear.
+	sweeping  atomic.Bool
+	sweepMu   sync.Mutex
+	sweepRun  bool          // a sweep loop runs; guarded by sweepMu
+	sweepDone chan struct{} // closed when it returns; guarded by sweepMu
+	closed    bool          // Close was called: start no loop; guarded by sweepMu
+	sweepStop chan struct{} // closed by Close
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Close; nil without a threshold
@@ -155,7 +174,7 @@ func newLeakRegistry(m *Manager, o options) *leakRegistry {
 	if o.leak.off {
 		return nil
 	}
-	return &leakRegistry{m: m, now: time.Now, base: time.Now(), opts: o.leak}
+	return &leakRegistry{m: m, now: time.Now, base: time.Now(), opts: o.leak, sweepStop: make(chan struct{})}
 }
 
 // configure applies Config.LeakThreshold and Config.LeakStacks (unless an
@@ -198,10 +217,12 @@ func (r *leakRegistry) watch(interval time.Duration) {
 func (r *leakRegistry) trackRows(rows *Rows) *Rows {
 	if r != nil {
 		n := nodePool.Get().(*leakNode)
-		n.rows, n.conn = rows.rows, rows.conn
-		n.cleanup = runtime.AddCleanup(rows, reclaim, n)
+		n.rows, n.conn, n.youngRows = rows.rows, rows.conn, rows
 		r.open(n, kindRows, rows.query)
 		rows.leak.Store(n)
+		if !r.sweeping.Load() {
+			r.startSweeper()
+		}
 	}
 	return rows
 }
@@ -210,10 +231,12 @@ func (r *leakRegistry) trackRows(rows *Rows) *Rows {
 func (r *leakRegistry) trackTx(tx *Tx) {
 	if r != nil {
 		n := nodePool.Get().(*leakNode)
-		n.tx, n.conn = tx.tx, tx.conn
-		n.cleanup = runtime.AddCleanup(tx, reclaim, n)
+		n.tx, n.conn, n.youngTx = tx.tx, tx.conn, tx
 		r.open(n, kindTx, "")
 		tx.leak = n
+		if !r.sweeping.Load() {
+			r.startSweeper()
+		}
 	}
 }
 
@@ -261,14 +284,15 @@ func (r *leakRegistry) open(n *leakNode, kind uint8, query string) {
 	s.mu.Unlock()
 }
 
-// remove unlinks n and reports whether it was still open, and whether it had
-// been reported as over the threshold.
-func (r *leakRegistry) remove(n *leakNode) (wasOpen, warned bool) {
+// remove unlinks n and reports whether it was still open, whether it had
+// been reported as over the threshold, and the cleanup the sweeper attached
+// (zero while n was young). It drops n's reference to the wrapper.
+func (r *leakRegistry) remove(n *leakNode) (wasOpen, warned bool, c runtime.Cleanup) {
 	s := &r.shards[n.shard]
 	s.mu.Lock()
 	if !n.open {
 		s.mu.Unlock()
-		return false, false
+		return false, false, c
 	}
 	n.open = false
 	if n.prev != nil {
@@ -282,19 +306,22 @@ func (r *leakRegistry) remove(n *leakNode) (wasOpen, warned bool) {
 		s.tail = n.prev
 	}
 	n.prev, n.next = nil, nil
-	warned = n.warned
+	n.youngRows, n.youngTx = nil, nil
+	warned, c = n.warned, n.cleanup
 	s.mu.Unlock()
-	return true, warned
+	return true, warned, c
 }
 
 // release forgets n, whose resource was closed, and recycles it. The caller
 // keeps the wrapper reachable until release returns.
 func (r *leakRegistry) release(n *leakNode) {
-	n.cleanup.Stop()
-	open, warned := r.remove(n)
+	open, warned, c := r.remove(n)
 	if !open {
 		return // reclaimed meanwhile; the cleanup owns n
 	}
+	// Unlinked, n is out of the sweeper's reach. A young node has no
+	// cleanup: Stop on the zero Cleanup does nothing.
+	c.Stop()
 	if warned {
 		r.m.log.Info("dbm: leaked "+kindNames[n.kind]+" closed", r.attrs(n.infoLocked(), r.now())...)
 	}
@@ -302,14 +329,15 @@ func (r *leakRegistry) release(n *leakNode) {
 	nodePool.Put(n)
 }
 
-// reclaim is the cleanup attached to every tracked Rows and Tx: it runs after
+// reclaim is the cleanup that sweep attaches to a tracked Rows or Tx that
+// lives long; it runs after
 // the garbage collector found the wrapper unreachable. A resource that was
 // still open gives its connection back to the pool. The closing happens on a
 // new goroutine because it may block: rolling back a transaction waits for
 // its open rows, and a driver may read the rest of a result from the network.
 func reclaim(n *leakNode) {
 	r := n.reg
-	if open, _ := r.remove(n); !open {
+	if open, _, _ := r.remove(n); !open {
 		return
 	}
 	go func() {
@@ -425,6 +453,7 @@ type leakOptions struct {
 	off       bool
 	threshold *time.Duration
 	stacks    *bool
+	noSweeper bool // tests only: no background sweep (see sweep)
 }
 
 // WithLeakTracking turns the tracking of open [Rows] and [Tx] on (the
@@ -503,7 +532,7 @@ func internalFrame(f runtime.Frame) bool {
 	return strings.HasPrefix(f.Function, "runtime.") || strings.HasPrefix(f.Function, "iter.")
 }
 
-// closeLeaks stops the threshold check and returns the error [Manager.Close]
+// closeLeaks stops the threshold check and the sweeper and returns the error [Manager.Close]
 // reports for what is still open, or nil.
 func (r *leakRegistry) closeLeaks() error {
 	if r == nil {
@@ -514,6 +543,7 @@ func (r *leakRegistry) closeLeaks() error {
 			close(r.stop)
 			<-r.stopped
 		}
+		r.stopSweeper()
 	})
 	leaks := r.snapshot()
 	if len(leaks) == 0 {

@@ -82,8 +82,9 @@ var cleanupSink atomic.Pointer[cleanupTarget]
 // BenchmarkAddCleanupFloor measures the runtime primitive issue 4 mandates,
 // alone: runtime.AddCleanup on a fresh object and Cleanup.Stop when it is
 // closed (impl=cleanup), against allocating the object only (impl=alloc).
-// The difference is the floor under BenchmarkLeakTracking's impl=on
-// cost; what the detector adds on top of it is its own. See docs/leaks.md.
+// The difference is what every tracked resource paid when the cleanup was
+// attached at open; now only resources open for the sweep age pay it (see
+// leaksweep.go and docs/leaks.md).
 //
 //	go test -run '^$' -bench 'AddCleanupFloor' -benchmem -count 8 ./dbm | benchstat -col /impl -
 func BenchmarkAddCleanupFloor(b *testing.B) {
