@@ -106,6 +106,10 @@ type leakNode struct {
 	prev, next *leakNode // in shard's list; guarded by shard.mu
 	open       bool      // guarded by shard.mu
 	warned     bool      // logged as over the threshold; guarded by shard.mu
+	// warnPending: check has claimed the node's WARN and not logged it yet;
+	// closedEarly: the caller closed it meanwhile, so check logs the INFO
+	// after its WARN and recycles the node. Both guarded by shard.mu.
+	warnPending, closedEarly bool
 	kind       uint8     // kindRows, kindTx
 	shard      uint8     // index into leakRegistry.shards
 	reg        *leakRegistry
@@ -287,12 +291,16 @@ func (r *leakRegistry) open(n *leakNode, kind uint8, query string) {
 // remove unlinks n and reports whether it was still open, whether it had
 // been reported as over the threshold, and the cleanup the sweeper attached
 // (zero while n was young). It drops n's reference to the wrapper.
-func (r *leakRegistry) remove(n *leakNode) (wasOpen, warned bool, c runtime.Cleanup) {
+//
+// byCaller tells that the caller closed the resource (not the reclaimer):
+// if check is logging the node's WARN at this moment, the node is then left
+// to check, which logs the INFO after its WARN (pending is true).
+func (r *leakRegistry) remove(n *leakNode, byCaller bool) (wasOpen, warned, pending bool, c runtime.Cleanup) {
 	s := &r.shards[n.shard]
 	s.mu.Lock()
 	if !n.open {
 		s.mu.Unlock()
-		return false, false, c
+		return false, false, false, c
 	}
 	n.open = false
 	if n.prev != nil {
@@ -307,24 +315,35 @@ func (r *leakRegistry) remove(n *leakNode) (wasOpen, warned bool, c runtime.Clea
 	}
 	n.prev, n.next = nil, nil
 	n.youngRows, n.youngTx = nil, nil
-	warned, c = n.warned, n.cleanup
+	warned, pending, c = n.warned, n.warnPending, n.cleanup
+	if pending && byCaller {
+		n.closedEarly = true
+	}
 	s.mu.Unlock()
-	return true, warned, c
+	return true, warned, pending, c
 }
 
 // release forgets n, whose resource was closed, and recycles it. The caller
 // keeps the wrapper reachable until release returns.
 func (r *leakRegistry) release(n *leakNode) {
-	open, warned, c := r.remove(n)
+	open, warned, pending, c := r.remove(n, true)
 	if !open {
 		return // reclaimed meanwhile; the cleanup owns n
 	}
 	// Unlinked, n is out of the sweeper's reach. A young node has no
 	// cleanup: Stop on the zero Cleanup does nothing.
 	c.Stop()
+	if pending {
+		return // check logs the INFO after its WARN, then recycles n
+	}
 	if warned {
 		r.m.log.Info("dbm: leaked "+kindNames[n.kind]+" closed", r.attrs(n.infoLocked(), r.now())...)
 	}
+	recycle(n)
+}
+
+// recycle clears n and puts it back in the pool.
+func recycle(n *leakNode) {
 	n.rows, n.tx, n.conn, n.query, n.cleanup = nil, nil, nil, "", runtime.Cleanup{}
 	nodePool.Put(n)
 }
@@ -337,7 +356,7 @@ func (r *leakRegistry) release(n *leakNode) {
 // its open rows, and a driver may read the rest of a result from the network.
 func reclaim(n *leakNode) {
 	r := n.reg
-	if open, _, _ := r.remove(n); !open {
+	if open, _, _, _ := r.remove(n, false); !open {
 		return
 	}
 	go func() {
@@ -359,21 +378,38 @@ func (r *leakRegistry) check(now time.Time) {
 	if r == nil || r.threshold <= 0 {
 		return
 	}
-	var over []leakInfo
+	type claimed struct {
+		n  *leakNode
+		in leakInfo
+	}
+	var over []claimed
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for n := s.head; n != nil; n = n.next {
 			if !n.warned && now.Sub(n.openedAt()) >= r.threshold {
-				n.warned = true
-				over = append(over, n.infoLocked())
+				n.warned, n.warnPending = true, true
+				r.detected.Add(1)
+				over = append(over, claimed{n, n.infoLocked()})
 			}
 		}
 		s.mu.Unlock()
 	}
-	for _, in := range over {
-		r.detected.Add(1)
-		r.m.log.Warn("dbm: "+kindNames[in.kind]+" open longer than the leak threshold", r.attrs(in, now)...)
+	// The WARNs are logged without a lock held; a resource closed meanwhile
+	// gets its INFO only after its WARN (see remove).
+	for _, c := range over {
+		r.m.log.Warn("dbm: "+kindNames[c.in.kind]+" open longer than the leak threshold", r.attrs(c.in, now)...)
+	}
+	for _, c := range over {
+		s := &r.shards[c.n.shard]
+		s.mu.Lock()
+		closed := c.n.closedEarly
+		c.n.warnPending, c.n.closedEarly = false, false
+		s.mu.Unlock()
+		if closed {
+			r.m.log.Info("dbm: leaked "+kindNames[c.in.kind]+" closed", r.attrs(c.in, r.now())...)
+			recycle(c.n)
+		}
 	}
 }
 

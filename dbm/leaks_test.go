@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,15 +250,74 @@ func TestLeaksConcurrent(t *testing.T) {
 	if leaks := m.Leaks(); len(leaks) != 0 {
 		t.Fatalf("Leaks() after every resource was closed = %v", leaks)
 	}
-	// Each WARN (over the 1ns threshold) is matched by one INFO when closed.
+	// Close stops the background check, so the log is complete: each WARN
+	// (over the 1ns threshold) is matched by one INFO when closed, and
+	// LeaksDetected counts the WARNs.
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close = %v, want nil", err)
+	}
 	s := m.Stats()
 	warns, infos := logs.lines("level=WARN", "leak threshold"), logs.lines("level=INFO", "closed")
 	if uint64(len(warns)) != s.LeaksDetected || len(warns) != len(infos) {
 		t.Errorf("%d WARN and %d INFO lines, LeaksDetected = %d; want equal", len(warns), len(infos), s.LeaksDetected)
 	}
-	if err := m.Close(); err != nil {
-		t.Fatalf("Close = %v, want nil", err)
+}
+
+// A resource closed while the threshold check is logging its WARN gets its
+// INFO after the WARN, never before, and is counted before either is
+// logged.
+func TestLeakWarnComesBeforeItsInfo(t *testing.T) {
+	h := &orderHandler{release: make(chan struct{}), warned: make(chan struct{})}
+	m := newMem(t, 1, dbm.WithLeakThreshold(time.Hour), dbm.WithLogger(slog.New(h)))
+	rows, err := m.Query(context.Background(), "SELECT id FROM users")
+	if err != nil {
+		t.Fatal(err)
 	}
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		m.CheckLeaksAt(time.Now().Add(2 * time.Hour))
+	}()
+	<-h.warned // the WARN is being handled
+	if n := m.Stats().LeaksDetected; n != 1 {
+		t.Errorf("LeaksDetected = %d while the WARN is being logged, want 1", n)
+	}
+	if err := rows.Close(); err != nil { // closed before the WARN is out
+		t.Fatal(err)
+	}
+	close(h.release)
+	<-checked
+	if got := strings.Join(h.records(), ", "); got != "WARN, INFO" {
+		t.Fatalf("records = %s; want the WARN, then the INFO", got)
+	}
+}
+
+// orderHandler records the level of each record, holding the first WARN
+// until release is closed (without blocking other records).
+type orderHandler struct {
+	mu              sync.Mutex
+	levels          []string
+	release, warned chan struct{}
+	once            sync.Once
+}
+
+func (h *orderHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *orderHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *orderHandler) WithGroup(string) slog.Handler            { return h }
+func (h *orderHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		h.once.Do(func() { close(h.warned); <-h.release })
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.levels = append(h.levels, r.Level.String())
+	return nil
+}
+
+func (h *orderHandler) records() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.levels)
 }
 
 // dropRows opens rows and loses them without closing them.
