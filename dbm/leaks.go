@@ -1,7 +1,9 @@
 package dbm
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -110,21 +112,24 @@ type leakNode struct {
 	// closedEarly: the caller closed it meanwhile, so check logs the INFO
 	// after its WARN and recycles the node. Both guarded by shard.mu.
 	warnPending, closedEarly bool
-	kind       uint8     // kindRows, kindTx
-	shard      uint8     // index into leakRegistry.shards
-	reg        *leakRegistry
-	query      string        // as sent; shortened and scrubbed only when reported
-	opened     time.Duration // since reg.base, on the monotonic clock
-	pcs        [leakPCs]uintptr
-	stack      []uintptr // the whole stack, with LeakStacks
-	rows       *sql.Rows // what the cleanup closes
-	tx         *sql.Tx   // what the cleanup rolls back
+	kind                     uint8 // kindRows, kindTx
+	shard                    uint8 // index into leakRegistry.shards
+	reg                      *leakRegistry
+	query                    string        // as sent; shortened and scrubbed only when reported
+	opened                   time.Duration // since reg.base, on the monotonic clock
+	pcs                      [leakPCs]uintptr
+	stack                    []uintptr // the whole stack, with LeakStacks
+	rows                     *sql.Rows // what the cleanup closes
+	tx                       *sql.Tx   // what the cleanup rolls back
 	// The wrapper while the node is young; guarded by shard.mu.
 	youngRows *Rows
 	youngTx   *Tx
 	cleanup   runtime.Cleanup // attached by sweep; guarded by shard.mu
 	// what the cleanup gives back after closing rows or tx, if they own one
 	conn *ownedConn
+	// a reclaimed tx's span, ended by the cleanup (nil without a Tracer)
+	trace    *txTrace
+	traceCtx context.Context
 }
 
 var nodePool = sync.Pool{New: func() any { return new(leakNode) }}
@@ -236,6 +241,9 @@ func (r *leakRegistry) trackTx(tx *Tx) {
 	if r != nil {
 		n := nodePool.Get().(*leakNode)
 		n.tx, n.conn, n.youngTx = tx.tx, tx.conn, tx
+		if tx.trace != nil {
+			n.trace, n.traceCtx = tx.trace, tx.ctx
+		}
 		r.open(n, kindTx, "")
 		tx.leak = n
 		if !r.sweeping.Load() {
@@ -345,6 +353,7 @@ func (r *leakRegistry) release(n *leakNode) {
 // recycle clears n and puts it back in the pool.
 func recycle(n *leakNode) {
 	n.rows, n.tx, n.conn, n.query, n.cleanup = nil, nil, nil, "", runtime.Cleanup{}
+	n.trace, n.traceCtx = nil, nil
 	nodePool.Put(n)
 }
 
@@ -366,6 +375,7 @@ func reclaim(n *leakNode) {
 		if n.tx != nil {
 			_ = n.tx.Rollback()
 			r.m.stats.rollbacks.Add(1)
+			r.m.traceTxEnd(n.traceCtx, n.trace, false, errTxReclaimed)
 		}
 		n.conn.release() // after the rows or tx let it go
 		r.m.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
@@ -595,3 +605,7 @@ func (r *leakRegistry) leakStats(s *Stats) {
 		s.LeaksReclaimed = r.reclaimed.Load()
 	}
 }
+
+// errTxReclaimed is what a [Tracer] is told about a transaction that the
+// garbage collector's cleanup rolled back.
+var errTxReclaimed = fmt.Errorf("%w: transaction dropped without Commit or Rollback; rolled back when the garbage collector found it", ErrLeaked)

@@ -342,8 +342,6 @@ func dropTx(t *testing.T, m *dbm.Manager) (beginLine int) {
 	return beginLine
 }
 
-// gcUntil runs the garbage collector until cond holds, a bounded number of
-// times (cleanups run on their own goroutine after a cycle).
 // gcUntil runs the garbage collector until cond holds. Reclaiming closes
 // on a goroutine of its own (lib/pq drains the rest of a result over the
 // network), so it waits for that too, up to a generous bound that only a
@@ -501,5 +499,24 @@ func TestLeakTrackingOff(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close with tracking off = %v, want nil", err)
+	}
+}
+
+// A Tracer's transaction span ends, once, when the garbage collector's
+// cleanup rolls back a dropped transaction.
+func TestReclaimedTxEndsItsSpan(t *testing.T) {
+	rec := &recorder{}
+	m := newSQLite(t, dbm.WithTracer(rec))
+	dropTx(t, m)
+	m.SweepLeaksAt(time.Now().Add(time.Hour))
+	gcUntil(t, "the dropped transaction was not reclaimed", func() bool { return m.Stats().LeaksReclaimed == 1 })
+	var ends []event
+	for _, e := range rec.take() {
+		if e.op.Name == dbm.TraceTx && e.phase == "end" {
+			ends = append(ends, e)
+		}
+	}
+	if len(ends) != 1 || ends[0].res.Committed || !errors.Is(ends[0].res.Err, dbm.ErrLeaked) {
+		t.Fatalf("tx end events = %+v; want one, not committed, with an error matching ErrLeaked", ends)
 	}
 }
