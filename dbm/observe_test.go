@@ -1,7 +1,6 @@
 package dbm_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -49,28 +48,10 @@ func (c *fakeClock) SetStep(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger shared by goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestSlowStatementDurationComesFromTheClock(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
-	var buf syncBuffer
+	var buf logBuffer
 	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", SlowQueryThreshold: 2 * time.Second},
 		dbm.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))), dbm.WithClock(clock.Now))
 	if err != nil {
@@ -134,7 +115,7 @@ func makeWait(t *testing.T, m *dbm.Manager) {
 func TestPoolSaturationIsLoggedOncePerInterval(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
-	var buf syncBuffer
+	var buf logBuffer
 	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", MaxOpenConns: 1},
 		dbm.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))), dbm.WithClock(clock.Now))
 	if err != nil {
