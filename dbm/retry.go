@@ -355,6 +355,17 @@ func (e *poolTimeout) Error() string {
 }
 func (e *poolTimeout) Unwrap() error { return e.err }
 
+// errNoRerun marks a WithTx error that must not rerun fn: fn committed the
+// transaction itself before it failed.
+var errNoRerun = errors.New("fn committed the transaction before it failed")
+
+// noRerun wraps err so that txRerunnable refuses it; errors.Is and As still
+// see err.
+type noRerun struct{ err error }
+
+func (e *noRerun) Error() string   { return e.err.Error() }
+func (e *noRerun) Unwrap() []error { return []error{e.err, errNoRerun} }
+
 // txRerunnable reports whether a WithTx attempt that failed with err may
 // run again: the transaction did not commit (the server aborted it, or the
 // connection was lost before COMMIT was sent). Only the manager's own
@@ -364,6 +375,9 @@ func (e *poolTimeout) Unwrap() error { return e.err }
 // lost COMMIT reply ([ClassCommitUnknown]) or a write fn made outside the
 // transaction that may have taken effect, and a rerun would repeat it.
 func txRerunnable(err error) bool {
+	if errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, errNoRerun) {
+		return false // anywhere in err, joined errors included
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		// fn's error joined with a failed rollback: judge fn's error.
 		if errs := j.Unwrap(); len(errs) > 0 {

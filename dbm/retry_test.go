@@ -612,3 +612,59 @@ func TestRetryPausesAreJittered(t *testing.T) {
 		}
 	})
 }
+
+// fn commits the transaction itself, then a later read on the manager fails
+// with a rerunnable class. WithTx reruns fn: the committed INSERT runs twice.
+func TestWithTxNeverRerunsAfterFnCommitted(t *testing.T) {
+	ctx := context.Background()
+	m, mock, _ := newRetryMock(t, "postgres", 2)
+	mock.ExpectBegin()
+	mock.ExpectExec("INSERT INTO orders VALUES (1)").WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectCommit()
+	mock.ExpectQuery("SELECT n FROM counters").WillReturnError(&stateErr{"40001"})
+	mock.ExpectQuery("SELECT n FROM counters").WillReturnError(&stateErr{"40001"})
+	runs := 0
+	err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		runs++
+		if _, err := tx.Exec(ctx, "INSERT INTO orders VALUES (1)"); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		var n int
+		return m.Get(ctx, &n, "SELECT n FROM counters")
+	})
+	// A rerun would have begun a second transaction (which sqlmock refuses,
+	// so its error would come back instead of fn's).
+	if runs != 1 || !errors.Is(err, dbm.ErrSerialization) {
+		t.Errorf("fn ran %d times, WithTx = %v: want fn's serialization error and no rerun of a transaction fn had already committed", runs, err)
+	}
+}
+
+// fn returns errors.Join(txErr, auditErr) where auditErr (a write on the
+// manager) matches ErrOutcomeUnknown. The doc says such an error never
+// reruns; txRerunnable only looks at errs[0].
+func TestWithTxNeverRerunsJoinedOutcomeUnknown(t *testing.T) {
+	m, mock, _ := newRetryMock(t, "postgres", 2)
+	mock.ExpectBegin()
+	mock.ExpectExec("UPDATE t SET n = 1").WillReturnError(&stateErr{"40001"})
+	mock.ExpectExec("INSERT INTO audit VALUES (1)").WillReturnError(io.ErrUnexpectedEOF)
+	mock.ExpectRollback()
+	runs := 0
+	err := m.WithTx(context.Background(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+		runs++
+		_, err := tx.Exec(ctx, "UPDATE t SET n = 1")
+		if err != nil {
+			_, aerr := m.Exec(ctx, "INSERT INTO audit VALUES (1)")
+			return errors.Join(err, aerr)
+		}
+		return nil
+	})
+	if !errors.Is(err, dbm.ErrOutcomeUnknown) {
+		t.Fatalf("err %v does not match ErrOutcomeUnknown", err)
+	}
+	if runs != 1 {
+		t.Errorf("fn ran %d times although its error matches ErrOutcomeUnknown: the audit INSERT whose outcome is unknown was sent twice", runs)
+	}
+}

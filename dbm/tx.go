@@ -183,6 +183,11 @@ func (m *Manager) withTxOnce(ctx context.Context, opts *sql.TxOptions, fn func(c
 	}()
 	err = fn(tx.ctx, tx) // tx.ctx is ctx, or the tracer's for the transaction
 	panicked = false
+	if err != nil && tx.committed.Load() {
+		// fn committed, then failed at something else: running fn again
+		// would apply the transaction twice.
+		return &noRerun{err}
+	}
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			return errors.Join(err, rbErr)
