@@ -32,10 +32,11 @@ type Rows struct {
 	cols  []string // cached by the first StructScan
 	leak  atomic.Pointer[leakNode]
 	conn  *ownedConn // the connection of a statement run on one of its own; see ownconn.go
-	// scanning is true while a row is being scanned. If it is still true
-	// when Close runs, a sql.Scanner panicked inside database/sql's Scan,
-	// which then keeps its rows lock forever: Close must not wait for it.
-	scanning bool
+	// scanPanicked is set, for good, when a scan of these rows panicked (a
+	// user's sql.Scanner): database/sql then keeps its rows lock forever,
+	// so Close must not wait for it. Set by a deferred check around each
+	// scan, which lets the panic go on unchanged.
+	scanPanicked atomic.Bool
 	err      error // Err's classified error, once there is one
 }
 
@@ -59,9 +60,10 @@ func (r *Rows) NextResultSet() bool {
 
 // Scan copies the current row's columns into dest, as [sql.Rows.Scan] does.
 func (r *Rows) Scan(dest ...any) error {
-	r.scanning = true
+	done := false
+	defer r.notePanic(&done)
 	err := r.rows.Scan(dest...)
-	r.scanning = false
+	done = true
 	if err != nil {
 		return r.m.wrap(r.ctx, "scan", r.query, err)
 	}
@@ -87,9 +89,10 @@ func (r *Rows) scanInto(v reflect.Value) error {
 		}
 		r.cols = cols
 	}
-	r.scanning = true
+	done := false
+	defer r.notePanic(&done)
 	err := r.m.scanner.scanOne(r.ctx, r.rows, r.cols, v)
-	r.scanning = false
+	done = true
 	if err != nil {
 		return r.m.wrap(r.ctx, "scan", r.query, err)
 	}
@@ -120,8 +123,8 @@ func (r *Rows) Err() error {
 
 // Close releases the rows and their connection. It is idempotent.
 func (r *Rows) Close() error {
-	if r.scanning {
-		// A Scanner panicked mid-scan (see scanning): database/sql holds
+	if r.scanPanicked.Load() {
+		// A Scanner panicked mid-scan (see scanPanicked): database/sql holds
 		// the rows' lock, so closing would block forever and the connection
 		// cannot be given back. Stop tracking the rows and say so.
 		r.m.leaks.releaseRows(r)
@@ -144,3 +147,11 @@ func (r *Rows) releaseIfDone() {
 
 // errScanPanicked is the cause Close reports for rows whose scan panicked.
 var errScanPanicked = errors.New("a Scan panicked while database/sql held the rows' lock: the rows cannot be closed and their connection is lost")
+
+// notePanic, deferred around a scan, marks the rows when the scan did not
+// finish (it panicked).
+func (r *Rows) notePanic(done *bool) {
+	if !*done {
+		r.scanPanicked.Store(true)
+	}
+}

@@ -32,6 +32,11 @@ func TestScannerPanicReachesTheCaller(t *testing.T) {
 				_ = err
 			}
 		},
+		"Iter of pointers": func() {
+			for _, err := range dbm.Iter[*panicRow](ctx, m, "SELECT 1 AS n") {
+				_ = err
+			}
+		},
 		"Rows.StructScan": func() {
 			rows, err := m.Query(ctx, "SELECT 1 AS n")
 			if err != nil {
@@ -142,5 +147,84 @@ func TestScanPlanPerColumnList(t *testing.T) {
 		if err := m.ExecuteQuery(ctx, &all, tc.q); err != nil || len(all) != 1 || all[0] != tc.want {
 			t.Errorf("%s: ExecuteQuery = %+v, %v; want [%+v]", tc.q, all, err, tc.want)
 		}
+	}
+}
+
+type blockingScanner struct{ entered, gate chan struct{} }
+
+func (b *blockingScanner) Scan(any) error {
+	close(b.entered)
+	<-b.gate
+	return nil
+}
+
+// Close from another goroutine while a Scan runs (database/sql allows it)
+// is an ordinary Close, not a panicked scan: the rows are closed and the
+// connection goes back.
+func TestCloseDuringScanClosesTheRows(t *testing.T) {
+	m := newMem(t, 3)
+	rows, err := m.Query(context.Background(), "SELECT id FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rows.Next() {
+		t.Fatal("no row")
+	}
+	sc := &blockingScanner{entered: make(chan struct{}), gate: make(chan struct{})}
+	scanDone := make(chan error, 1)
+	go func() {
+		var a, b, c, d, e, f, g any
+		scanDone <- rows.Scan(sc, &a, &b, &c, &d, &e, &f, &g)
+	}()
+	<-sc.entered
+	closeErr := make(chan error, 1)
+	go func() { closeErr <- rows.Close() }()
+	close(sc.gate)
+	<-scanDone
+	if err := <-closeErr; err != nil {
+		t.Errorf("Close concurrent with a running Scan = %v, want nil", err)
+	}
+	if n := m.Stats().InUse; n != 0 {
+		t.Errorf("after Close: %d connections in use", n)
+	}
+}
+
+type panicOnce struct{ n *int }
+
+func (p panicOnce) Scan(any) error {
+	if *p.n++; *p.n == 1 {
+		panic("bad value")
+	}
+	return nil
+}
+
+// A recovered Scanner panic marks the rows for good: a later successful
+// Scan does not make Close wait for the lock the panicked Scan still holds.
+func TestScanPanicThenScanAgainCloseReturns(t *testing.T) {
+	m := newMem(t, 3)
+	rows, err := m.Query(context.Background(), "SELECT id FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	var a, b, c, d, e, f, g any
+	for range 2 {
+		if !rows.Next() {
+			t.Fatal("no row")
+		}
+		func() {
+			defer func() { _ = recover() }()
+			_ = rows.Scan(panicOnce{&calls}, &a, &b, &c, &d, &e, &f, &g)
+		}()
+	}
+	done := make(chan error, 1)
+	go func() { done <- rows.Close() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, dbm.ErrConnection) {
+			t.Errorf("Close = %v, want ErrConnection (the connection is lost)", err)
+		}
+	case <-time.After(30 * time.Second): // a hang, not a slow machine
+		t.Fatal("Close hangs after a recovered Scanner panic and a later Scan")
 	}
 }

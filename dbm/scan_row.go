@@ -174,6 +174,14 @@ type sliceHeader struct {
 // result, so memory stays flat however many rows stream by.
 func iterRows[T any](r *Rows, yield func(T, error) bool) {
 	var zero T
+	// inScan is true only while a row is scanned: a panic then comes from
+	// a Scanner (not from the caller's loop body) and marks the rows.
+	inScan := false
+	defer func() {
+		if inScan {
+			r.scanPanicked.Store(true)
+		}
+	}()
 	fail := func(err error) { yield(zero, r.m.wrap(r.ctx, "scan", r.query, err)) }
 	cols, err := r.rows.Columns()
 	if err != nil {
@@ -187,9 +195,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 	case typ == mapType:
 		binary := binaryColumns(r.rows, cols)
 		for r.Next() {
-			r.scanning = true
+			inScan = true
 			m, err := scanMap(r.rows, cols, binary)
-			r.scanning = false
+			inScan = false
 			if err != nil {
 				fail(err)
 				return
@@ -208,9 +216,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 		dst, c := p.targets(buf[:]), p.newCursor()
 		for r.Next() {
 			pv := reflect.New(typ.Elem())
-			r.scanning = true
+			inScan = true
 			err := p.scanRow(r.rows, pv.UnsafePointer(), dst, c)
-			r.scanning = false
+			inScan = false
 			if err != nil {
 				fail(err)
 				return
@@ -229,9 +237,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 		v := new(T) // one element for the whole result: rows are yielded by value
 		for r.Next() {
 			*v = zero
-			r.scanning = true
+			inScan = true
 			err := p.scanRow(r.rows, unsafe.Pointer(v), dst, c)
-			r.scanning = false
+			inScan = false
 			if err != nil {
 				fail(err)
 				return
