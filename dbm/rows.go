@@ -37,7 +37,7 @@ type Rows struct {
 	// so Close must not wait for it. Set by a deferred check around each
 	// scan, which lets the panic go on unchanged.
 	scanPanicked atomic.Bool
-	err      error // Err's classified error, once there is one
+	err          error // Err's classified error, once there is one
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
