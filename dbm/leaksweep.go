@@ -39,7 +39,13 @@ func (r *leakRegistry) startSweeper() {
 	}
 	r.sweepMu.Lock()
 	defer r.sweepMu.Unlock()
-	if r.sweepRun || r.closed {
+	if r.closed {
+		// An open that raced Close (it passed the closed check before Close
+		// began): nothing sweeps any more, so attach the cleanup now.
+		r.sweepBefore(math.MaxInt64)
+		return
+	}
+	if r.sweepRun {
 		return
 	}
 	r.sweepRun = true

@@ -1,0 +1,122 @@
+package dbm_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// Rows opened by a query that was in flight when Close ran, then dropped,
+// are still collected and reclaimed (nothing sweeps after Close, so the
+// cleanup is attached at once).
+type slowQDriver struct {
+	entered chan struct{}
+	gate    chan struct{}
+	once    sync.Once
+}
+type slowQConn struct{ d *slowQDriver }
+type slowQRows struct{ n int }
+
+func (d *slowQDriver) Open(string) (driver.Conn, error) { return slowQConn{d}, nil }
+func (slowQConn) Prepare(string) (driver.Stmt, error)   { return nil, errors.New("no prepare") }
+func (slowQConn) Close() error                          { return nil }
+func (slowQConn) Begin() (driver.Tx, error)             { return nil, errors.New("no tx") }
+func (c slowQConn) QueryContext(ctx context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+	c.d.once.Do(func() { close(c.d.entered) })
+	<-c.d.gate
+	return &slowQRows{}, nil
+}
+func (*slowQRows) Columns() []string { return []string{"id"} }
+func (*slowQRows) Close() error      { return nil }
+func (r *slowQRows) Next(dest []driver.Value) error {
+	if r.n > 0 {
+		return io.EOF
+	}
+	r.n++
+	dest[0] = int64(1)
+	return nil
+}
+
+type slowQConnector struct{ d *slowQDriver }
+
+func (c slowQConnector) Connect(context.Context) (driver.Conn, error) { return slowQConn(c), nil }
+func (c slowQConnector) Driver() driver.Driver                        { return c.d }
+
+//go:noinline
+func queryAndDrop(t *testing.T, m *dbm.Manager, done chan<- weak.Pointer[dbm.Rows]) {
+	rows, err := m.Query(context.Background(), "SELECT id FROM t")
+	if err != nil {
+		t.Error(err)
+		done <- weak.Pointer[dbm.Rows]{}
+		return
+	}
+	done <- weak.Make(rows)
+}
+
+func TestQueryRacingCloseIsStillReclaimed(t *testing.T) {
+	d := &slowQDriver{entered: make(chan struct{}), gate: make(chan struct{})}
+	db := sql.OpenDB(slowQConnector{d})
+	m, err := dbm.Wrap(db, "slowq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan weak.Pointer[dbm.Rows], 1)
+	go queryAndDrop(t, m, done)
+	<-d.entered
+	closeErr := m.Close() // the statement is in flight: nothing open yet
+	close(d.gate)
+	wp := <-done
+	if wp.Value() == nil && closeErr == nil {
+		t.Fatal("the query in flight failed")
+	}
+	deadline := time.Now().Add(30 * time.Second) // a bound for a broken reclaim
+	for wp.Value() != nil && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	for m.Stats().LeaksReclaimed == 0 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if wp.Value() != nil || m.Stats().LeaksReclaimed != 1 {
+		t.Errorf("rows dropped after Close are never collected nor reclaimed (registry holds the young wrapper forever); LeaksReclaimed=%d, InUse=%d",
+			m.Stats().LeaksReclaimed, m.Stats().InUse)
+	}
+}
+
+// A young resource left open at Close and dropped afterwards is reclaimed:
+// Close attaches the cleanup to everything still young.
+func TestYoungResourceDroppedAfterCloseIsReclaimed(t *testing.T) {
+	m := newMem(t, 3)
+	dropAfterClose(t, m)
+	gcUntil(t, "rows dropped after Close were not reclaimed", func() bool { return m.Stats().LeaksReclaimed == 1 })
+}
+
+//go:noinline
+func dropAfterClose(t *testing.T, m *dbm.Manager) {
+	rows, err := m.Query(context.Background(), "SELECT id FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); !errors.Is(err, dbm.ErrLeaked) {
+		t.Fatalf("Close with open rows = %v, want ErrLeaked", err)
+	}
+	_ = rows // dropped here, still open
+}
+
+// A transaction alone starts the sweeper: a dropped young Tx is reclaimed
+// without any test hook.
+func TestBackgroundSweeperReclaimsATx(t *testing.T) {
+	m := newSQLite(t)
+	dropTx(t, m)
+	gcUntil(t, "the dropped transaction was not reclaimed by the background sweeper", func() bool { return m.Stats().LeaksReclaimed == 1 })
+}
