@@ -26,7 +26,8 @@ import (
 //
 // Anything else, including INSERT ... RETURNING, is not a read. A SELECT of
 // a function with side effects still counts as a read: the caller marks it
-// (dbm.NotIdempotent). It does not allocate.
+// (dbm.NotIdempotent). Once a statement's answer is cached (see below),
+// asking again does not allocate.
 //
 // The answer for a statement seen before comes from a cache (applications
 // run the same statements over and over, and reading one word by word
@@ -94,6 +95,9 @@ type kindCache struct {
 }
 
 func (c *kindCache) add(q string, r bool) {
+	if m := c.m.Load(); m != nil && len(*m) >= readCacheMax {
+		return // full: no lock, no copy
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.m.Load()
@@ -112,6 +116,14 @@ func (c *kindCache) add(q string, r bool) {
 }
 
 func isRead(q string) bool {
+	// A ';' anywhere (Trim has removed trailing ones) may separate a second
+	// statement. Where it does depends on the server's lexical rules
+	// (nested comments, backslash escapes, MySQL's "#" and "-- "), which
+	// differ between databases; a statement holding one is not a read,
+	// even when the ';' is only inside a literal.
+	if strings.IndexByte(Trim(q), ';') >= 0 {
+		return false
+	}
 	l := lexer{q: q}
 	w := l.keyword()
 	switch {
@@ -189,6 +201,8 @@ func (l *lexer) explainIsRead() bool {
 				depth--
 			case kind == tokWord && (eq(tok, "ANALYZE") || eq(tok, "ANALYSE")):
 				analyze = true // even "ANALYZE false": erring on the safe side
+			case kind != tokWord && kind != tokPunct:
+				analyze = true // a quoted option ("analyze") may be ANALYZE
 			}
 		}
 		start = l.i
