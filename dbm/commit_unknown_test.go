@@ -157,3 +157,26 @@ func TestWriteCutShortByTheDeadlineIsOutcomeUnknown(t *testing.T) {
 		t.Errorf("Retries = %d: a write of unknown outcome was retried", r)
 	}
 }
+
+// Commit called after the context ended: database/sql does not send COMMIT
+// (it rolls the transaction back), so the outcome is known: the context's
+// error, not ErrCommitUnknown.
+func TestCommitAfterTheContextEndedIsNotUnknown(t *testing.T) {
+	d := &gateDriver{entered: make(chan struct{}), gate: make(chan struct{}), err: driver.ErrBadConn}
+	defer close(d.gate) // should COMMIT reach the driver, let it fail
+	m, err := dbm.Wrap(sql.OpenDB(gateConnector{d}), "gate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	tx, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // cancels database/sql's own context for the tx at once
+	err = tx.Commit()
+	if !errors.Is(err, dbm.ErrCanceled) || errors.Is(err, dbm.ErrCommitUnknown) {
+		t.Fatalf("Commit after cancel = %v; want ErrCanceled and not ErrCommitUnknown", err)
+	}
+}

@@ -59,6 +59,9 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // the transaction again could apply it twice. [errors.As] still finds the
 // driver's error. A server's answer keeps its class (a serialization
 // failure at COMMIT matches [ErrSerialization]: nothing was committed).
+// Commit called after the transaction's context had ended sends nothing
+// (database/sql rolls back): the error matches [ErrTimeout] or [ErrCanceled]
+// only.
 func (tx *Tx) Commit() (err error) {
 	m := tx.s.m
 	if tx.done.Swap(true) {
@@ -72,9 +75,13 @@ func (tx *Tx) Commit() (err error) {
 		m.stats.rollbacks.Add(1)
 		return m.newError(ClassClosed, "", "commit", "", errManagerClosed)
 	}
+	endedBefore := tx.ctx.Err() != nil // database/sql then does not send COMMIT
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
+		case endedBefore && errors.Is(err, tx.ctx.Err()):
+			// Not sent: the transaction is rolled back, the class is the
+			// context's (timeout or canceled).
 		case errors.Is(err, sql.ErrTxDone): // database/sql rolled back already
 			if class == ClassUnknown {
 				class = ClassClosed
