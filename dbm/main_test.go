@@ -12,26 +12,17 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/conformance"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// requireIntegration is the variable CI sets: with it, a test that needs a
-// server which does not answer fails instead of skipping.
-const requireIntegration = "DBM_REQUIRE_INTEGRATION"
-
 // missingServer skips the test with a visible reason, or fails it when
-// DBM_REQUIRE_INTEGRATION=1 (CI), so CI can never pass by skipping.
-func missingServer(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv(requireIntegration) == "1" {
-		t.Fatalf("%s is required (%s=1) but not reachable: %v", what, requireIntegration, err)
-		return
-	}
-	t.Skipf("SKIP: %s not reachable (%v); set %s=1 to make this a failure", what, err, requireIntegration)
-}
+// DBM_REQUIRE_INTEGRATION=1 (CI), so CI can never pass by skipping: the
+// one rule, shared with the conformance suite (and tested there).
+var missingServer = conformance.MissingServer
 
 // pgAddr is the shared PostgreSQL server used by the integration tests;
 // override with DBM_TEST_PG_HOST / DBM_TEST_PG_PORT.
