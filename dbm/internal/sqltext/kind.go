@@ -34,40 +34,6 @@ import (
 // costs more than looking it up): up to readCacheMax statements of at most
 // readCacheLen bytes each.
 func IsRead(q string) bool {
-	// A statement's slot is picked from its length and a few bytes, and
-	// comparing it with the text there (equal addresses compare at once)
-	// costs less than hashing the whole text for the map below.
-	slot := &readRecent[recentSlot(q)]
-	if e := slot.Load(); e != nil && e.q == q {
-		return e.read
-	}
-	r := isReadCached(q)
-	if slot.Load() == nil && len(q) <= readCacheLen {
-		slot.CompareAndSwap(nil, &recentKind{q: strings.Clone(q), read: r}) // first come keeps the slot
-	}
-	return r
-}
-
-// readRecent is a small table of statements and IsRead's answers, filled
-// once: a slot is never replaced, so no call allocates after the first one
-// for its statement.
-var readRecent [256]atomic.Pointer[recentKind]
-
-type recentKind struct {
-	q    string
-	read bool
-}
-
-func recentSlot(q string) int {
-	n := len(q)
-	if n == 0 {
-		return 0
-	}
-	return (n*31 + int(q[0]) + int(q[n-1])*7 + int(q[n/2])*13 + int(q[n/3])*17) % len(readRecent)
-}
-
-// isReadCached is IsRead through the map cache of statement texts.
-func isReadCached(q string) bool {
 	if m := readCache.m.Load(); m != nil {
 		if r, ok := (*m)[q]; ok {
 			return r

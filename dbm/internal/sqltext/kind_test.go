@@ -186,42 +186,6 @@ func TestIsReadCache(t *testing.T) {
 	}
 }
 
-// The table in front of the cache answers as isRead would, for the text
-// (not the address) it holds, and a taken slot is never replaced.
-func TestIsReadRecentTable(t *testing.T) {
-	q := "SELECT id FROM recent_table_test"
-	write := "DELETE FROM recent_table_test"
-	if IsRead(q) != true || IsRead(string([]byte(q))) != true {
-		t.Fatal("IsRead of a read, from a constant and from a fresh copy")
-	}
-	if e := readRecent[recentSlot(q)].Load(); e == nil || e.q != q || !e.read {
-		t.Fatalf("slot of %q holds %+v", q, e)
-	}
-	if IsRead(write) {
-		t.Fatal("IsRead of a write")
-	}
-	// A write that lands in a read's slot is still a write.
-	found := false
-	for i := 0; i < 100000 && !found; i++ {
-		w := fmt.Sprintf("DELETE FROM %s%d", strings.Repeat("x", i%300), i)
-		if recentSlot(w) == recentSlot(q) {
-			found = true
-			if IsRead(w) || IsRead(w) {
-				t.Fatalf("IsRead(%q) = true in the slot of %q", w, q)
-			}
-			if e := readRecent[recentSlot(q)].Load(); e.q != q {
-				t.Fatalf("the slot was replaced by %q", e.q)
-			}
-		}
-	}
-	if !found {
-		t.Fatal("no write found that shares the read's slot")
-	}
-	if n := testing.AllocsPerRun(100, func() { IsRead(string([]byte(q)[:len(q)])) }); n > 1 {
-		t.Errorf("IsRead of a fresh copy of a known statement allocates %v times (the copy itself is 1)", n)
-	}
-}
-
 // Statements a lexer with one dialect's rules would call reads, but that
 // run a write on PostgreSQL or MySQL/MariaDB (found in review; the MySQL
 // ones delete a row through go-sql-driver with multiStatements=true).
