@@ -34,6 +34,7 @@ type Manager struct {
 	obs      observer      // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy   // retries and the pool wait; see retry.go
 	leaks    *leakRegistry // open Rows and Tx; nil when tracking is off
+	stmts    stmtCache     // what each statement's text means; see stmtcache.go
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -239,7 +240,7 @@ func (m *Manager) check(ctx context.Context, fn string) error {
 
 // opOf maps a method to the Error.Op of the work it does.
 var opOf = map[string]string{
-	"ExecuteQuery": "query", "Get": "query", "Query": "query",
+	"ExecuteQuery": "query", "Select": "query", "Get": "query", "Query": "query",
 	"Exec": "exec", "BeginTx": "begin", "Ping": "ping",
 }
 

@@ -42,29 +42,49 @@ type stmt struct {
 	start   time.Time
 	attempt int
 	inTx    bool
-	trace   TraceOp // filled only when a tracer is set
+	traced  string // the statement as the tracer was shown it; set only when a tracer is
 }
 
-// start marks the beginning of an attempt (1, 2, ... for a statement that
-// is tried again) to run a statement: it takes the time when a threshold or
-// tracer needs it and tells the tracer. The returned context is the one to
-// run the statement with.
-func (s session) start(ctx context.Context, op, query string, attempt int) (context.Context, stmt) {
-	st := stmt{op: op, query: query, attempt: max(attempt, 1), inTx: s.tx != nil}
-	o := &s.m.obs
-	if s.m.slow > 0 || o.tracer != nil {
-		st.start = o.now()
+// traceOp is the TraceOp the tracer is shown for st.
+func (st *stmt) traceOp() TraceOp {
+	return TraceOp{Name: st.op, Statement: st.traced, Attempt: st.attempt, InTx: st.inTx}
+}
+
+// observed reports whether statements are timed, traced or watched for
+// pool waits; when none of these is on, start and finish do nothing else.
+func (m *Manager) observed() bool {
+	return m.slow > 0 || m.obs.tracer != nil || m.obs.watchPool
+}
+
+// newStmt describes an attempt (1, 2, ... for a statement that is tried
+// again) to run a statement, for [session.start] and [Manager.finish].
+func (s session) newStmt(op, query string) stmt {
+	return stmt{op: op, query: query, attempt: max(s.attempt, 1), inTx: s.tx != nil}
+}
+
+// start marks the beginning of the attempt st: it takes the time when a
+// threshold or tracer needs it and tells the tracer. The returned context is
+// the one to run the statement with.
+func (s session) start(ctx context.Context, st *stmt) context.Context {
+	if s.m.slow > 0 || s.m.obs.tracer != nil {
+		return s.m.startObserved(ctx, st)
 	}
+	return ctx
+}
+
+func (m *Manager) startObserved(ctx context.Context, st *stmt) context.Context {
+	o := &m.obs
+	st.start = o.now()
 	if o.tracer != nil {
-		st.trace = TraceOp{Name: op, Statement: s.m.secrets.scrubText(shorten(query)), Attempt: st.attempt, InTx: st.inTx}
-		ctx = o.tracer.Start(ctx, st.trace)
+		st.traced = m.secrets.scrubText(shorten(st.query))
+		ctx = o.tracer.Start(ctx, st.traceOp())
 	}
-	return ctx, st
+	return ctx
 }
 
 // observe logs a slow statement, tells the tracer how the statement ended
 // and looks at the pool's waits. err is already classified.
-func (m *Manager) observe(ctx context.Context, st stmt, rows int, err error) {
+func (m *Manager) observe(ctx context.Context, st *stmt, rows int, err error) {
 	o := &m.obs
 	var now time.Time
 	if !st.start.IsZero() || o.watchPool {
@@ -81,7 +101,7 @@ func (m *Manager) observe(ctx context.Context, st stmt, rows int, err error) {
 		}
 	}
 	if o.tracer != nil {
-		o.tracer.End(ctx, st.trace, TraceResult{Duration: now.Sub(st.start), Rows: rows, Err: err, Class: Classify(err)})
+		o.tracer.End(ctx, st.traceOp(), TraceResult{Duration: now.Sub(st.start), Rows: rows, Err: err, Class: Classify(err)})
 	}
 	if o.watchPool {
 		m.checkPool(ctx, now)

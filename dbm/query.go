@@ -6,6 +6,7 @@ import (
 	"iter"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
@@ -53,31 +54,33 @@ func shorten(q string) string {
 	return sqltext.Shorten(q, maxStatementLen)
 }
 
-// prepare checks the call and returns the statement as it is sent: trailing
-// semicolons trimmed, '?' rebound for $n drivers.
-func (s session) prepare(ctx context.Context, fn, query string) (string, error) {
+// prepare checks the call and returns the statement as it is sent
+// (trailing semicolons trimmed, '?' rebound for $n drivers), whether it
+// only reads, and its cached plan hint.
+func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error) {
 	if err := s.m.check(ctx, fn); err != nil {
-		return "", err
+		return stmtRef{}, err
 	}
 	if s.tx != nil && s.tx.done.Load() {
-		return "", s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrTxDone)
+		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrTxDone)
 	}
-	q := sqltext.Trim(query)
-	if strings.TrimSpace(q) == "" {
-		return "", &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
+	st := s.m.stmts.lookup(query, s.m.numbered)
+	if strings.TrimSpace(st.sent) == "" {
+		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
-	if s.m.numbered {
-		q = sqltext.Rebind(q)
-	}
-	return q, nil
+	return st, nil
 }
 
 // finish records a statement that ran (see [session.start]), turns its
 // error into an *Error, and logs and traces it.
-func (m *Manager) finish(ctx context.Context, st stmt, rows int, err error) error {
+func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) error {
 	m.stats.statements.Add(1)
-	err = m.wrap(ctx, st.op, st.query, err)
-	m.observe(ctx, st, rows, err)
+	if err != nil {
+		err = m.wrap(ctx, st.op, st.query, err)
+	}
+	if m.observed() {
+		m.observe(ctx, st, rows, err)
+	}
 	return err
 }
 
@@ -86,14 +89,43 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 	if err != nil {
 		return err
 	}
-	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
-		err := s.m.scanner.scanAll(ctx, rows, target)
+	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
+		app := target.appender()
+		err := s.m.scanner.scanAll(ctx, rows, hint, target, app.next)
 		return target.slice.Len(), err
 	})
 	if err != nil {
 		target.slice.SetLen(0)
+		return err
 	}
-	return err
+	nonNil(target.slice)
+	return nil
+}
+
+// selectRows is [Select]: ExecuteQuery into a []T it makes itself, so the
+// slice grows with a plain append instead of through reflect.
+func selectRows[T any](ctx context.Context, s session, query string, args []any) ([]T, error) {
+	t, err := elemTarget("Select", reflect.TypeFor[T]())
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	err = s.run(ctx, "Select", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
+		out = out[:0]
+		err := s.m.scanner.scanAll(ctx, rows, hint, t, func() unsafe.Pointer {
+			var zero T
+			out = append(out, zero)
+			return unsafe.Pointer(&out[len(out)-1])
+		})
+		return len(out), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []T{}
+	}
+	return out, nil
 }
 
 func (s session) get(ctx context.Context, dest any, query string, args []any) error {
@@ -101,55 +133,57 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, "Get", query, args, func(rows *sql.Rows) (int, error) {
+	return s.run(ctx, "Get", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
 		if !rows.Next() {
 			if err := rows.Err(); err != nil {
 				return 0, err
 			}
 			return 0, sql.ErrNoRows
 		}
-		return 1, s.m.scanner.scanOne(ctx, rows, nil, elem)
+		return 1, s.m.scanner.scanOne(ctx, rows, hint, nil, elem)
 	})
 }
 
 // run prepares query, runs it, hands the rows to read, closes them and
-// records the statement. read returns how many rows it stored.
-func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
-	q, err := s.prepare(ctx, fn, query)
+// records the statement. read returns how many rows it stored; it gets the
+// statement's plan hint for [scanner.planFor] (nil when there is none).
+func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
+	st, err := s.prepare(ctx, fn, query)
 	if err != nil {
 		return err
 	}
-	return s.autocommit(ctx, "query", q, false, func(s session) error { return s.runOnce(ctx, q, args, read) })
+	return s.autocommit(ctx, "query", st, false, func(s session) error { return s.runOnce(ctx, st, args, read) })
 }
 
 // runOnce is one attempt of run.
-func (s session) runOnce(ctx context.Context, q string, args []any, read func(*sql.Rows) (int, error)) error {
-	ctx, st := s.start(ctx, TraceQuery, q, s.attempt)
-	rows, err := s.ex.QueryContext(ctx, q, args...)
+func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
+	st := s.newStmt(TraceQuery, q.sent)
+	ctx = s.start(ctx, &st)
+	rows, err := s.ex.QueryContext(ctx, q.sent, args...)
 	if err != nil {
-		return s.m.finish(ctx, st, -1, err)
+		return s.m.finish(ctx, &st, -1, err)
 	}
 	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
 	// leaves database/sql's rows lock held, and Close would then block
 	// forever; the connection is lost either way.
-	n, err := read(rows)
+	n, err := read(rows, q.plan)
 	if cerr := rows.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = rows.Err()
 	}
-	return s.m.finish(ctx, st, n, err)
+	return s.m.finish(ctx, &st, n, err)
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	q, err := s.prepare(ctx, "Exec", query)
+	st, err := s.prepare(ctx, "Exec", query)
 	if err != nil {
 		return nil, err
 	}
 	var res sql.Result
-	err = s.autocommit(ctx, "exec", q, false, func(s session) (err error) {
-		res, err = s.execOnce(ctx, q, args)
+	err = s.autocommit(ctx, "exec", st, false, func(s session) (err error) {
+		res, err = s.execOnce(ctx, st.sent, args)
 		return err
 	})
 	return res, err
@@ -157,35 +191,37 @@ func (s session) exec(ctx context.Context, query string, args []any) (sql.Result
 
 // execOnce is one attempt of exec.
 func (s session) execOnce(ctx context.Context, q string, args []any) (sql.Result, error) {
-	ctx, st := s.start(ctx, TraceExec, q, s.attempt)
+	st := s.newStmt(TraceExec, q)
+	ctx = s.start(ctx, &st)
 	res, err := s.ex.ExecContext(ctx, q, args...)
-	if err = s.m.finish(ctx, st, -1, err); err != nil {
+	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 func (s session) query(ctx context.Context, query string, args []any) (*Rows, error) {
-	q, err := s.prepare(ctx, "Query", query)
+	st, err := s.prepare(ctx, "Query", query)
 	if err != nil {
 		return nil, err
 	}
 	var rows *Rows
-	err = s.autocommit(ctx, "query", q, true, func(s session) (err error) {
-		rows, err = s.queryOnce(ctx, q, args)
+	err = s.autocommit(ctx, "query", st, true, func(s session) (err error) {
+		rows, err = s.queryOnce(ctx, st, args)
 		return err
 	})
 	return rows, err
 }
 
 // queryOnce is one attempt of query.
-func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, error) {
-	ctx, st := s.start(ctx, TraceQuery, q, s.attempt)
-	rows, err := s.ex.QueryContext(ctx, q, args...)
-	if err = s.m.finish(ctx, st, -1, err); err != nil {
+func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, error) {
+	st := s.newStmt(TraceQuery, q.sent)
+	ctx = s.start(ctx, &st)
+	rows, err := s.ex.QueryContext(ctx, q.sent, args...)
+	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q, conn: own(ctx, s.conn)}), nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn)}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.
@@ -214,17 +250,65 @@ func sliceTarget(fn string, dest any) (target, error) {
 	if sv.Kind() != reflect.Slice {
 		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "points to " + sv.Type().String() + ", not a slice; use Get for one row"}
 	}
-	t := target{slice: sv, elem: sv.Type().Elem()}
-	switch {
-	case t.elem == mapType:
-		t.maps = true
-	case t.elem.Kind() == reflect.Pointer && t.elem.Elem().Kind() == reflect.Struct && !isScalar(t.elem.Elem()):
-		t.ptrs, t.elem = true, t.elem.Elem()
+	t, err := elemTarget(fn, sv.Type().Elem())
+	t.slice = sv
+	return t, err
+}
+
+// elemTarget describes a slice element type: a struct or scalar, a pointer
+// to a struct, or a map.
+func elemTarget(fn string, elem reflect.Type) (target, error) {
+	// Each case returns a literal: building a target field by field and
+	// then copying it out stalls on the copy, which showed in benchmarks.
+	switch elem.Kind() {
+	case reflect.Struct:
+		return target{elem: elem}, nil
+	case reflect.Map:
+		if typeKey(elem) == typeKey(mapType) {
+			return target{elem: elem, maps: true}, nil
+		}
+	case reflect.Pointer:
+		if e := elem.Elem(); e.Kind() == reflect.Struct && !isScalar(e) {
+			return target{elem: e, ptrs: true}, nil
+		}
 	}
-	if err := checkElem(fn, t.elem); err != nil {
+	if err := checkElem(fn, elem); err != nil {
 		return target{}, err
 	}
-	return t, nil
+	return target{elem: elem}, nil
+}
+
+// appender appends to an ExecuteQuery destination for scanAll, reusing
+// its capacity.
+type appender struct {
+	sl    reflect.Value // the slice, settable
+	hdr   *sliceHeader  // sl's header
+	et    reflect.Type  // sl's element type
+	size  uintptr       // et.Size()
+	dirty int           // elements below this may hold the caller's old values
+}
+
+func (t target) appender() appender {
+	t.slice.SetLen(0)
+	et := t.slice.Type().Elem()
+	hdr := (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr()))
+	return appender{sl: t.slice, hdr: hdr, et: et, size: et.Size(), dirty: hdr.cap}
+}
+
+// next appends a zero element and returns its address. Elements that still
+// hold the caller's values are zeroed first; memory past the old capacity
+// comes zeroed.
+func (a *appender) next() unsafe.Pointer {
+	n := a.hdr.len
+	if n == a.hdr.cap {
+		a.sl.Grow(1)
+	}
+	elem := unsafe.Add(a.hdr.data, uintptr(n)*a.size)
+	a.hdr.len = n + 1
+	if n < a.dirty {
+		reflect.NewAt(a.et, elem).Elem().SetZero()
+	}
+	return elem
 }
 
 // oneTarget validates a Get or StructScan destination: a non-nil pointer.
@@ -258,53 +342,44 @@ func checkElem(fn string, t reflect.Type) error {
 	return nil
 }
 
-// scanAll fills t.slice with every row, reusing its capacity. Elements are
-// scanned in place: the slice grows as append grows it, and each row's
-// fields receive their columns directly, with no per-row copy.
-func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, t target) error {
+// scanAll stores every row in the elements that next adds to the
+// destination, one per row: elements are scanned in place, and each row's
+// fields receive their columns directly, with no per-row copy. next
+// returns the address of a new zero element (of t's element type as it
+// sits in the slice: a *T for []*T, a map for []map[string]any).
+func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, hint *atomic.Pointer[plan], t target, next func() unsafe.Pointer) error {
 	cols, err := rows.Columns()
 	if err != nil {
 		return err
 	}
-	sl := t.slice
-	sl.SetLen(0)
 	if t.maps {
-		err = scanMaps(rows, cols, sl)
-		nonNil(sl)
-		return err
+		binary := binaryColumns(rows, cols)
+		for rows.Next() {
+			m, err := scanMap(rows, cols, binary)
+			if err != nil {
+				return err
+			}
+			*(*map[string]any)(next()) = m
+		}
+		return nil
 	}
-	p, err := s.planFor(t.elem, cols, s.lenient(ctx))
+	p, err := s.planFor(hint, t.elem, cols, s.lenient(ctx))
 	if err != nil {
-		nonNil(sl)
 		return err
 	}
 	var buf [16]any
 	dst, c := p.targets(buf[:]), p.newCursor()
-	hdr := (*sliceHeader)(unsafe.Pointer(sl.UnsafeAddr()))
-	size := sl.Type().Elem().Size()
-	dirty := hdr.cap // elements below this may hold the caller's old values
 	for rows.Next() {
-		n := hdr.len
-		if n == hdr.cap {
-			sl.Grow(1) // memory past the old capacity comes zeroed
-		}
-		elem := unsafe.Add(hdr.data, uintptr(n)*size)
-		hdr.len = n + 1
+		elem := next()
 		if t.ptrs {
 			pv := reflect.New(t.elem).UnsafePointer()
 			*(*unsafe.Pointer)(elem) = pv
-			err = p.scanRow(rows, pv, dst, c)
-		} else {
-			if n < dirty {
-				reflect.NewAt(t.elem, elem).Elem().SetZero()
-			}
-			err = p.scanRow(rows, elem, dst, c)
+			elem = pv
 		}
-		if err != nil {
+		if err := p.scanRow(rows, elem, dst, c); err != nil {
 			return err
 		}
 	}
-	nonNil(sl)
 	return nil
 }
 
@@ -317,7 +392,7 @@ func nonNil(sl reflect.Value) {
 }
 
 // scanOne scans the current row into v (addressable). cols may be nil.
-func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v reflect.Value) error {
+func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, hint *atomic.Pointer[plan], cols []string, v reflect.Value) error {
 	if cols == nil {
 		var err error
 		if cols, err = rows.Columns(); err != nil {
@@ -328,7 +403,7 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v 
 		// *T for a struct T, as in One[*User]: the row fills a new T, as
 		// ExecuteQuery does for []*T.
 		pv := reflect.New(t.Elem())
-		if err := s.scanOne(ctx, rows, cols, pv.Elem()); err != nil {
+		if err := s.scanOne(ctx, rows, hint, cols, pv.Elem()); err != nil {
 			return err
 		}
 		v.Set(pv)
@@ -341,25 +416,13 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, cols []string, v 
 		}
 		return err
 	}
-	p, err := s.planFor(v.Type(), cols, s.lenient(ctx))
+	p, err := s.planFor(hint, v.Type(), cols, s.lenient(ctx))
 	if err != nil {
 		return err
 	}
 	v.SetZero()
 	var buf [16]any
 	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), p.targets(buf[:]), p.newCursor())
-}
-
-func scanMaps(rows *sql.Rows, cols []string, sl reflect.Value) error {
-	binary := binaryColumns(rows, cols)
-	for rows.Next() {
-		m, err := scanMap(rows, cols, binary)
-		if err != nil {
-			return err
-		}
-		sl.Set(reflect.Append(sl, reflect.ValueOf(m)))
-	}
-	return nil
 }
 
 // scanMap reads one row as column name -> value. Drivers that return text
@@ -407,11 +470,7 @@ func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([
 	if q == nil {
 		return nil, &ArgumentError{Func: "Select", Arg: "q", Reason: "nil Querier"}
 	}
-	var out []T
-	if err := q.ExecuteQuery(ctx, &out, query, args...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return selectRows[T](ctx, q.session(), query, args)
 }
 
 // One runs query and returns its first row as a T, which may be any type

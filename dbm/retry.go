@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
-
-	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
 
 // The retry rules, stated once (docs/errors-and-retries.md explains them):
@@ -250,13 +248,14 @@ func (e *ctxEnded) Is(target error) bool { return target == e.sentinel }
 // transaction), or s on a connection of its own. keep tells that once's
 // result (rows) still uses that connection after once returns: once hands
 // it to the [Rows] (session.conn), which give it back when closed.
-func (s session) autocommit(ctx context.Context, op, q string, keep bool, once func(session) error) error {
+func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep bool, once func(session) error) error {
 	if s.tx != nil {
 		return once(s) // never retry a statement inside a transaction
 	}
 	m := s.m
 	idem, marked := idempotence(ctx)
-	write := op == "exec" || marked && !idem || !sqltext.IsRead(q)
+	q := st.sent
+	write := op == "exec" || marked && !idem || !st.read
 	safe := !write || idem
 	if safe && m.retryPol.acquire <= 0 {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,

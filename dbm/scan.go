@@ -136,7 +136,25 @@ func isScalar(t reflect.Type) bool {
 	if t.Kind() != reflect.Struct {
 		return true
 	}
-	return t == timeType || reflect.PointerTo(t).Implements(scannerType)
+	k := typeKey(t)
+	slot := &scalarFacts[(uintptr(k)>>4^uintptr(k)>>10)%uintptr(len(scalarFacts))]
+	if f := slot.Load(); f != nil && f.typ == k {
+		return f.scalar
+	}
+	r := t == timeType || reflect.PointerTo(t).Implements(scannerType)
+	slot.CompareAndSwap(nil, &scalarFact{typ: k, scalar: r}) // first come keeps the slot
+	return r
+}
+
+// scalarFacts remembers isScalar's answer for struct types (asking reflect
+// whether *T implements sql.Scanner costs more than the rest of a
+// destination check). A slot is taken once, by the first type that lands
+// there; other types that land there are answered the slow way.
+var scalarFacts [64]atomic.Pointer[scalarFact]
+
+type scalarFact struct {
+	typ    unsafe.Pointer // typeKey of the struct type
+	scalar bool
 }
 
 var (
@@ -146,7 +164,21 @@ var (
 
 // planFor returns the cached plan for (elem, cols, lenient), building it on
 // a miss.
-func (s *scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
+//
+// hint, when not nil, is the plan last used for the same statement: it is
+// taken when it fits, which spares the lookup by type, and is set to the
+// plan returned otherwise.
+func (s *scanner) planFor(hint *atomic.Pointer[plan], elem reflect.Type, cols []string, lenient bool) (*plan, error) {
+	if hint != nil {
+		if p := hint.Load(); p != nil && p.elem == elem && p.lenient == lenient && slices.Equal(p.cols, cols) {
+			return p, nil
+		}
+		p, err := s.planFor(nil, elem, cols, lenient)
+		if err == nil {
+			hint.Store(p)
+		}
+		return p, err
+	}
 	pl := s.plansOf(elem)
 	if p := pl.find(cols, lenient); p != nil {
 		return p, nil

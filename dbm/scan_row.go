@@ -208,7 +208,7 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 		}
 	case typ.Kind() == reflect.Pointer && typ.Elem().Kind() == reflect.Struct && !isScalar(typ.Elem()):
 		// Each row gets its own struct: the caller may keep the pointers.
-		p, err := s.planFor(typ.Elem(), cols, s.lenient(r.ctx))
+		p, err := s.planFor(r.hint, typ.Elem(), cols, s.lenient(r.ctx))
 		if err != nil {
 			fail(err)
 			return
@@ -228,7 +228,7 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 			}
 		}
 	default:
-		p, err := s.planFor(typ, cols, s.lenient(r.ctx))
+		p, err := s.planFor(r.hint, typ, cols, s.lenient(r.ctx))
 		if err != nil {
 			fail(err)
 			return

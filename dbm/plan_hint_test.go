@@ -1,0 +1,127 @@
+package dbm_test
+
+import (
+	"context"
+	"database/sql/driver"
+	"io"
+	"testing"
+
+	"github.com/DATA-DOG/go-sqlmock"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+type hintPerson struct {
+	ID   int    `db:"id"`
+	Name string `db:"name"`
+	Age  int    `db:"age"`
+}
+
+type hintName struct {
+	Name string `db:"name"`
+}
+
+// hintPadded takes the same column as hintName at another offset.
+type hintPadded struct {
+	Pad  [3]int64
+	Name string `db:"name"`
+}
+
+// The manager remembers the plan a statement's rows were last scanned
+// with. The same text returning other columns (SELECT * after a schema
+// change), or scanned into another type, must get a plan of its own.
+func TestSameStatementNewColumnsOrTypeGetsItsOwnPlan(t *testing.T) {
+	ctx := context.Background()
+	m, mock := newMock(t, "sqlmock")
+	const q = "SELECT * FROM people"
+	steps := []struct {
+		cols []string
+		row  []driver.Value
+		want hintPerson
+	}{
+		{[]string{"id", "name"}, []driver.Value{1, "ann"}, hintPerson{ID: 1, Name: "ann"}},
+		{[]string{"id", "name"}, []driver.Value{2, "bob"}, hintPerson{ID: 2, Name: "bob"}},
+		{[]string{"id", "name"}, []driver.Value{3, "cy"}, hintPerson{ID: 3, Name: "cy"}},
+		{[]string{"name", "id"}, []driver.Value{"dee", 4}, hintPerson{ID: 4, Name: "dee"}},
+		{[]string{"id", "name", "age"}, []driver.Value{5, "eve", 50}, hintPerson{ID: 5, Name: "eve", Age: 50}},
+		{[]string{"age", "id"}, []driver.Value{60, 6}, hintPerson{ID: 6, Age: 60}},
+	}
+	for i, st := range steps {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(st.cols).AddRow(st.row...))
+		got, err := dbm.Select[hintPerson](ctx, m, q)
+		if err != nil || len(got) != 1 || got[0] != st.want {
+			t.Fatalf("step %d (%v): Select = %+v, %v; want [%+v]", i, st.cols, got, err, st.want)
+		}
+	}
+	// The same statement into other types, alternating, through every
+	// call that scans.
+	for i := range 3 {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"name"}).AddRow("fay"))
+		var names []hintName
+		if err := m.ExecuteQuery(ctx, &names, q); err != nil || len(names) != 1 || names[0].Name != "fay" {
+			t.Fatalf("round %d: ExecuteQuery = %+v, %v", i, names, err)
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"name"}).AddRow("fig"))
+		if ps, err := dbm.Select[hintPadded](ctx, m, q); err != nil || len(ps) != 1 || ps[0] != (hintPadded{Name: "fig"}) {
+			t.Fatalf("round %d: Select[hintPadded] = %+v, %v", i, ps, err)
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"name"}).AddRow("gus"))
+		if s, err := dbm.One[string](ctx, m, q); err != nil || s != "gus" {
+			t.Fatalf("round %d: One[string] = %q, %v", i, s, err)
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"name", "id"}).AddRow("hal", 8))
+		var p hintPerson
+		if err := m.Get(ctx, &p, q); err != nil || p != (hintPerson{ID: 8, Name: "hal"}) {
+			t.Fatalf("round %d: Get = %+v, %v", i, p, err)
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}).AddRow(9, "ivy"))
+		for p, err := range dbm.Iter[*hintPerson](ctx, m, q) {
+			if err != nil || *p != (hintPerson{ID: 9, Name: "ivy"}) {
+				t.Fatalf("round %d: Iter = %+v, %v", i, p, err)
+			}
+		}
+	}
+}
+
+// A read that fails part-way through its rows and is retried returns the
+// rows of the attempt that succeeded, not those of both.
+func TestRetriedReadKeepsOnlyTheLastAttemptsRows(t *testing.T) {
+	ctx := context.Background()
+	const q = "SELECT id, name FROM people"
+	failing := func() *sqlmock.Rows {
+		return sqlmock.NewRows([]string{"id", "name"}).AddRow(1, "old").AddRow(2, "old").RowError(1, io.ErrUnexpectedEOF)
+	}
+	good := func() *sqlmock.Rows {
+		return sqlmock.NewRows([]string{"id", "name"}).AddRow(10, "new").AddRow(20, "new")
+	}
+	check := func(t *testing.T, m *dbm.Manager, got []hintPerson) {
+		t.Helper()
+		want := []hintPerson{{ID: 10, Name: "new"}, {ID: 20, Name: "new"}}
+		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		if r := m.Stats().Retries; r != 1 {
+			t.Errorf("Retries = %d, want 1", r)
+		}
+	}
+	t.Run("Select", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery(q).WillReturnRows(failing())
+		mock.ExpectQuery(q).WillReturnRows(good())
+		got, err := dbm.Select[hintPerson](ctx, m, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, m, got)
+	})
+	t.Run("ExecuteQuery", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		mock.ExpectQuery(q).WillReturnRows(failing())
+		mock.ExpectQuery(q).WillReturnRows(good())
+		got := []hintPerson{{ID: 99}, {ID: 98}, {ID: 97}} // the caller's old values
+		if err := m.ExecuteQuery(ctx, &got, q); err != nil {
+			t.Fatal(err)
+		}
+		check(t, m, got)
+	})
+}
