@@ -50,7 +50,9 @@ func (c Config) postgresURL() string {
 		q.Set("host", c.Host)
 		q.Set("port", strconv.Itoa(c.Port))
 	}
-	u.RawQuery = q.Encode()
+	// libpq's URI grammar, which pgx follows, has no '+' for a space: it
+	// wants %20 (url.Values writes '+', and a literal '+' as %2B).
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 
