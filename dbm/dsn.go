@@ -46,6 +46,11 @@ func (c Config) postgresURL() string {
 	if c.SSLMode != "" {
 		q.Set("sslmode", c.SSLMode)
 	}
+	for _, f := range c.tlsFiles() {
+		if f.path != "" {
+			q.Set(f.param, f.path) // percent-encoded: any character in a path survives
+		}
+	}
 	if u.Host == "" && c.Host != "" {
 		q.Set("host", c.Host)
 		q.Set("port", strconv.Itoa(c.Port))
