@@ -37,6 +37,9 @@ func classify(ctx context.Context, err error) (Class, string) {
 			return ClassCanceled, ""
 		}
 	}
+	if isCertificateFailure(err) { // lib/pq returns it bare, pgx inside a net.Error
+		return ClassConnection, ""
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return ClassTimeout, ""

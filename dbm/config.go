@@ -43,7 +43,11 @@ const (
 	// DefaultConnectTimeout is how long [New] keeps trying to reach the
 	// server when the caller's context has no deadline.
 	DefaultConnectTimeout = 10 * time.Second
-	// DefaultSSLMode is libpq's own default: TLS when the server offers it.
+	// DefaultSSLMode is libpq's own default: TLS when the server offers it,
+	// without checking the server's certificate. It applies when none of
+	// SSLRootCert, SSLCert and SSLKey is set; otherwise the default is
+	// "verify-full". Production should use verify-full: see
+	// docs/configuration.md#tls.
 	DefaultSSLMode = "prefer"
 	// DefaultRetryMaxAttempts, DefaultRetryInitialBackoff and
 	// DefaultRetryMaxBackoff describe the retry policy: a few quick attempts,
@@ -67,7 +71,8 @@ type Config struct {
 	Driver string `env:"DB_DRIVER"`
 	// DSN is a complete data source name or URL in the driver's own format.
 	// When set it wins over Host, Port, User, Password, Database, SSLMode and
-	// Params.
+	// Params; SSLRootCert, SSLCert and SSLKey must then be empty (put
+	// sslrootcert, sslcert and sslkey in the DSN).
 	DSN string `env:"DB_DSN"`
 	// Host is the server's host name or address. Default "localhost".
 	Host string `env:"DB_HOST"`
@@ -81,8 +86,27 @@ type Config struct {
 	// Database is the database name; for SQLite, the file path or ":memory:".
 	Database string `env:"DB_NAME"`
 	// SSLMode is PostgreSQL's sslmode: disable, allow, prefer, require,
-	// verify-ca or verify-full. Default "prefer". For MySQL set Params["tls"].
+	// verify-ca or verify-full. Default "prefer", or "verify-full" when
+	// SSLRootCert, SSLCert or SSLKey is set. For MySQL set Params["tls"].
+	// See docs/configuration.md#tls for what each mode protects against.
 	SSLMode string `env:"DB_SSLMODE"`
+	// SSLRootCert is the path of a PEM file holding the certificate
+	// authorities that sign the server's certificate (PostgreSQL's
+	// sslrootcert), or "system" for the operating system's roots, which
+	// needs SSLMode "verify-full". [LoadConfig] and [New] check that the
+	// file exists and holds a PEM certificate. Default none: the driver
+	// looks for ~/.postgresql/root.crt, then uses the system's roots.
+	SSLRootCert string `env:"DB_SSLROOTCERT"`
+	// SSLCert is the path of the client certificate (PEM) presented to the
+	// server, for PostgreSQL's "cert" authentication or clientcert=verify-*
+	// (sslcert). It needs SSLKey. Default none: the driver looks for
+	// ~/.postgresql/postgresql.crt.
+	SSLCert string `env:"DB_SSLCERT"`
+	// SSLKey is the path of SSLCert's private key (PEM) (sslkey). The path
+	// is not secret and is shown; the file's contents are never read by dbm.
+	// With lib/pq (driver "postgres") group or others must not be able to
+	// read the file (mode 0600, or 0640 when owned by root).
+	SSLKey string `env:"DB_SSLKEY"`
 	// Params are extra driver parameters added to the DSN, such as
 	// application_name or connect_timeout. From the environment:
 	// DB_PARAMS="application_name=api,connect_timeout=5".
@@ -282,6 +306,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SSLMode == "" && c.DSN == "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
 		c.SSLMode = DefaultSSLMode
+		if c.hasTLSFiles() {
+			// A CA or a client certificate only makes sense with TLS,
+			// and a CA only with verification: never fall back to
+			// plain text, and check who the server is.
+			c.SSLMode = sslModeWithFiles
+		}
 	}
 	if c.MaxOpenConns == 0 {
 		c.MaxOpenConns = DefaultMaxOpenConns
@@ -357,6 +387,9 @@ func (c Config) validate() error {
 				return configErr("Params", "empty parameter name", nil)
 			}
 		}
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if c.MaxOpenConns < 0 {
 		return configErr("MaxOpenConns", "must not be negative", c.MaxOpenConns)
@@ -461,6 +494,9 @@ func (c Config) attrs() []slog.Attr {
 	add("Password", redacted, c.Password != "")
 	add("Database", c.Database, c.Database != "")
 	add("SSLMode", c.SSLMode, c.SSLMode != "")
+	add("SSLRootCert", c.SSLRootCert, c.SSLRootCert != "")
+	add("SSLCert", c.SSLCert, c.SSLCert != "")
+	add("SSLKey", c.SSLKey, c.SSLKey != "")
 	if len(c.Params) > 0 {
 		keys := slices.Sorted(maps.Keys(c.Params))
 		parts := make([]string, len(keys))

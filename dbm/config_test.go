@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ const envDir = "../testdata/env/"
 func clearDBEnv(t *testing.T) {
 	t.Helper()
 	for _, v := range []string{"DB_DRIVER", "DB_DSN", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME",
-		"DB_SSLMODE", "DB_PARAMS", "DB_MAX_OPEN_CONNS", "DB_MAX_IDLE_CONNS", "DB_CONN_MAX_LIFETIME",
+		"DB_SSLMODE", "DB_SSLROOTCERT", "DB_SSLCERT", "DB_SSLKEY", "DB_PARAMS", "DB_MAX_OPEN_CONNS", "DB_MAX_IDLE_CONNS", "DB_CONN_MAX_LIFETIME",
 		"DB_CONN_MAX_IDLE_TIME", "DB_CONNECT_TIMEOUT", "DB_ACQUIRE_TIMEOUT", "DB_RETRY_MAX_ATTEMPTS",
 		"DB_RETRY_INITIAL_BACKOFF", "DB_RETRY_MAX_BACKOFF", "DB_LEAK_THRESHOLD", "DB_LEAK_STACKS",
 		"DB_SLOW_QUERY_THRESHOLD"} {
@@ -292,5 +294,21 @@ func TestEnvFileDollarSigns(t *testing.T) {
 	}
 	if cfg.User != "Pa" { // documented: unquoted $W0RD is expanded (to nothing here)
 		t.Errorf("unquoted value = %q; docs/configuration.md describes $ expansion", cfg.User)
+	}
+}
+
+// TestEveryVariableIsDocumented keeps the variable lists of README.md and
+// docs/configuration.md complete: each Config field's variable is in both.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	for _, doc := range []string{"../README.md", "../docs/configuration.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f := range reflect.TypeFor[dbm.Config]().Fields() {
+			if v := f.Tag.Get("env"); v != "" && !strings.Contains(string(b), "`"+v+"`") {
+				t.Errorf("%s does not list %s (Config.%s)", doc, v, f.Name)
+			}
+		}
 	}
 }

@@ -46,11 +46,18 @@ func (c Config) postgresURL() string {
 	if c.SSLMode != "" {
 		q.Set("sslmode", c.SSLMode)
 	}
+	for _, f := range c.tlsFiles() {
+		if f.path != "" {
+			q.Set(f.param, f.path) // percent-encoded: any character in a path survives
+		}
+	}
 	if u.Host == "" && c.Host != "" {
 		q.Set("host", c.Host)
 		q.Set("port", strconv.Itoa(c.Port))
 	}
-	u.RawQuery = q.Encode()
+	// libpq's URI grammar, which pgx follows, has no '+' for a space: it
+	// wants %20 (url.Values writes '+', and a literal '+' as %2B).
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 

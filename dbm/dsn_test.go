@@ -24,7 +24,7 @@ var hardPasswords = []string{
 func TestPostgresURLRoundTrip(t *testing.T) {
 	for _, pw := range hardPasswords {
 		cfg := Config{Driver: DriverPostgres, Host: "db.example.com", User: "app user", Password: pw, Database: "my db",
-			Params: map[string]string{"application_name": "api&co", "search_path": "a,b"}}.withDefaults()
+			Params: map[string]string{"application_name": "api & co+1", "search_path": "a,b", "options": "-c search_path=app"}}.withDefaults()
 		dsn := cfg.dsn()
 
 		// lib/pq's own parser: deprecated for callers, but it is exactly
@@ -44,8 +44,12 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 		if pc.Password != pw || pc.User != "app user" || pc.Database != "my db" || pc.Host != "db.example.com" || pc.Port != 5432 {
 			t.Errorf("pgx parsed %q as user=%q password=%q db=%q host=%q port=%d", dsn, pc.User, pc.Password, pc.Database, pc.Host, pc.Port)
 		}
-		if pc.RuntimeParams["application_name"] != "api&co" || pc.RuntimeParams["search_path"] != "a,b" {
-			t.Errorf("params lost: %v", pc.RuntimeParams)
+		if pc.RuntimeParams["application_name"] != "api & co+1" || pc.RuntimeParams["search_path"] != "a,b" ||
+			pc.RuntimeParams["options"] != "-c search_path=app" {
+			t.Errorf("pgx read the params as %q", pc.RuntimeParams)
+		}
+		if pc, err := pq.NewConfig(dsn); err != nil || pc.ApplicationName != "api & co+1" || pc.Options != "-c search_path=app" {
+			t.Errorf("lib/pq read application_name %q, options %q (%v)", pc.ApplicationName, pc.Options, err)
 		}
 		u, _ := url.Parse(dsn)
 		if u.Query().Get("sslmode") != "prefer" {

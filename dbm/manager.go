@@ -57,7 +57,10 @@ var importHint = map[string]string{
 // Errors match [ErrConfig] for a bad configuration (including a driver that
 // the program did not import) and [ErrConnection] when the server cannot be
 // reached or refuses the login; the latter name the host and port, never the
-// password.
+// password. A refused TLS certificate is not retried. New logs a warning
+// when it connects to a PostgreSQL server on another machine without
+// verifying its certificate (an SSLMode other than verify-full or
+// verify-ca): see docs/configuration.md#tls.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if ctx == nil {
 		return nil, &ArgumentError{Func: "New", Arg: "ctx", Reason: "nil context (use context.Background())"}
@@ -93,6 +96,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.retryPol = newRetryPolicy(cfg)
 	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
+	if cfg.unverifiedRemote() {
+		m.log.Warn("dbm: the server's identity is not verified: someone on the network could pose as it",
+			slog.String("addr", m.addr), slog.String("sslmode", cfg.SSLMode),
+			slog.String("fix", "set DB_SSLMODE=verify-full and DB_SSLROOTCERT to the CA file (docs/configuration.md#tls)"))
+	}
 	if cfg.Driver == DriverSQLite && cfg.Database == ":memory:" && cfg.DSN == "" {
 		// The database lives as long as one connection to it is open; hold
 		// one outside the pool so idle-time and lifetime limits cannot drop
@@ -158,7 +166,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 			last = err // keep the server's reason rather than "deadline exceeded"
 		}
 		class, _ := classify(ctx, err)
-		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil {
+		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil || isCertificateFailure(err) {
 			return m.connectErr(last)
 		}
 		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.scrubConnect(err).Error()))

@@ -1,6 +1,7 @@
 // Package pgtest starts throwaway PostgreSQL servers for integration tests
 // that the shared test server cannot cover: password authentication (the
-// shared server trusts everyone), restarts and crashes.
+// shared server trusts everyone), restarts and crashes, TLS with client
+// certificates ([WithFile], [WithHBA]).
 //
 // A server is a fresh cluster made by initdb in a temporary directory,
 // listening on a free 127.0.0.1 port with scram-sha-256 authentication for
@@ -76,6 +77,14 @@ type options struct {
 	superuser string
 	auth      string
 	settings  [][2]string
+	files     []dataFile
+	hba       []string
+}
+
+// dataFile is a file that Start writes into the data directory.
+type dataFile struct {
+	name    string
+	content []byte
 }
 
 type optionFunc func(*options)
@@ -121,6 +130,27 @@ func WithAuth(method string) Option {
 // "5"). value is written as a quoted string.
 func WithSetting(name, value string) Option {
 	return optionFunc(func(o *options) { o.settings = append(o.settings, [2]string{name, value}) })
+}
+
+// WithFile writes a file into the data directory before the server starts,
+// readable only by the server's OS user (mode 0600, as PostgreSQL wants for
+// a private key). name is relative to the data directory, where relative
+// paths in settings such as ssl_cert_file point. For TLS:
+//
+//	pgtest.WithFile("server.crt", certPEM), pgtest.WithFile("server.key", keyPEM),
+//	pgtest.WithSetting("ssl", "on")
+//
+// (server.crt and server.key are PostgreSQL's default file names).
+func WithFile(name string, content []byte) Option {
+	return optionFunc(func(o *options) { o.files = append(o.files, dataFile{name, content}) })
+}
+
+// WithHBA replaces pg_hba.conf with lines, such as
+// "hostssl all all 127.0.0.1/32 cert". Without it, every connection
+// authenticates with the WithAuth method. Connections the lines do not
+// match are refused.
+func WithHBA(lines ...string) Option {
+	return optionFunc(func(o *options) { o.hba = append(o.hba, lines...) })
 }
 
 func skipOrFail(t testing.TB, what string, err error) {
@@ -222,6 +252,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 	_ = os.Remove(pwfile)
 	if err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+
+	if err := s.writeDataFiles(o); err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 
 	settings := [][2]string{
@@ -336,6 +370,31 @@ func (s *Server) appendConf(settings [][2]string) error {
 	}
 	_, err = f.WriteString(b.String())
 	return errors.Join(err, f.Close())
+}
+
+// writeDataFiles writes the WithFile files and the WithHBA pg_hba.conf
+// into the data directory, owned by the server's OS user.
+func (s *Server) writeDataFiles(o options) error {
+	files := o.files
+	if len(o.hba) > 0 {
+		files = append(files, dataFile{"pg_hba.conf", []byte(strings.Join(o.hba, "\n") + "\n")})
+	}
+	for _, f := range files {
+		path := filepath.Join(s.DataDir, f.name)
+		if !strings.HasPrefix(path, s.DataDir+string(filepath.Separator)) {
+			return fmt.Errorf("file %q is not inside the data directory", f.name)
+		}
+		if err := os.WriteFile(path, f.content, 0o600); err != nil {
+			return err
+		}
+		if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps an existing file's mode
+			return err
+		}
+		if err := s.chown(path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run runs a server binary as the server's OS user and returns its output.

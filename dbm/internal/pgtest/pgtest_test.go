@@ -1,6 +1,8 @@
 package pgtest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"os/exec"
@@ -8,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,6 +79,39 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("server directory %s still exists after the test (stat: %v)", dir, err)
 	}
+}
+
+// TestPostgresServerFilesAndHBA checks that WithFile puts a file into the
+// data directory, private to the server's user, and that WithHBA replaces
+// pg_hba.conf with the given lines, which the server starts with. (The TLS
+// test of package dbm shows the server applying both.)
+func TestPostgresServerFilesAndHBA(t *testing.T) {
+	hba := []string{"hostssl all all 127.0.0.1/32 cert", "local all all trust"}
+	srv := Start(t, WithFile("dbm-note.txt", []byte("hello")), WithHBA(hba...))
+	path := filepath.Join(srv.DataDir, "dbm-note.txt")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %04o, want 0600", path, fi.Mode().Perm())
+	}
+	if srv.runAs != nil {
+		if uid := strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)); uid != srv.runAs.Uid {
+			t.Errorf("%s is owned by uid %s, want the server's user (uid %s)", path, uid, srv.runAs.Uid)
+		}
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "hello" {
+		t.Errorf("%s holds %q (%v), want %q", path, b, err, "hello")
+	}
+	conf, err := os.ReadFile(filepath.Join(srv.DataDir, "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(conf), strings.Join(hba, "\n")+"\n"; got != want {
+		t.Errorf("pg_hba.conf = %q, want %q", got, want)
+	}
+	mustDial(t, srv.Addr())
 }
 
 // TestPostgresServerReapsOrphans checks that the server of a test process
@@ -151,4 +187,48 @@ func mustDial(t *testing.T, addr string) {
 		t.Fatalf("server at %s does not accept connections: %v", addr, err)
 	}
 	c.Close()
+}
+
+// TestCAIssue checks the certificates NewCA and Issue make: a server
+// certificate verifies for its hosts (and not others) as a server, a client
+// certificate as a client with the given CN, and neither verifies against
+// another CA.
+func TestCAIssue(t *testing.T) {
+	ca, other := NewCA(t, "test CA"), NewCA(t, "other CA")
+	parse := func(certPEM, keyPEM []byte) *x509.Certificate {
+		t.Helper()
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatalf("the key does not match the certificate: %v", err)
+		}
+		c, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	pool := func(c *CA) *x509.CertPool {
+		p := x509.NewCertPool()
+		if !p.AppendCertsFromPEM(c.PEM) {
+			t.Fatal("CA PEM does not parse")
+		}
+		return p
+	}
+	server := parse(ca.Issue(t, "127.0.0.1", "127.0.0.1", "localhost"))
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		if _, err := server.Verify(x509.VerifyOptions{Roots: pool(ca), DNSName: host}); err != nil {
+			t.Errorf("server certificate for %s: %v", host, err)
+		}
+	}
+	if _, err := server.Verify(x509.VerifyOptions{Roots: pool(ca), DNSName: "example.com"}); err == nil {
+		t.Error("server certificate verifies for example.com")
+	}
+	client := parse(ca.Issue(t, "app"))
+	clientUse := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(ca), KeyUsages: clientUse}); err != nil || client.Subject.CommonName != "app" {
+		t.Errorf("client certificate CN %q: %v", client.Subject.CommonName, err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(other), KeyUsages: clientUse}); err == nil {
+		t.Error("client certificate verifies against another CA")
+	}
 }
