@@ -356,6 +356,9 @@ func (c Config) validate() error {
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
+			if strings.ContainsFunc(k, notParamNameRune) {
+				return configErr("Params", fmt.Sprintf("parameter name %q: names are letters, digits, '_', '.' and '-'", k), nil)
+			}
 		}
 	}
 	if c.MaxOpenConns < 0 {
@@ -387,6 +390,12 @@ func (c Config) validate() error {
 		return configErr("RetryInitialBackoff", fmt.Sprintf("larger than RetryMaxBackoff (%s)", c.RetryMaxBackoff), c.RetryInitialBackoff)
 	}
 	return nil
+}
+
+// notParamNameRune reports a character that no driver parameter name has
+// and that would break the DSN the name is written into.
+func notParamNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 }
 
 // checkHost returns what is wrong with a host, or "". IPv6 addresses are
