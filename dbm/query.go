@@ -185,7 +185,7 @@ func (s session) queryOnce(ctx context.Context, q string, args []any) (*Rows, er
 	if err = s.m.finish(ctx, st, -1, err); err != nil {
 		return nil, err
 	}
-	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q, conn: own(ctx, s.conn)}), nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q, conn: own(ctx, s.conn), tx: s.tx}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.
@@ -221,7 +221,7 @@ func sliceTarget(fn string, dest any) (target, error) {
 	case t.elem.Kind() == reflect.Pointer && t.elem.Elem().Kind() == reflect.Struct && !isScalar(t.elem.Elem()):
 		t.ptrs, t.elem = true, t.elem.Elem()
 	}
-	if err := checkElem(fn, t.elem); err != nil {
+	if err := checkElem(fn, "dest", t.elem); err != nil {
 		return target{}, err
 	}
 	return t, nil
@@ -239,23 +239,37 @@ func oneTarget(fn string, dest any) (reflect.Value, error) {
 	if v.IsNil() {
 		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
 	}
-	if err := checkElem(fn, v.Type().Elem()); err != nil {
+	if err := checkElem(fn, "dest", v.Type().Elem()); err != nil {
 		return reflect.Value{}, err
 	}
 	return v.Elem(), nil
 }
 
-// checkElem rejects element types that cannot receive a column.
-func checkElem(fn string, t reflect.Type) error {
+// checkElem rejects element types that cannot receive a column; arg names
+// where the type came from ("dest", or "T" of a generic helper).
+func checkElem(fn, arg string, t reflect.Type) error {
 	switch t.Kind() {
 	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128, reflect.Uintptr:
-		return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String()}
+		return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String()}
 	case reflect.Map:
 		if t != mapType {
-			return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
+			return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
 		}
 	}
 	return nil
+}
+
+// checkHelper checks the arguments of the generic helpers (Select, One,
+// Iter) before anything runs, so that errors name the helper the caller
+// called.
+func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
+	if q == nil || q.session().m == nil {
+		return &ArgumentError{Func: fn, Arg: "q", Reason: "nil Querier (a nil *dbm.Manager or *dbm.Tx)"}
+	}
+	if ctx == nil {
+		return errNilCtx(fn)
+	}
+	return checkElem(fn, "T", reflect.TypeFor[T]())
 }
 
 // scanAll fills t.slice with every row, reusing its capacity. Elements are
@@ -404,8 +418,8 @@ func binaryColumns(rows *sql.Rows, cols []string) []bool {
 // single-column results, or map[string]any. It is [Manager.ExecuteQuery]
 // with the slice made for you.
 func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
-	if q == nil {
-		return nil, &ArgumentError{Func: "Select", Arg: "q", Reason: "nil Querier"}
+	if err := checkHelper[T]("Select", ctx, q); err != nil {
+		return nil, err
 	}
 	var out []T
 	if err := q.ExecuteQuery(ctx, &out, query, args...); err != nil {
@@ -419,8 +433,8 @@ func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([
 // matching [ErrNotFound] and [sql.ErrNoRows].
 func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, error) {
 	var v T
-	if q == nil {
-		return v, &ArgumentError{Func: "One", Arg: "q", Reason: "nil Querier"}
+	if err := checkHelper[T]("One", ctx, q); err != nil {
+		return v, err
 	}
 	err := q.Get(ctx, &v, query, args...)
 	return v, err
@@ -440,11 +454,7 @@ func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, e
 func Iter[T any](ctx context.Context, q Querier, query string, args ...any) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		if q == nil {
-			yield(zero, &ArgumentError{Func: "Iter", Arg: "q", Reason: "nil Querier"})
-			return
-		}
-		if err := checkElem("Iter", reflect.TypeFor[T]()); err != nil {
+		if err := checkHelper[T]("Iter", ctx, q); err != nil {
 			yield(zero, err)
 			return
 		}

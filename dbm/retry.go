@@ -183,8 +183,12 @@ type idempotentKey struct{}
 // also when the connection is lost after the statement was sent. Without
 // the mark, a write is retried only when the error proves that it did not
 // take effect; see docs/errors-and-retries.md. The innermost of Idempotent
-// and [NotIdempotent] applies.
+// and [NotIdempotent] applies. A nil ctx is returned as it is, and the call
+// that gets it fails with [ErrInvalidArgument].
 func Idempotent(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
 	return context.WithValue(ctx, idempotentKey{}, true)
 }
 
@@ -195,8 +199,12 @@ func Idempotent(ctx context.Context) context.Context {
 // did not take effect; when its connection is lost after it was sent, the
 // error matches [ErrOutcomeUnknown]. It is the opposite of [Idempotent]; the
 // innermost of the two applies. Statements inside a [Tx] are never retried
-// anyway.
+// anyway. A nil ctx is returned as it is, and the call that gets it fails
+// with [ErrInvalidArgument].
 func NotIdempotent(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
 	return context.WithValue(ctx, idempotentKey{}, false)
 }
 
