@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,8 @@ const (
 // [LoadConfig] fills a Config from DB_* environment variables and .env files.
 //
 // Config never prints its password: String, GoString, Format (every fmt
-// verb) and LogValue show "[redacted]" instead, and so does a DSN.
+// verb), LogValue and MarshalJSON show "[redacted]" instead, and so does a
+// DSN.
 type Config struct {
 	// Driver is the database/sql driver name: "postgres" (lib/pq, default),
 	// "pgx", "mysql" or "sqlite".
@@ -454,6 +456,19 @@ func (c Config) Format(f fmt.State, verb rune) {
 // LogValue implements [slog.LogValuer]: the fields that are set, password
 // redacted.
 func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+// MarshalJSON implements [json.Marshaler] so that encoding a Config (into a
+// log record or a diagnostics page) does not reveal the password: it gives
+// what LogValue gives, as an object of the fields that are set (durations
+// in nanoseconds, Params as "k=v,..."), with "[redacted]" for secrets. A
+// Config decoded from it has no password.
+func (c Config) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	for _, a := range c.attrs() {
+		m[a.Key] = a.Value.Any()
+	}
+	return json.Marshal(m)
+}
 
 func (c Config) attrs() []slog.Attr {
 	var as []slog.Attr

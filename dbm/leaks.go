@@ -488,7 +488,7 @@ func (r *leakRegistry) snapshot() []Leak {
 func (r *leakRegistry) describe(in leakInfo, now time.Time) Leak {
 	l := Leak{Kind: kindNames[in.kind], Age: now.Sub(in.opened)}
 	if in.query != "" {
-		l.Query = r.m.secrets.scrubText(shorten(in.query))
+		l.Query = r.m.secrets.statement(in.query)
 	}
 	full := len(in.stack) > 0
 	pcs := in.pcs[:]

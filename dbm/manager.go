@@ -312,5 +312,5 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 // driver text or a statement that contains the password.
 func (m *Manager) newError(class Class, code, op, query string, err error) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.scrubText(shorten(query)), Err: m.secrets.scrub(err)}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: m.secrets.scrub(err)}
 }
