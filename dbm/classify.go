@@ -71,7 +71,42 @@ func classify(ctx context.Context, err error) (Class, string) {
 	if safeToRetry(err) {
 		return ClassConnection, ""
 	}
+	if isArgumentMistake(err) {
+		return ClassInvalidArgument, ""
+	}
 	return ClassUnknown, ""
+}
+
+// argumentMistakes are the texts with which database/sql and the drivers
+// report a call the caller got wrong. They carry no type or code to match,
+// so the text is all there is; each is checked against the start and the
+// middle of one error of the chain. Only errors that nothing else
+// classified get here: a server's error (with a code) never does.
+var argumentMistakes = []struct{ prefix, middle string }{
+	{"sql: expected ", " arguments, got "},                  // database/sql: argument count
+	{"sql: converting argument ", ""},                       // database/sql: an argument it cannot send
+	{"sql: expected ", " destination arguments in Scan"},    // database/sql: Scan's count
+	{"sql: Scan called without calling Next", ""},           // database/sql
+	{"destination not a pointer", ""},                       // database/sql: Scan
+	{"pq: got ", " parameters but the statement requires "}, // lib/pq
+	{"expected ", " arguments, got "},                       // pgx
+	{"missing argument with index ", ""},                    // modernc.org/sqlite
+	{"missing named argument ", ""},                         // modernc.org/sqlite
+	{"argument count mismatch (got: ", ""},                  // go-sql-driver/mysql
+}
+
+// isArgumentMistake reports whether err is database/sql's or a driver's
+// report of a call made wrongly: see argumentMistakes.
+func isArgumentMistake(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		text := e.Error()
+		for _, m := range argumentMistakes {
+			if rest, ok := strings.CutPrefix(text, m.prefix); ok && strings.Contains(rest, m.middle) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // classifySQLState maps a PostgreSQL SQLSTATE (lib/pq and pgx both expose

@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,7 +65,8 @@ const (
 // [LoadConfig] fills a Config from DB_* environment variables and .env files.
 //
 // Config never prints its password: String, GoString, Format (every fmt
-// verb) and LogValue show "[redacted]" instead, and so does a DSN.
+// verb), LogValue and MarshalJSON show "[redacted]" instead, and so does a
+// DSN.
 type Config struct {
 	// Driver is the database/sql driver name: "postgres" (lib/pq, default),
 	// "pgx", "mysql" or "sqlite".
@@ -386,6 +388,9 @@ func (c Config) validate() error {
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
+			if strings.ContainsFunc(k, notParamNameRune) {
+				return configErr("Params", fmt.Sprintf("parameter name %q: names are letters, digits, '_', '.' and '-'", k), nil)
+			}
 		}
 	}
 	if err := c.validateTLS(); err != nil {
@@ -420,6 +425,12 @@ func (c Config) validate() error {
 		return configErr("RetryInitialBackoff", fmt.Sprintf("larger than RetryMaxBackoff (%s)", c.RetryMaxBackoff), c.RetryInitialBackoff)
 	}
 	return nil
+}
+
+// notParamNameRune reports a character that no driver parameter name has
+// and that would break the DSN the name is written into.
+func notParamNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 }
 
 // checkHost returns what is wrong with a host, or "". IPv6 addresses are
@@ -478,6 +489,19 @@ func (c Config) Format(f fmt.State, verb rune) {
 // LogValue implements [slog.LogValuer]: the fields that are set, password
 // redacted.
 func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+// MarshalJSON implements [json.Marshaler] so that encoding a Config (into a
+// log record or a diagnostics page) does not reveal the password: it gives
+// what LogValue gives, as an object of the fields that are set (durations
+// in nanoseconds, Params as "k=v,..."), with "[redacted]" for secrets. A
+// Config decoded from it has no password.
+func (c Config) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	for _, a := range c.attrs() {
+		m[a.Key] = a.Value.Any()
+	}
+	return json.Marshal(m)
+}
 
 func (c Config) attrs() []slog.Attr {
 	var as []slog.Attr

@@ -70,7 +70,12 @@ var (
 	// [ConfigError].
 	ErrConfig = errors.New("dbm: invalid configuration")
 	// ErrInvalidArgument: a call was made with an argument it cannot use,
-	// such as a nil or non-pointer destination; see [ArgumentError].
+	// such as a nil or non-pointer destination, or on a nil receiver; see
+	// [ArgumentError]. Mistakes that only the driver or database/sql can
+	// see (the wrong number of statement arguments, an argument of a type
+	// the driver cannot send, Scan before Next or into the wrong number of
+	// destinations) are an [*Error] of [ClassInvalidArgument] that matches
+	// it too.
 	ErrInvalidArgument = errors.New("dbm: invalid argument")
 	// ErrUnknownColumn: a result column has no destination field; see
 	// [ScanError].
@@ -281,6 +286,9 @@ type ScanError struct {
 	Index  int    // the column's position, from 0
 	Dest   string // the destination: a Go type, or Type.Field
 	Err    error  // ErrUnknownColumn, ErrNullValue or the conversion error
+	// unexported is, for ErrUnknownColumn, the unexported field the column
+	// would have gone to: reflection cannot set it.
+	unexported string
 }
 
 // Error names the column and the destination, and says how to fix the
@@ -288,6 +296,10 @@ type ScanError struct {
 func (e *ScanError) Error() string {
 	switch e.Err {
 	case ErrUnknownColumn:
+		if e.unexported != "" {
+			return "dbm: scan: column " + quote(e.Column) + " has no destination field in " + e.Dest +
+				": field " + e.unexported + " is unexported (export it, with a `db:\"" + e.Column + "\"` tag if needed)"
+		}
 		return "dbm: scan: column " + quote(e.Column) + " has no destination field in " + e.Dest +
 			" (add a `db:\"" + e.Column + "\"` tag, select fewer columns, or alias the column)"
 	case ErrNullValue:

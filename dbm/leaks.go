@@ -76,8 +76,14 @@ func (e *LeakError) Error() string {
 
 // Leaks returns what is open now (rows not yet closed, even when read to the end;
 // transactions neither committed nor rolled back), oldest first. Tracking
-// can be turned off with [WithLeakTracking]; Leaks then returns nil.
-func (m *Manager) Leaks() []Leak { return m.leaks.snapshot() }
+// can be turned off with [WithLeakTracking]; Leaks then returns nil, as it
+// does for a nil manager.
+func (m *Manager) Leaks() []Leak {
+	if m == nil {
+		return nil
+	}
+	return m.leaks.snapshot()
+}
 
 const (
 	kindRows uint8 = iota
@@ -482,7 +488,7 @@ func (r *leakRegistry) snapshot() []Leak {
 func (r *leakRegistry) describe(in leakInfo, now time.Time) Leak {
 	l := Leak{Kind: kindNames[in.kind], Age: now.Sub(in.opened)}
 	if in.query != "" {
-		l.Query = r.m.secrets.scrubText(shorten(in.query))
+		l.Query = r.m.secrets.statement(in.query)
 	}
 	full := len(in.stack) > 0
 	pcs := in.pcs[:]
@@ -513,9 +519,17 @@ func WithLeakTracking(on bool) Option {
 // WithLeakThreshold sets how long a [Rows] or [Tx] may stay open before it is
 // logged as a probable leak, overriding Config.LeakThreshold; zero turns the
 // report off. It is the way to set the threshold for a manager made with
-// [Wrap], which takes no Config. Negative values count as zero.
+// [Wrap], which takes no Config. A negative d makes [New] and [Wrap] fail
+// with an [*ArgumentError] (as a negative Config.LeakThreshold is an
+// [ErrConfig] error).
 func WithLeakThreshold(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.leak.threshold = &d })
+	return optionFunc(func(o *options) {
+		if d < 0 {
+			o.invalid("WithLeakThreshold", "negative duration "+d.String()+" (zero turns the report off)")
+			return
+		}
+		o.leak.threshold = &d
+	})
 }
 
 // WithLeakStacks records the full stack of the code that opens each [Rows]

@@ -63,10 +63,14 @@ var importHint = map[string]string{
 // verify-ca): see docs/configuration.md#tls.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if ctx == nil {
-		return nil, &ArgumentError{Func: "New", Arg: "ctx", Reason: "nil context (use context.Background())"}
+		return nil, errNilCtx("New")
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	if err := o.check("New"); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
@@ -89,7 +93,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	db.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
 
-	m := newManager(db, cfg.Driver, buildOptions(opts))
+	m := newManager(db, cfg.Driver, o)
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
@@ -127,7 +131,11 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
 	}
-	m := newManager(sqlx.NewDb(db, driverName), driverName, buildOptions(opts))
+	o := buildOptions(opts)
+	if err := o.check("Wrap"); err != nil {
+		return nil, err
+	}
+	m := newManager(sqlx.NewDb(db, driverName), driverName, o)
 	m.addr = driverName
 	m.leaks.configure(0, false)
 	return m, nil
@@ -201,11 +209,21 @@ func (m *Manager) Ping(ctx context.Context) error {
 // DB returns the underlying pool, for what the manager does not cover
 // (COPY, LISTEN, driver-specific calls). Statements run on it bypass the
 // manager's statistics and error classification.
-func (m *Manager) DB() *sqlx.DB { return m.db }
+func (m *Manager) DB() *sqlx.DB {
+	if m == nil {
+		return nil
+	}
+	return m.db
+}
 
 // DriverName returns the database/sql driver name the manager was created
 // with.
-func (m *Manager) DriverName() string { return m.driver }
+func (m *Manager) DriverName() string {
+	if m == nil {
+		return ""
+	}
+	return m.driver
+}
 
 // Close closes the pool: idle connections at once, connections in use when
 // they are given back (like [sql.DB.Close], it does not wait for statements
@@ -214,6 +232,9 @@ func (m *Manager) DriverName() string { return m.driver }
 // pool is closed anyway, and Close returns an error matching [ErrLeaked]
 // whose [*LeakError] lists each with the location that opened it.
 func (m *Manager) Close() error {
+	if m == nil {
+		return errNilManager("Close")
+	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
 		err := m.db.Close()
@@ -229,16 +250,24 @@ func (m *Manager) Close() error {
 }
 
 // String describes the manager: driver and address, never credentials.
-func (m *Manager) String() string { return "dbm.Manager{" + m.driver + " " + m.addr + "}" }
+func (m *Manager) String() string {
+	if m == nil {
+		return "dbm.Manager{nil}"
+	}
+	return "dbm.Manager{" + m.driver + " " + m.addr + "}"
+}
 
 // Format implements [fmt.Formatter] so that no verb prints the manager's
 // internals.
 func (m *Manager) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
 
-// check rejects calls on a closed manager or with a nil context.
+// check rejects calls on a nil or closed manager or with a nil context.
 func (m *Manager) check(ctx context.Context, fn string) error {
+	if m == nil {
+		return errNilManager(fn)
+	}
 	if ctx == nil {
-		return &ArgumentError{Func: fn, Arg: "ctx", Reason: "nil context (use context.Background())"}
+		return errNilCtx(fn)
 	}
 	if m.closed.Load() {
 		return m.newError(ClassClosed, "", opOf[fn], "", errManagerClosed)
@@ -249,10 +278,18 @@ func (m *Manager) check(ctx context.Context, fn string) error {
 // opOf maps a method to the Error.Op of the work it does.
 var opOf = map[string]string{
 	"ExecuteQuery": "query", "Select": "query", "Get": "query", "Query": "query",
-	"Exec": "exec", "BeginTx": "begin", "Ping": "ping",
+	"Exec": "exec", "BeginTx": "begin", "WithTx": "begin", "Ping": "ping",
 }
 
 var errManagerClosed = errors.New("manager is closed")
+
+func errNilCtx(fn string) error {
+	return &ArgumentError{Func: fn, Arg: "ctx", Reason: "nil context (use context.Background())"}
+}
+
+func errNilManager(fn string) error {
+	return &ArgumentError{Func: fn, Arg: "receiver", Reason: "nil *dbm.Manager (did New or Wrap fail?)"}
+}
 
 // wrap turns a driver or database/sql error into an *Error with its class.
 // Errors that are already classified pass through.
@@ -284,5 +321,5 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 // driver text or a statement that contains the password.
 func (m *Manager) newError(class Class, code, op, query string, err error) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.scrubText(shorten(query)), Err: m.secrets.scrub(err)}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: m.secrets.scrub(err)}
 }

@@ -76,7 +76,7 @@ func (m *Manager) startObserved(ctx context.Context, st *stmt) context.Context {
 	o := &m.obs
 	st.start = o.now()
 	if o.tracer != nil {
-		st.traced = m.secrets.scrubText(shorten(st.query))
+		st.traced = m.secrets.statement(st.query)
 		ctx = o.tracer.Start(ctx, st.traceOp())
 	}
 	return ctx
@@ -93,7 +93,7 @@ func (m *Manager) observe(ctx context.Context, st *stmt, rows int, err error) {
 	if m.slow > 0 {
 		if d := now.Sub(st.start); d >= m.slow {
 			m.stats.slow.Add(1)
-			attrs := []any{slog.String("op", st.op), slog.Duration("duration", d), slog.String("statement", m.secrets.scrubText(shorten(st.query)))}
+			attrs := []any{slog.String("op", st.op), slog.Duration("duration", d), slog.String("statement", m.secrets.statement(st.query))}
 			if rows >= 0 {
 				attrs = append(attrs, slog.Int("rows", rows))
 			}
@@ -165,7 +165,7 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, error) {
 	start := m.obs.now()
 	conn, err := m.acquireConn(ctx, op, q)
-	m.obs.acquirer.TraceAcquire(ctx, TraceOp{Name: op, Statement: m.secrets.scrubText(shorten(q))},
+	m.obs.acquirer.TraceAcquire(ctx, TraceOp{Name: op, Statement: m.secrets.statement(q)},
 		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
 	return conn, err
 }

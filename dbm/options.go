@@ -17,6 +17,7 @@ type options struct {
 	now           func() time.Time // the clock for durations; tests replace it
 	leak          leakOptions      // see leaks.go
 	ignoreUnknown bool             // WithIgnoreUnknownColumns
+	bad           *ArgumentError   // the first option given an invalid value
 }
 
 type optionFunc func(*options)
@@ -30,6 +31,25 @@ func defaultOptions() options {
 		nameMapper: strings.ToLower,
 		now:        time.Now,
 	}
+}
+
+// invalid records an option given a value it cannot use; [New] and [Wrap]
+// report the first one.
+func (o *options) invalid(option, reason string) {
+	if o.bad == nil {
+		o.bad = &ArgumentError{Arg: option, Reason: reason}
+	}
+}
+
+// check returns the error for the first invalid option, naming fn, the
+// call that was given it.
+func (o *options) check(fn string) error {
+	if o.bad == nil {
+		return nil
+	}
+	e := *o.bad
+	e.Func = fn
+	return &e
 }
 
 func buildOptions(opts []Option) options {

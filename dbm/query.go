@@ -105,7 +105,7 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 // selectRows is [Select]: ExecuteQuery into a []T it makes itself, so the
 // slice grows with a plain append instead of through reflect.
 func selectRows[T any](ctx context.Context, s session, query string, args []any) ([]T, error) {
-	t, err := elemTarget("Select", reflect.TypeFor[T]())
+	t, err := elemTarget("Select", "T", reflect.TypeFor[T]())
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn)}), nil
+	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn), tx: s.tx}), nil
 }
 
 // target describes the slice that ExecuteQuery fills.
@@ -250,14 +250,14 @@ func sliceTarget(fn string, dest any) (target, error) {
 	if sv.Kind() != reflect.Slice {
 		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "points to " + sv.Type().String() + ", not a slice; use Get for one row"}
 	}
-	t, err := elemTarget(fn, sv.Type().Elem())
+	t, err := elemTarget(fn, "dest", sv.Type().Elem())
 	t.slice = sv
 	return t, err
 }
 
-// elemTarget describes a slice element type: a struct or scalar, a pointer
-// to a struct, or a map.
-func elemTarget(fn string, elem reflect.Type) (target, error) {
+// elemTarget describes a slice element type (arg names it in errors): a
+// struct or scalar, a pointer to a struct, or a map.
+func elemTarget(fn, arg string, elem reflect.Type) (target, error) {
 	// Each case returns a literal: building a target field by field and
 	// then copying it out stalls on the copy, which showed in benchmarks.
 	switch elem.Kind() {
@@ -272,7 +272,7 @@ func elemTarget(fn string, elem reflect.Type) (target, error) {
 			return target{elem: e, ptrs: true}, nil
 		}
 	}
-	if err := checkElem(fn, elem); err != nil {
+	if err := checkElem(fn, arg, elem); err != nil {
 		return target{}, err
 	}
 	return target{elem: elem}, nil
@@ -323,23 +323,37 @@ func oneTarget(fn string, dest any) (reflect.Value, error) {
 	if v.IsNil() {
 		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
 	}
-	if err := checkElem(fn, v.Type().Elem()); err != nil {
+	if err := checkElem(fn, "dest", v.Type().Elem()); err != nil {
 		return reflect.Value{}, err
 	}
 	return v.Elem(), nil
 }
 
-// checkElem rejects element types that cannot receive a column.
-func checkElem(fn string, t reflect.Type) error {
+// checkElem rejects element types that cannot receive a column; arg names
+// where the type came from ("dest", or "T" of a generic helper).
+func checkElem(fn, arg string, t reflect.Type) error {
 	switch t.Kind() {
 	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128, reflect.Uintptr:
-		return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String()}
+		return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String()}
 	case reflect.Map:
 		if t != mapType {
-			return &ArgumentError{Func: fn, Arg: "dest", Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
+			return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
 		}
 	}
 	return nil
+}
+
+// checkHelper checks the arguments of the generic helpers (Select, One,
+// Iter) before anything runs, so that errors name the helper the caller
+// called.
+func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
+	if q == nil || q.session().m == nil {
+		return &ArgumentError{Func: fn, Arg: "q", Reason: "nil Querier (a nil *dbm.Manager or *dbm.Tx)"}
+	}
+	if ctx == nil {
+		return errNilCtx(fn)
+	}
+	return checkElem(fn, "T", reflect.TypeFor[T]())
 }
 
 // scanAll stores every row in the elements that next adds to the
@@ -467,8 +481,8 @@ func binaryColumns(rows *sql.Rows, cols []string) []bool {
 // single-column results, or map[string]any. It is [Manager.ExecuteQuery]
 // with the slice made for you.
 func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
-	if q == nil {
-		return nil, &ArgumentError{Func: "Select", Arg: "q", Reason: "nil Querier"}
+	if err := checkHelper[T]("Select", ctx, q); err != nil {
+		return nil, err
 	}
 	return selectRows[T](ctx, q.session(), query, args)
 }
@@ -478,8 +492,8 @@ func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([
 // matching [ErrNotFound] and [sql.ErrNoRows].
 func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, error) {
 	var v T
-	if q == nil {
-		return v, &ArgumentError{Func: "One", Arg: "q", Reason: "nil Querier"}
+	if err := checkHelper[T]("One", ctx, q); err != nil {
+		return v, err
 	}
 	err := q.Get(ctx, &v, query, args...)
 	return v, err
@@ -499,11 +513,7 @@ func One[T any](ctx context.Context, q Querier, query string, args ...any) (T, e
 func Iter[T any](ctx context.Context, q Querier, query string, args ...any) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		if q == nil {
-			yield(zero, &ArgumentError{Func: "Iter", Arg: "q", Reason: "nil Querier"})
-			return
-		}
-		if err := checkElem("Iter", reflect.TypeFor[T]()); err != nil {
+		if err := checkHelper[T]("Iter", ctx, q); err != nil {
 			yield(zero, err)
 			return
 		}

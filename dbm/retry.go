@@ -120,7 +120,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 		if m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
 				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),
-				slog.String("statement", m.secrets.scrubText(shorten(query))))
+				slog.String("statement", m.secrets.statement(query)))
 		}
 		if p.clock.sleep(ctx, d) != nil {
 			return err
@@ -135,7 +135,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int, why string, err error) {
 	m.log.WarnContext(ctx, "dbm: giving up", slog.String("op", op), slog.Int("attempts", attempts),
 		slog.String("reason", why), slog.String("class", Classify(err).String()),
-		slog.String("statement", m.secrets.scrubText(shorten(query))))
+		slog.String("statement", m.secrets.statement(query)))
 }
 
 // readRetryable: the classes a read is retried on.
@@ -181,8 +181,12 @@ type idempotentKey struct{}
 // also when the connection is lost after the statement was sent. Without
 // the mark, a write is retried only when the error proves that it did not
 // take effect; see docs/errors-and-retries.md. The innermost of Idempotent
-// and [NotIdempotent] applies.
+// and [NotIdempotent] applies. A nil ctx is returned as it is, and the call
+// that gets it fails with [ErrInvalidArgument].
 func Idempotent(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
 	return context.WithValue(ctx, idempotentKey{}, true)
 }
 
@@ -193,8 +197,12 @@ func Idempotent(ctx context.Context) context.Context {
 // did not take effect; when its connection is lost after it was sent, the
 // error matches [ErrOutcomeUnknown]. It is the opposite of [Idempotent]; the
 // innermost of the two applies. Statements inside a [Tx] are never retried
-// anyway.
+// anyway. A nil ctx is returned as it is, and the call that gets it fails
+// with [ErrInvalidArgument].
 func NotIdempotent(ctx context.Context) context.Context {
+	if ctx == nil {
+		return nil
+	}
 	return context.WithValue(ctx, idempotentKey{}, false)
 }
 

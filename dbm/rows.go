@@ -38,12 +38,17 @@ type Rows struct {
 	// so Close must not wait for it. Set by a deferred check around each
 	// scan, which lets the panic go on unchanged.
 	scanPanicked atomic.Bool
-	err          error // Err's classified error, once there is one
+	err          error       // Err's classified error, once there is one
+	tx           *Tx         // the transaction the rows were read in, if any
+	closed       atomic.Bool // Close was called
 }
 
 // Next prepares the next row for Scan or StructScan and reports whether
 // there is one. When it returns false, check [Rows.Err].
 func (r *Rows) Next() bool {
+	if r == nil || r.rows == nil {
+		return false
+	}
 	if r.rows.Next() {
 		return true
 	}
@@ -55,18 +60,24 @@ func (r *Rows) Next() bool {
 
 // NextResultSet moves to the next result set of a multi-statement query.
 func (r *Rows) NextResultSet() bool {
+	if r == nil || r.rows == nil {
+		return false
+	}
 	r.cols = nil
 	return r.rows.NextResultSet()
 }
 
 // Scan copies the current row's columns into dest, as [sql.Rows.Scan] does.
 func (r *Rows) Scan(dest ...any) error {
+	if err := r.usable("Scan"); err != nil {
+		return err
+	}
 	done := false
 	defer r.notePanic(&done)
 	err := r.rows.Scan(dest...)
 	done = true
 	if err != nil {
-		return r.m.wrap(r.ctx, "scan", r.query, err)
+		return r.fail("scan", err)
 	}
 	return nil
 }
@@ -75,6 +86,9 @@ func (r *Rows) Scan(dest ...any) error {
 // (columns matched to fields as in [Manager.ExecuteQuery]), to a scalar for
 // a one-column result, or to a map[string]any.
 func (r *Rows) StructScan(dest any) error {
+	if err := r.usable("StructScan"); err != nil {
+		return err
+	}
 	v, err := oneTarget("StructScan", dest)
 	if err != nil {
 		return err
@@ -86,7 +100,7 @@ func (r *Rows) scanInto(v reflect.Value) error {
 	if r.cols == nil {
 		cols, err := r.rows.Columns()
 		if err != nil {
-			return r.m.wrap(r.ctx, "scan", r.query, err)
+			return r.fail("scan", err)
 		}
 		r.cols = cols
 	}
@@ -95,28 +109,43 @@ func (r *Rows) scanInto(v reflect.Value) error {
 	err := r.m.scanner.scanOne(r.ctx, r.rows, r.hint, r.cols, v)
 	done = true
 	if err != nil {
-		return r.m.wrap(r.ctx, "scan", r.query, err)
+		return r.fail("scan", err)
 	}
 	return nil
 }
 
 // Columns returns the result's column names.
 func (r *Rows) Columns() ([]string, error) {
+	if err := r.usable("Columns"); err != nil {
+		return nil, err
+	}
 	cols, err := r.rows.Columns()
-	return cols, r.m.wrap(r.ctx, "scan", r.query, err)
+	return cols, r.fail("scan", err)
 }
 
 // ColumnTypes returns the result's column types.
 func (r *Rows) ColumnTypes() ([]*sql.ColumnType, error) {
+	if err := r.usable("ColumnTypes"); err != nil {
+		return nil, err
+	}
 	ct, err := r.rows.ColumnTypes()
-	return ct, r.m.wrap(r.ctx, "scan", r.query, err)
+	return ct, r.fail("scan", err)
 }
 
 // Err returns the error that ended the iteration, if any, classified.
 func (r *Rows) Err() error {
+	if err := r.usable("Err"); err != nil {
+		return err
+	}
 	if r.err == nil {
 		if err := r.rows.Err(); err != nil {
-			r.err = r.m.wrap(r.ctx, "query", r.query, err) // counted once, however often Err is called
+			if r.txEnded() && errors.Is(err, context.Canceled) {
+				// database/sql ends the rows of a transaction that ends
+				// with the transaction's context error: not the caller's.
+				r.err = r.m.newError(ClassClosed, "", "query", r.query, &rowsClosedError{errTxEndedUnderRows, err})
+			} else {
+				r.err = r.m.wrap(r.ctx, "query", r.query, err) // counted once, however often Err is called
+			}
 		}
 	}
 	return r.err
@@ -124,6 +153,10 @@ func (r *Rows) Err() error {
 
 // Close releases the rows and their connection. It is idempotent.
 func (r *Rows) Close() error {
+	if err := r.usable("Close"); err != nil {
+		return err
+	}
+	r.closed.Store(true)
 	if r.scanPanicked.Load() {
 		// A Scanner panicked mid-scan (see scanPanicked): database/sql holds
 		// the rows' lock, so closing would block forever and the connection
@@ -136,6 +169,63 @@ func (r *Rows) Close() error {
 	r.m.leaks.releaseRows(r)
 	return r.m.wrap(r.ctx, "close", r.query, err)
 }
+
+// usable rejects a nil *Rows (the caller ignored Query's error) and one not
+// made by Query.
+func (r *Rows) usable(fn string) error {
+	if r == nil || r.rows == nil {
+		return &ArgumentError{Func: fn, Arg: "receiver", Reason: "nil *dbm.Rows (did Query fail?); get rows from Query"}
+	}
+	return nil
+}
+
+// fail classifies an error from reading the rows. Rows that are closed (by
+// Close, at the end of the result, or because their transaction ended)
+// make database/sql fail with "sql: Rows are closed" or with the error that
+// closed them; the caller then gets an error matching [ErrClosed] that says
+// why, with database/sql's error kept as its cause.
+func (r *Rows) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var why error
+	switch {
+	case r.closed.Load():
+		why = errRowsClosed
+	case r.txEnded():
+		why = errTxEndedUnderRows
+	case r.ctx.Err() == nil && r.ended():
+		why = errRowsEnded
+	default:
+		return r.m.wrap(r.ctx, op, r.query, err)
+	}
+	return r.m.newError(ClassClosed, "", op, r.query, &rowsClosedError{why, err})
+}
+
+// txEnded reports whether the rows were read in a transaction that has been
+// committed or rolled back while the caller's context is still live.
+func (r *Rows) txEnded() bool {
+	return r.tx != nil && r.tx.done.Load() && r.ctx.Err() == nil
+}
+
+// ended reports whether database/sql has closed the rows.
+func (r *Rows) ended() bool {
+	_, err := r.rows.Columns() // fails only on closed rows
+	return err != nil
+}
+
+// Why rows could not be read: the causes of their [ErrClosed] errors.
+var (
+	errRowsClosed       = errors.New("rows are closed: Close was called")
+	errRowsEnded        = errors.New("rows are closed: Next returned false (the result ended or failed; see Err)")
+	errTxEndedUnderRows = errors.New("rows are closed: their transaction ended (Commit or Rollback) while the rows were open")
+)
+
+// rowsClosedError says why rows are closed and keeps database/sql's error.
+type rowsClosedError struct{ why, err error }
+
+func (e *rowsClosedError) Error() string   { return e.why.Error() + ": " + e.err.Error() }
+func (e *rowsClosedError) Unwrap() []error { return []error{e.why, e.err} }
 
 // releaseIfDone gives the rows' own connection back once database/sql has
 // closed them at the end of the result, as it gives a pool connection back

@@ -231,7 +231,7 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 				p.fields[i] = fieldPlan{skip: true, node: -1}
 				continue
 			}
-			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn}
+			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn, unexported: unexportedMatch(elem, col)}
 		}
 		fp := fieldPlan{name: elem.Name() + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
 			ptrTyp: ptrTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
@@ -257,6 +257,22 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 	}
 	p.nested = len(nodes)
 	return p, nil
+}
+
+// unexportedMatch returns the name of an unexported field of struct t that
+// col would match if it were exported (by its db tag, or its name ignoring
+// case), or "". It explains an unknown column; the mapper skips such fields.
+func unexportedMatch(t reflect.Type, col string) string {
+	for _, f := range reflect.VisibleFields(t) {
+		if f.IsExported() || f.Anonymous {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("db"), ",")
+		if tag == col || tag == "" && strings.EqualFold(f.Name, col) {
+			return f.Name
+		}
+	}
+	return ""
 }
 
 func fmtIndex(index []int) string {

@@ -136,6 +136,11 @@ type connectError struct {
 func (e *connectError) Error() string { return e.text }
 func (e *connectError) Unwrap() error { return e.server }
 
+// statement returns q as errors, logs, traces and leak reports show it:
+// shortened, or withheld when it contains the password anywhere. The check
+// comes first, so that a cut through the password cannot show a piece of it.
+func (s secrets) statement(q string) string { return shorten(s.scrubText(q)) }
+
 // scrubText returns text, or a placeholder when it contains the password.
 func (s secrets) scrubText(text string) string {
 	if len(s) > 0 && s.in(text) {

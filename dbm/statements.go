@@ -48,4 +48,11 @@ func (m *Manager) Query(ctx context.Context, query string, args ...any) (*Rows, 
 	return m.session().query(ctx, query, args)
 }
 
-func (m *Manager) session() session { return session{m: m, ex: m.db.DB} }
+// session is the manager's; a nil manager's has no manager, which every
+// call reports (see [Manager.check]).
+func (m *Manager) session() session {
+	if m == nil {
+		return session{}
+	}
+	return session{m: m, ex: m.db.DB}
+}

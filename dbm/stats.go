@@ -46,8 +46,10 @@ type Stats struct {
 	// docs/errors-and-retries.md). Each failed attempt also counts in Errors.
 	Retries uint64
 	// Errors is the number of failed operations: statements, scans, commits,
-	// and calls on a closed manager. Invalid arguments (an
-	// [*ArgumentError]) are the caller's bug and are not counted.
+	// and calls on a closed manager. Invalid arguments caught before
+	// anything ran (an [*ArgumentError]) are the caller's bug and are not
+	// counted; those the driver reports (a wrong argument count) are, as
+	// [ClassInvalidArgument].
 	Errors uint64
 	// LeaksDetected is how many Rows and Tx stayed open longer than
 	// Config.LeakThreshold and were logged as probable leaks (each once).
@@ -62,8 +64,12 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the pool and the manager's counters. It is
-// cheap and safe to call concurrently, also after Close.
+// cheap and safe to call concurrently, also after Close. A nil manager has
+// zero Stats.
 func (m *Manager) Stats() Stats {
+	if m == nil {
+		return Stats{}
+	}
 	s := Stats{
 		DBStats:        m.db.Stats(),
 		Statements:     m.stats.statements.Load(),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -30,6 +32,9 @@ type Tx struct {
 // connection is bounded by it: past it, an error matching [ErrPoolTimeout].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err := m.check(ctx, "BeginTx"); err != nil {
+		return nil, err
+	}
+	if err := checkIsolation(m.driver, opts); err != nil {
 		return nil, err
 	}
 	ctx, trace := m.traceTxStart(ctx)
@@ -63,6 +68,9 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // (database/sql rolls back): the error matches [ErrTimeout] or [ErrCanceled]
 // only.
 func (tx *Tx) Commit() (err error) {
+	if err := tx.usable("Commit"); err != nil {
+		return err
+	}
 	m := tx.s.m
 	if tx.done.Swap(true) {
 		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
@@ -102,6 +110,9 @@ func (tx *Tx) Commit() (err error) {
 // Rollback aborts the transaction. After Commit, or a previous Rollback, it
 // does nothing and returns nil, so it can always be deferred.
 func (tx *Tx) Rollback() error {
+	if err := tx.usable("Rollback"); err != nil {
+		return err
+	}
 	if tx.done.Swap(true) {
 		return nil
 	}
@@ -119,26 +130,83 @@ func (tx *Tx) Rollback() error {
 
 // ExecuteQuery is [Manager.ExecuteQuery] inside the transaction.
 func (tx *Tx) ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error {
+	if err := tx.usable("ExecuteQuery"); err != nil {
+		return err
+	}
 	return tx.s.executeQuery(ctx, dest, query, args)
 }
 
 // Get is [Manager.Get] inside the transaction.
 func (tx *Tx) Get(ctx context.Context, dest any, query string, args ...any) error {
+	if err := tx.usable("Get"); err != nil {
+		return err
+	}
 	return tx.s.get(ctx, dest, query, args)
 }
 
 // Exec is [Manager.Exec] inside the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := tx.usable("Exec"); err != nil {
+		return nil, err
+	}
 	return tx.s.exec(ctx, query, args)
 }
 
 // Query is [Manager.Query] inside the transaction. Close the rows before
 // running another statement on the transaction.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if err := tx.usable("Query"); err != nil {
+		return nil, err
+	}
 	return tx.s.query(ctx, query, args)
 }
 
-func (tx *Tx) session() session { return tx.s }
+func (tx *Tx) session() session {
+	if tx == nil {
+		return session{}
+	}
+	return tx.s
+}
+
+// usable rejects a nil *Tx (the caller ignored BeginTx's error) and a Tx
+// not made by BeginTx.
+func (tx *Tx) usable(fn string) error {
+	if tx == nil || tx.tx == nil {
+		return &ArgumentError{Func: fn, Arg: "receiver", Reason: "nil *dbm.Tx (did BeginTx fail?); get a Tx from BeginTx or WithTx"}
+	}
+	return nil
+}
+
+// isolationLevels are the levels each driver can begin a transaction with.
+// The drivers reject the others with texts that do not say which levels
+// they take (lib/pq names the level by number); modernc.org/sqlite takes
+// every level (SQLite's transactions are serializable).
+var isolationLevels = map[string][]sql.IsolationLevel{
+	DriverPostgres: {sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
+	DriverPgx:      {sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSnapshot, sql.LevelSerializable},
+	DriverMySQL:    {sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
+}
+
+// checkIsolation rejects an isolation level that does not exist, or that
+// the manager's driver cannot begin a transaction with.
+func checkIsolation(driver string, opts *sql.TxOptions) error {
+	if opts == nil || opts.Isolation == sql.LevelDefault {
+		return nil
+	}
+	level := opts.Isolation
+	if level < 0 || level > sql.LevelLinearizable {
+		return &ArgumentError{Func: "BeginTx", Arg: "opts.Isolation", Reason: level.String() + " is not an isolation level (see the sql.Level constants)"}
+	}
+	supported, known := isolationLevels[driver]
+	if !known || slices.Contains(supported, level) {
+		return nil
+	}
+	names := make([]string, len(supported)-1)
+	for i, l := range supported[1:] {
+		names[i] = l.String()
+	}
+	return &ArgumentError{Func: "BeginTx", Arg: "opts.Isolation", Reason: level.String() + " is not supported by " + driver + " (want one of " + strings.Join(names, ", ") + ")"}
+}
 
 // WithTx runs fn in a transaction: it commits when fn returns nil, and rolls
 // back when fn returns an error (which WithTx returns) or panics (the panic
@@ -163,6 +231,9 @@ func (tx *Tx) session() session { return tx.s }
 // keep side effects outside the database (sending mail, charging a card)
 // out of it.
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
+	if err := m.check(ctx, "WithTx"); err != nil {
+		return err
+	}
 	if fn == nil {
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/lib/pq"
@@ -173,5 +174,20 @@ func TestScriptedErrorsAreClassified(t *testing.T) {
 	mock.ExpectQuery("SELECT id FROM users").WillReturnRows(sqlmock.NewRows([]string{"id"}))
 	if _, err := dbm.One[int](ctx, m, "SELECT id FROM users"); !errors.Is(err, dbm.ErrNotFound) {
 		t.Errorf("no rows: %v, want ErrNotFound", err)
+	}
+}
+
+// A manager option with an invalid value fails the test at NewMock with
+// Wrap's error, which names the option, rather than a mock that silently
+// ignores it.
+func TestNewMockReportsAnInvalidManagerOption(t *testing.T) {
+	ft := &fakeT{}
+	m, mock := dbmtest.NewMock(ft, dbmtest.WithManagerOptions(dbm.WithLeakThreshold(-time.Second)))
+	if m != nil || mock != nil {
+		t.Error("NewMock returned a manager and a mock along with its failure")
+	}
+	got := ft.end()
+	if !ft.fatal || !strings.Contains(got, "dbmtest:") || !strings.Contains(got, "WithLeakThreshold") || !strings.Contains(got, "negative") {
+		t.Errorf("NewMock reported %q (fatal %v), want a fatal error naming WithLeakThreshold", got, ft.fatal)
 	}
 }
