@@ -382,7 +382,9 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 		return err
 	}
 	var buf [16]any
-	dst, c := p.targets(buf[:]), p.newCursor()
+	dst, rb := p.targets(buf[:])
+	defer rb.release()
+	c := p.newCursor()
 	for rows.Next() {
 		elem := next()
 		if t.ptrs {
@@ -436,7 +438,10 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 	}
 	v.SetZero()
 	var buf [16]any
-	return p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), p.targets(buf[:]), p.newCursor())
+	dst, rb := p.targets(buf[:])
+	err = p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), dst, p.newCursor())
+	rb.release()
+	return err
 }
 
 // scanMap reads one row as column name -> value. Drivers that return text

@@ -115,6 +115,12 @@ type plan struct {
 	ptrTyp  unsafe.Pointer // scalar plans: the type word of *elem
 	fields  []fieldPlan    // one per column, for structs
 	nested  int            // how many pointers to structs the columns cross
+	// fast: every column has a fast-path conversion (see scan_conv.go):
+	// sconv for a scalar plan, each field's conv otherwise. slow is set for
+	// good once a row had to fall back to database/sql's conversions.
+	fast  bool
+	sconv fieldConv
+	slow  atomic.Bool
 }
 
 type fieldPlan struct {
@@ -127,6 +133,7 @@ type fieldPlan struct {
 	skip   bool           // an unknown column, ignored (lenient plans)
 	node   int            // the innermost pointer crossed (see nested), or -1
 	parent []int          // for each pointer crossed, outermost first: its node
+	conv   fieldConv      // the fast-path conversion (see scan_conv.go)
 }
 
 // isScalar reports whether values of t are scanned whole from one column
@@ -215,6 +222,8 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 				" takes exactly one column, the query returned " + strconv.Itoa(len(cols)) + " (" + strings.Join(cols, ", ") + ")"}
 		}
 		p.ptrTyp = ptrTypeWord(elem)
+		p.sconv = convFor(elem)
+		p.fast = p.sconv.kind != convNone
 		return p, nil
 	}
 	tm := s.mapper.TypeMap(elem)
@@ -253,9 +262,16 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 				t = t.Elem()
 			}
 		}
+		fp.conv = convFor(fp.typ)
 		p.fields[i] = fp
 	}
 	p.nested = len(nodes)
+	p.fast = p.nested == 0
+	for i := range p.fields {
+		if !p.fields[i].skip && p.fields[i].conv.kind == convNone {
+			p.fast = false
+		}
+	}
 	return p, nil
 }
 

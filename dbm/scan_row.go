@@ -3,6 +3,7 @@ package dbm
 import (
 	"database/sql"
 	"reflect"
+	"sync"
 	"unsafe"
 )
 
@@ -53,13 +54,30 @@ var discardTarget any = new(discard)
 
 // targets returns the scan targets for one result: buf when it is long
 // enough (callers pass a stack array, which database/sql's Scan does not
-// retain), with the skipped columns already pointing at discard.
-func (p *plan) targets(buf []any) []any {
+// retain), with the skipped columns already pointing at discard. For a
+// fast plan each target is an `any` of its own, in the same allocation
+// after the targets, which Scan fills with the column's driver value (see
+// scan_conv.go).
+func (p *plan) targets(buf []any) ([]any, *rawBuf) {
 	n := len(p.cols)
-	dst := buf[:0]
-	if cap(buf) >= n {
+	var dst []any
+	var rb *rawBuf
+	switch {
+	case p.fast:
+		var all []any
+		if 2*n <= len(rawBuf{}.all) {
+			rb = rawBufs.Get().(*rawBuf)
+			all = rb.all[:2*n]
+		} else {
+			all = make([]any, 2*n)
+		}
+		dst = all[:n]
+		for i := range dst {
+			dst[i] = &all[n+i]
+		}
+	case cap(buf) >= n:
 		dst = buf[:n]
-	} else {
+	default:
 		dst = make([]any, n)
 	}
 	for i := range p.fields {
@@ -67,7 +85,22 @@ func (p *plan) targets(buf []any) []any {
 			dst[i] = discardTarget
 		}
 	}
-	return dst
+	return dst, rb
+}
+
+// rawBuf holds a fast plan's targets and raw values for one result; they
+// are reused through rawBufs, so a short result allocates none.
+type rawBuf struct{ all [32]any }
+
+var rawBufs = sync.Pool{New: func() any { return new(rawBuf) }}
+
+// release gives back the buffer targets took from rawBufs (nil: none),
+// once the result is read.
+func (rb *rawBuf) release() {
+	if rb != nil {
+		clear(rb.all[:]) // targets into the caller's memory, values of the last row
+		rawBufs.Put(rb)
+	}
 }
 
 // cursor holds what a nested plan needs across the rows of one result.
@@ -85,7 +118,8 @@ func (p *plan) newCursor() *cursor {
 		return nil
 	}
 	n := len(p.cols)
-	return &cursor{p: p, dst: p.targets(nil), probes: make([]nullProbe, n), live: make([]bool, p.nested), used: make([]bool, n)}
+	dst, _ := p.targets(nil) // nested plans are never fast: no buffer to give back
+	return &cursor{p: p, dst: dst, probes: make([]nullProbe, n), live: make([]bool, p.nested), used: make([]bool, n)}
 }
 
 // scanRow scans the current row into the zeroed element at base, using dst
@@ -93,6 +127,10 @@ func (p *plan) newCursor() *cursor {
 func (p *plan) scanRow(rows *sql.Rows, base unsafe.Pointer, dst []any, c *cursor) error {
 	if c != nil {
 		return c.scanNested(rows, base)
+	}
+	if p.fast && !p.slow.Load() {
+		// dst still holds the raw targets: once slow is set, it stays set.
+		return p.scanFast(rows, base, dst)
 	}
 	if p.scalar {
 		setTarget(&dst[0], p.ptrTyp, base)
@@ -162,6 +200,46 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 	return nil
 }
 
+// scanFast scans the current row the fast way: raw driver values, then
+// conversions of our own (scan_conv.go). A value it cannot convert exactly
+// as database/sql would makes it scan the row again the ordinary way and
+// turn the plan's fast path off.
+func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
+	if err := rows.Scan(dst...); err != nil {
+		return p.explain(rows, err, nil)
+	}
+	if p.scalar {
+		raw := dst[0].(*any)
+		ok := p.sconv.set(base, *raw)
+		*raw = nil
+		if !ok {
+			return p.fallBack(rows, base, dst)
+		}
+		return nil
+	}
+	for i := range p.fields {
+		f := &p.fields[i]
+		if f.skip {
+			continue
+		}
+		raw := dst[i].(*any)
+		ok := f.conv.set(unsafe.Add(base, f.offset), *raw)
+		*raw = nil // keep no value alive past its row
+		if !ok {
+			return p.fallBack(rows, base, dst)
+		}
+	}
+	return nil
+}
+
+// fallBack turns the plan's fast path off and scans the current row again
+// with database/sql's conversions, into the same element; dst becomes the
+// ordinary targets for the rest of the result.
+func (p *plan) fallBack(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
+	p.slow.Store(true)
+	return p.scanRow(rows, base, dst, nil)
+}
+
 // sliceHeader is the runtime's layout of a slice.
 type sliceHeader struct {
 	data unsafe.Pointer
@@ -213,7 +291,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 			fail(err)
 			return
 		}
-		dst, c := p.targets(buf[:]), p.newCursor()
+		dst, rb := p.targets(buf[:])
+		defer rb.release()
+		c := p.newCursor()
 		for r.Next() {
 			pv := reflect.New(typ.Elem())
 			inScan = true
@@ -233,7 +313,9 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 			fail(err)
 			return
 		}
-		dst, c := p.targets(buf[:]), p.newCursor()
+		dst, rb := p.targets(buf[:])
+		defer rb.release()
+		c := p.newCursor()
 		v := new(T) // one element for the whole result: rows are yielded by value
 		for r.Next() {
 			*v = zero

@@ -1,0 +1,171 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/DATA-DOG/go-sqlmock"
+)
+
+type (
+	myString  string
+	myBytes   []byte
+	myBool    bool
+	myInt     int
+	myInt64   int64
+	myUint8   uint8
+	myFloat   float64
+	upperScan struct{ s string }
+)
+
+func (u *upperScan) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		u.s = "S:" + v
+	case []byte:
+		u.s = "B:" + string(v)
+	case nil:
+		u.s = "NULL"
+	default:
+		return fmt.Errorf("upperScan: %T", src)
+	}
+	return nil
+}
+
+// convTypes are the field types the differential test scans into: every
+// kind the fast path handles, named variants, pointers, scanners, and
+// types it leaves to database/sql.
+var convTypes = []reflect.Type{
+	reflect.TypeFor[string](), reflect.TypeFor[myString](), reflect.TypeFor[[]byte](), reflect.TypeFor[myBytes](),
+	reflect.TypeFor[any](), reflect.TypeFor[bool](), reflect.TypeFor[myBool](), reflect.TypeFor[time.Time](),
+	reflect.TypeFor[float64](), reflect.TypeFor[float32](), reflect.TypeFor[myFloat](),
+	reflect.TypeFor[int](), reflect.TypeFor[int8](), reflect.TypeFor[int16](), reflect.TypeFor[int32](), reflect.TypeFor[int64](),
+	reflect.TypeFor[myInt](), reflect.TypeFor[myInt64](),
+	reflect.TypeFor[uint](), reflect.TypeFor[uint8](), reflect.TypeFor[uint16](), reflect.TypeFor[uint32](), reflect.TypeFor[uint64](),
+	reflect.TypeFor[myUint8](),
+	reflect.TypeFor[*string](), reflect.TypeFor[*int64](), reflect.TypeFor[*int32](), reflect.TypeFor[*bool](),
+	reflect.TypeFor[*float64](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*[]byte](), reflect.TypeFor[*myInt](),
+	reflect.TypeFor[sql.NullString](), reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[sql.NullTime](),
+	reflect.TypeFor[*sql.NullString](), reflect.TypeFor[upperScan](), reflect.TypeFor[sql.Null[int32]](),
+}
+
+// convValues are driver values of every type a driver may return, at the
+// edges of each field size.
+var convValues = []driver.Value{
+	nil, true, false,
+	int64(0), int64(1), int64(-1), int64(127), int64(128), int64(-128), int64(-129), int64(255), int64(256),
+	int64(32767), int64(32768), int64(-32769), int64(65535), int64(65536), int64(math.MaxInt32), int64(math.MaxInt32 + 1),
+	int64(math.MinInt32), int64(math.MinInt32 - 1), int64(math.MaxUint32), int64(math.MaxUint32 + 1),
+	int64(math.MaxInt64), int64(math.MinInt64),
+	float64(0), float64(3), float64(-2.5), 1e300, math.MaxFloat32 * 2, float64(1) / 3,
+	"", "12", "-5", "300", "1.5", "1e3", "abc", "true", " 7", "0x1f", "9223372036854775808", "18446744073709551615",
+	[]byte(""), []byte("12"), []byte("-129"), []byte("2.25"), []byte("xyz"), []byte("false"), []byte(nil),
+	time.Date(2026, 11, 27, 21, 0, 0, 123, time.UTC), time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 19800)),
+}
+
+// TestFastConversionsMatchDatabaseSQL scans every value into every type
+// twice: with database/sql's Rows.Scan, and through the manager, whose
+// fast path converts the common cases itself. Results must be identical,
+// errors must agree, and the fast path must really be taken where it
+// claims to handle a case.
+func TestFastConversionsMatchDatabaseSQL(t *testing.T) {
+	ctx := context.Background()
+	fastHits := 0
+	for _, typ := range convTypes {
+		for _, val := range convValues {
+			name := fmt.Sprintf("%v<-%T(%v)", typ, val, val)
+			want, wantErr := scanWithDatabaseSQL(t, typ, val)
+			for _, scalar := range []bool{false, true} {
+				got, gotErr, p := scanWithManager(ctx, t, typ, val, scalar)
+				if (gotErr != nil) != (wantErr != nil) {
+					t.Errorf("%s (scalar %v): manager error %v, database/sql error %v", name, scalar, gotErr, wantErr)
+					continue
+				}
+				if wantErr == nil && !reflect.DeepEqual(got, want) {
+					t.Errorf("%s (scalar %v): manager %#v, database/sql %#v", name, scalar, got, want)
+				}
+				if p != nil && p.fast && !p.slow.Load() {
+					fastHits++
+					if wantErr != nil {
+						t.Errorf("%s: the fast path kept an error case", name)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("the fast path handled %d cases", fastHits)
+	if fastHits < 300 {
+		t.Errorf("the fast path handled only %d cases; it should take most of them", fastHits)
+	}
+}
+
+func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any, error) {
+	db, mock, err := sqlmock.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow(val))
+	rows, err := db.Query("SELECT v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		t.Fatal("no row")
+	}
+	dest := reflect.New(typ)
+	if err := rows.Scan(dest.Interface()); err != nil {
+		return nil, err
+	}
+	return dest.Elem().Interface(), nil
+}
+
+// scanWithManager scans val through a new manager (so that a plan starts
+// fast), into struct{V typ} or, when scalar, into typ itself. It returns
+// the plan used.
+func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
+	db, mock, err := sqlmock.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Wrap(db, "sqlmock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow(val))
+	elem := typ
+	if !scalar {
+		elem = reflect.StructOf([]reflect.StructField{{Name: "V", Type: typ, Tag: `db:"v"`}})
+	}
+	if scalar && !isScalar(typ) {
+		v, err := scanWithDatabaseSQL(t, typ, val) // a struct without a Scan method is not a scalar destination
+		return v, err, nil
+	}
+	dest := reflect.New(reflect.SliceOf(elem))
+	err = m.ExecuteQuery(ctx, dest.Interface(), "SELECT v")
+	var p *plan
+	if pl := m.scanner.plansOf(elem).plans.Load(); pl != nil && len(*pl) > 0 {
+		p = (*pl)[0]
+	}
+	if err != nil {
+		var se *ScanError
+		if !errors.As(err, &se) {
+			t.Errorf("%v <- %T: error %v is not a *ScanError", typ, val, err)
+		}
+		return nil, err, p
+	}
+	out := dest.Elem().Index(0)
+	if !scalar {
+		out = out.Field(0)
+	}
+	return out.Interface(), nil, p
+}
