@@ -3,6 +3,7 @@ package dbm_test
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"io"
 	"testing"
 
@@ -124,4 +125,34 @@ func TestRetriedReadKeepsOnlyTheLastAttemptsRows(t *testing.T) {
 		}
 		check(t, m, got)
 	})
+}
+
+// ExecuteQuery remembers destination types; a nil *[]T of a type it has
+// seen, or another type in the same slot, must still be checked.
+func TestExecuteQueryDestinationsCheckedAfterCaching(t *testing.T) {
+	ctx := context.Background()
+	m, mock := newMock(t, "sqlmock")
+	const q = "SELECT id, name FROM people"
+	for range 2 {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}).AddRow(1, "ann"))
+		got := []hintPerson{{ID: 7, Age: 70}, {ID: 8}} // old values, capacity kept
+		if err := m.ExecuteQuery(ctx, &got, q); err != nil || len(got) != 1 || got[0] != (hintPerson{ID: 1, Name: "ann"}) {
+			t.Fatalf("ExecuteQuery = %+v, %v", got, err)
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}))
+		var none []hintPerson
+		if err := m.ExecuteQuery(ctx, &none, q); err != nil || none == nil || len(none) != 0 {
+			t.Fatalf("no rows: %#v, %v; want an empty, non-nil slice", none, err)
+		}
+	}
+	var nilDest *[]hintPerson
+	err := m.ExecuteQuery(ctx, nilDest, q)
+	var ae *dbm.ArgumentError
+	if !errors.As(err, &ae) || ae.Arg != "dest" {
+		t.Fatalf("nil *[]T after the type was seen: %v, want an ArgumentError for dest", err)
+	}
+	var notSlice hintPerson
+	if err := m.ExecuteQuery(ctx, &notSlice, q); !errors.As(err, &ae) {
+		t.Fatalf("*struct: %v, want an ArgumentError", err)
+	}
 }

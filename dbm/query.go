@@ -85,20 +85,22 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	target, err := sliceTarget("ExecuteQuery", dest)
+	d, err := destOf("ExecuteQuery", dest)
 	if err != nil {
 		return err
 	}
 	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
-		app := target.appender()
-		err := s.m.scanner.scanAll(ctx, rows, hint, target, app.next)
-		return target.slice.Len(), err
+		app := d.appender()
+		err := s.m.scanner.scanAll(ctx, rows, hint, d.fact.t, app.next)
+		return d.hdr.len, err
 	})
 	if err != nil {
-		target.slice.SetLen(0)
+		d.hdr.len = 0
 		return err
 	}
-	nonNil(target.slice)
+	if d.hdr.data == nil {
+		nonNil(reflect.ValueOf(dest).Elem())
+	}
 	return nil
 }
 
@@ -278,35 +280,69 @@ func elemTarget(fn, arg string, elem reflect.Type) (target, error) {
 	return target{elem: elem}, nil
 }
 
+// destFact is what ExecuteQuery works out once per destination type.
+type destFact struct {
+	typ  unsafe.Pointer // the type word of the *[]E destination
+	t    target         // E as an element (t.slice unset)
+	et   reflect.Type   // E
+	size uintptr        // E's size
+}
+
+// destFacts remembers destination types, so that a call with a type seen
+// before reaches its slice header without reflect. A slot is taken once,
+// by the first type that lands there; others are worked out each time.
+var destFacts [64]atomic.Pointer[destFact]
+
+// destination is a checked ExecuteQuery destination.
+type destination struct {
+	dest any          // the *[]E the caller passed
+	hdr  *sliceHeader // *dest
+	fact *destFact
+}
+
+// destOf validates an ExecuteQuery destination before anything runs.
+func destOf(fn string, dest any) (destination, error) {
+	e := (*eface)(unsafe.Pointer(&dest))
+	slot := &destFacts[(uintptr(e.typ)>>4^uintptr(e.typ)>>10)%uintptr(len(destFacts))]
+	if f := slot.Load(); f != nil && f.typ == e.typ && e.data != nil {
+		return destination{dest: dest, hdr: (*sliceHeader)(e.data), fact: f}, nil
+	}
+	t, err := sliceTarget(fn, dest)
+	if err != nil {
+		return destination{}, err
+	}
+	et := t.slice.Type().Elem()
+	f := &destFact{typ: e.typ, t: target{elem: t.elem, ptrs: t.ptrs, maps: t.maps}, et: et, size: et.Size()}
+	slot.CompareAndSwap(nil, f)
+	return destination{dest: dest, hdr: (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr())), fact: f}, nil
+}
+
 // appender appends to an ExecuteQuery destination for scanAll, reusing
 // its capacity.
 type appender struct {
-	sl    reflect.Value // the slice, settable
-	hdr   *sliceHeader  // sl's header
-	et    reflect.Type  // sl's element type
-	size  uintptr       // et.Size()
-	dirty int           // elements below this may hold the caller's old values
+	d     *destination
+	dirty int // elements below this may hold the caller's old values
 }
 
-func (t target) appender() appender {
-	t.slice.SetLen(0)
-	et := t.slice.Type().Elem()
-	hdr := (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr()))
-	return appender{sl: t.slice, hdr: hdr, et: et, size: et.Size(), dirty: hdr.cap}
+// appender empties the destination (keeping its capacity) for an attempt.
+func (d *destination) appender() appender {
+	d.hdr.len = 0
+	return appender{d: d, dirty: d.hdr.cap}
 }
 
 // next appends a zero element and returns its address. Elements that still
 // hold the caller's values are zeroed first; memory past the old capacity
 // comes zeroed.
 func (a *appender) next() unsafe.Pointer {
-	n := a.hdr.len
-	if n == a.hdr.cap {
-		a.sl.Grow(1)
+	d := a.d
+	n := d.hdr.len
+	if n == d.hdr.cap {
+		reflect.ValueOf(d.dest).Elem().Grow(1)
 	}
-	elem := unsafe.Add(a.hdr.data, uintptr(n)*a.size)
-	a.hdr.len = n + 1
+	elem := unsafe.Add(d.hdr.data, uintptr(n)*d.fact.size)
+	d.hdr.len = n + 1
 	if n < a.dirty {
-		reflect.NewAt(a.et, elem).Elem().SetZero()
+		reflect.NewAt(d.fact.et, elem).Elem().SetZero()
 	}
 	return elem
 }
