@@ -10,6 +10,11 @@
 //	cfg := dbm.Config{Host: srv.Host, Port: srv.Port, User: srv.Superuser,
 //		Password: srv.Password, Database: "postgres", SSLMode: "disable"}
 //
+// The server trades durability for speed (fsync and synchronous_commit off):
+// a crash (Stop("immediate")) may lose the last acknowledged commits, unless
+// the server was started with [Durable]. [Server.Ready] and
+// [Server.WaitReady] tell when it accepts logins again after a restart.
+//
 // The server binaries are looked up in $DBM_TEST_PG_BINDIR, then
 // /usr/lib/postgresql/<version>/bin (highest version first), then $PATH.
 // initdb refuses to run as root, so when the tests run as root the server
@@ -39,6 +44,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // RequireEnv is the variable CI sets: with it, a missing PostgreSQL
@@ -116,6 +123,14 @@ func WithAuth(method string) Option {
 		}
 	})
 }
+
+// Durable makes every commit the server acknowledged survive a crash of the
+// server, such as Stop("immediate"): it turns synchronous_commit back on.
+// By default the server acknowledges a commit before its WAL is written, for
+// speed, so a crash may lose the last acknowledged commits. fsync stays off
+// either way: it guards against a crash of the operating system, which no
+// test causes.
+func Durable() Option { return WithSetting("synchronous_commit", "on") }
 
 // WithSetting adds a postgresql.conf setting, such as ("max_connections",
 // "5"). value is written as a quoted string.
@@ -308,6 +323,52 @@ func (s *Server) StartAgain() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Ready reports whether the server accepts logins: it logs in as the
+// superuser (database postgres) with a connection of its own and closes it.
+// It fails while the server is down and while it is starting up or
+// recovering from a crash, when the port accepts TCP connections already
+// but logins are refused ("the database system is starting up").
+func (s *Server) Ready(ctx context.Context) error {
+	c, err := pq.NewConnector(s.dsn())
+	if err != nil {
+		return err
+	}
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// readyPoll is how often WaitReady tries to log in.
+const readyPoll = 5 * time.Millisecond
+
+// WaitReady tries [Server.Ready] every few milliseconds until it succeeds,
+// and returns the time it first did: how long a client had to wait for the
+// server, measured as a client sees it. It gives up when ctx ends.
+func (s *Server) WaitReady(ctx context.Context) (time.Time, error) {
+	t := time.NewTicker(readyPoll)
+	defer t.Stop()
+	for {
+		err := s.Ready(ctx)
+		if err == nil {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("pgtest: %s not ready: %w (last error: %v)", s.Addr(), ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// dsn is the lib/pq connection string for the superuser.
+func (s *Server) dsn() string {
+	q := func(v string) string { return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'" }
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres sslmode=disable connect_timeout=5",
+		s.Host, s.Port, q(s.Superuser), q(s.Password))
 }
 
 // Log returns the server's log so far, for failure messages.

@@ -1,6 +1,9 @@
 package pgtest
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -48,6 +51,9 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 		}
 
 		mustDial(t, srv.Addr())
+		if err := srv.Ready(t.Context()); err != nil {
+			t.Fatalf("Ready after Start: %v", err)
+		}
 		port := srv.Port
 		if err := srv.Stop("fast"); err != nil {
 			t.Fatal(err)
@@ -56,6 +62,14 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 			c.Close()
 			t.Fatalf("%s still accepts connections after Stop", srv.Addr())
 		}
+		if err := srv.Ready(t.Context()); err == nil {
+			t.Error("Ready on a stopped server: want an error, got nil")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		if _, err := srv.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("WaitReady on a stopped server: %v, want the context's deadline", err)
+		}
+		cancel()
 		if err := srv.Stop("fast"); err == nil {
 			t.Error("Stop on a stopped server: want an error, got nil")
 		}
@@ -66,6 +80,9 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 			t.Errorf("port changed across StartAgain: %d, then %d", port, srv.Port)
 		}
 		mustDial(t, srv.Addr())
+		if ready, err := srv.WaitReady(t.Context()); err != nil || ready.IsZero() {
+			t.Errorf("WaitReady after StartAgain: %v, %v", ready, err)
+		}
 		if err := srv.StartAgain(); err == nil {
 			t.Error("StartAgain on a running server: want an error, got nil")
 		}
@@ -75,6 +92,42 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("server directory %s still exists after the test (stat: %v)", dir, err)
+	}
+}
+
+// TestPostgresServerDurable checks that Durable turns synchronous_commit
+// on, so that a commit survives a crash (Stop("immediate")), and that the
+// server is ready again after crash recovery.
+func TestPostgresServerDurable(t *testing.T) {
+	srv := Start(t, Durable())
+	db, err := sql.Open("postgres", srv.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	var sc string
+	if err := db.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc != "on" {
+		t.Errorf("synchronous_commit = %q with Durable, want on", sc)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kept AS SELECT 42 AS v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 42 {
+		t.Errorf("after a crash: v = %d, %v; want the committed 42\nserver log:\n%s", v, err, srv.Log())
 	}
 }
 
