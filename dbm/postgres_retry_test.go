@@ -347,22 +347,7 @@ func TestPostgresTerminatedBackends(t *testing.T) {
 	})
 
 	t.Run("writes are never duplicated, acknowledged ones never lost", func(t *testing.T) {
-		stop := make(chan struct{})
-		var killer sync.WaitGroup
-		killer.Add(1)
-		go func() {
-			defer killer.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(3 * time.Millisecond):
-				}
-				var n int
-				_ = admin.Get(context.Background(), &n,
-					"SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1", app)
-			}
-		}()
+		killer := startPgKiller(t, app, 3*time.Millisecond)
 		var acked, unknown atomic.Int64
 		ackedIDs := make([]bool, 200)
 		for id := range 200 {
@@ -377,9 +362,8 @@ func TestPostgresTerminatedBackends(t *testing.T) {
 				t.Errorf("insert %d: unexpected error %v", id, err)
 			}
 		}
-		close(stop)
-		killer.Wait()
-		t.Logf("acknowledged %d, outcome unknown or connection error %d, retries %d", acked.Load(), unknown.Load(), m.Stats().Retries)
+		_, killed := killer.stop(t)
+		t.Logf("acknowledged %d, outcome unknown or connection error %d, retries %d, backends terminated %d", acked.Load(), unknown.Load(), m.Stats().Retries, killed)
 		var rows []struct {
 			ID int `db:"id"`
 			N  int `db:"n"`
