@@ -67,10 +67,11 @@ type faultLoad struct {
 	readsMayFail bool
 	errors       atomic.Int32
 
-	workers []*faultWorker
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	outage  atomic.Pointer[faultOutage]
+	workers  []*faultWorker
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	outage   atomic.Pointer[faultOutage]
 }
 
 // keySpan is the range of keys each worker owns.
@@ -89,17 +90,23 @@ type faultWorker struct {
 	reads    int
 	writes   int
 	failures map[string]int // "op: class" -> count
-	seen     *faultOutage   // the last outage this worker saw the end of
+	// the last outage in which this worker had a failed write, a success,
+	// and an acknowledged write
+	seenFail, seenOK, seenWrite *faultOutage
 }
 
-// faultOutage records when the manager works again after the server went
-// away: the first success of any worker, and of every worker.
+// faultOutage records how the load went through the server's absence: when
+// every worker has had a write fail, and when the manager works again (the
+// first successful statement of any worker, and the time when every worker
+// has had a write acknowledged).
 type faultOutage struct {
+	unfailed  atomic.Int32 // workers without a failed write yet
+	failDone  chan struct{}
 	first     atomic.Int64 // unix nanoseconds of the first success
 	firstDone chan struct{}
-	remaining atomic.Int32 // workers without a success yet
+	remaining atomic.Int32 // workers without an acknowledged write yet
 	allDone   chan struct{}
-	all       atomic.Int64 // unix nanoseconds when the last worker got its first success
+	all       atomic.Int64 // unix nanoseconds when remaining reached 0
 }
 
 // newFaultLoad creates the tables with admin (which may be m), and the
@@ -144,16 +151,17 @@ func (l *faultLoad) waitWarm(t *testing.T, within time.Duration) {
 	}
 }
 
-// halt stops the workers and waits for them.
+// halt stops the workers and waits for them. It may be called again.
 func (l *faultLoad) halt() {
-	close(l.stop)
+	l.stopOnce.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }
 
 // serverDown tells the load that the server is gone from now on: the next
 // successes are the manager's recovery.
 func (l *faultLoad) serverDown() *faultOutage {
-	o := &faultOutage{firstDone: make(chan struct{}), allDone: make(chan struct{})}
+	o := &faultOutage{failDone: make(chan struct{}), firstDone: make(chan struct{}), allDone: make(chan struct{})}
+	o.unfailed.Store(int32(len(l.workers)))
 	o.remaining.Store(int32(len(l.workers)))
 	l.outage.Store(o)
 	return o
@@ -192,8 +200,11 @@ func (l *faultLoad) work(w *faultWorker, warmWrites int) {
 			err = l.readIDs(ctx, w)
 		}
 		cancel()
+		write := i%5 == 0 || i%5 == 2
 		if err == nil {
-			l.succeeded(w)
+			l.succeeded(w, write)
+		} else if write {
+			l.writeFailed(w)
 		}
 		if !w.warmed && len(w.acked) >= warmWrites {
 			w.warmed = true
@@ -202,20 +213,35 @@ func (l *faultLoad) work(w *faultWorker, warmWrites int) {
 	}
 }
 
+// writeFailed records a failed write for the outage under way, if any.
+func (l *faultLoad) writeFailed(w *faultWorker) {
+	if o := l.outage.Load(); o != nil && w.seenFail != o {
+		w.seenFail = o
+		if o.unfailed.Add(-1) == 0 {
+			close(o.failDone)
+		}
+	}
+}
+
 // succeeded records a success for the outage under way, if any.
-func (l *faultLoad) succeeded(w *faultWorker) {
+func (l *faultLoad) succeeded(w *faultWorker, write bool) {
 	o := l.outage.Load()
-	if o == nil || o == w.seen {
+	if o == nil {
 		return
 	}
-	w.seen = o
 	now := time.Now().UnixNano()
-	if o.first.CompareAndSwap(0, now) {
-		close(o.firstDone)
+	if w.seenOK != o {
+		w.seenOK = o
+		if o.first.CompareAndSwap(0, now) {
+			close(o.firstDone)
+		}
 	}
-	if o.remaining.Add(-1) == 0 {
-		o.all.Store(now)
-		close(o.allDone)
+	if write && w.seenWrite != o {
+		w.seenWrite = o
+		if o.remaining.Add(-1) == 0 {
+			o.all.Store(now)
+			close(o.allDone)
+		}
 	}
 }
 
@@ -385,7 +411,7 @@ func (l *faultLoad) verify(t *testing.T, admin *dbm.Manager) (unknownApplied int
 			t.Fatal(err)
 		}
 		for _, p := range l.checkRows(w, rows) {
-			t.Errorf("worker %d, after the load: %s", w.id, p)
+			l.errorf("worker %d, after the load: %s", w.id, p)
 		}
 		counter, err := dbm.One[int](t.Context(), admin, "SELECT v::int FROM "+l.counters+" WHERE id = $1", w.lo)
 		if err != nil {
@@ -433,15 +459,6 @@ func (l *faultLoad) report() faultReport {
 	return r
 }
 
-// failed is the number of failed operations.
-func (r faultReport) failed() int {
-	n := 0
-	for _, c := range r.failures {
-		n += c
-	}
-	return n
-}
-
 func (r faultReport) String() string {
 	var f []string
 	for _, k := range slices.Sorted(maps.Keys(r.failures)) {
@@ -454,8 +471,16 @@ func (r faultReport) String() string {
 		r.reads, r.writes, r.acked, r.unknown, r.refused, strings.Join(f, ", "))
 }
 
-// statsLine is the part of Stats the reports show.
-func statsLine(s dbm.Stats) string {
+// statsLine is the part of Stats the reports show: what the manager did
+// between before and after (before: the zero Stats for a new manager).
+func statsLine(before, after dbm.Stats) string {
+	errs := map[string]uint64{}
+	for k, n := range after.ErrorsByClass {
+		if d := n - before.ErrorsByClass[k]; d > 0 {
+			errs[k] = d
+		}
+	}
 	return fmt.Sprintf("manager: retries %d, transactions %d (commits %d, rollbacks %d), failed attempts by class %v, in use %d",
-		s.Retries, s.Transactions, s.Commits, s.Rollbacks, s.ErrorsByClass, s.InUse)
+		after.Retries-before.Retries, after.Transactions-before.Transactions, after.Commits-before.Commits,
+		after.Rollbacks-before.Rollbacks, errs, after.InUse)
 }

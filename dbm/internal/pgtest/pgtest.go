@@ -346,15 +346,17 @@ func (s *Server) Ready(ctx context.Context) error {
 const readyPoll = 5 * time.Millisecond
 
 // WaitReady tries [Server.Ready] every few milliseconds until it succeeds,
-// and returns the time it first did: how long a client had to wait for the
-// server, measured as a client sees it. It gives up when ctx ends.
+// and returns when the attempt that succeeded began: the server accepted
+// logins at that time or a moment later (a login takes a while), and at the
+// earliest when the attempt before began. It gives up when ctx ends.
 func (s *Server) WaitReady(ctx context.Context) (time.Time, error) {
 	t := time.NewTicker(readyPoll)
 	defer t.Stop()
 	for {
+		began := time.Now()
 		err := s.Ready(ctx)
 		if err == nil {
-			return time.Now(), nil
+			return began, nil
 		}
 		select {
 		case <-ctx.Done():

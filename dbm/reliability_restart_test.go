@@ -1,0 +1,118 @@
+package dbm_test
+
+// Server restarts under load, on a throwaway PostgreSQL server of the
+// test's own (dbm/internal/pgtest): the same manager must work again once
+// the server is back, without being re-created.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/pgtest"
+)
+
+// recoveryBound is how long the manager may take, once the server accepts
+// logins again, to run statements again: generous, the machines running the
+// tests are slow and shared. It bounds a hang; it is not a speed target.
+const recoveryBound = 30 * time.Second
+
+// TestReliabilityServerRestart: four workers write (Exec and WithTx) and
+// read (ExecuteQuery, Get, Select) through one manager while the server is
+// stopped (pg_ctl stop -m fast, then -m immediate, a crash) and started
+// again. The manager recovers by itself: the time from the server accepting
+// logins to the manager's first successful statement, and until every
+// worker has had a write acknowledged, is logged and bounded by
+// recoveryBound. Operations that fail during the
+// outage fail with ErrConnection; no acknowledged write is lost, none is
+// written twice, and afterwards no connection is left in use.
+//
+// The server runs with pgtest.Durable (synchronous_commit on): without it,
+// PostgreSQL acknowledges a commit before its WAL is written, and a crash
+// (-m immediate) may lose acknowledged commits by design.
+func TestReliabilityServerRestart(t *testing.T) {
+	t.Parallel() // most of its time is initdb and pg_ctl, in other processes
+	srv := pgtest.Start(t, pgtest.OnMissing(missingServer), pgtest.Durable())
+	cfg := dbm.Config{Host: srv.Host, Port: srv.Port, User: srv.Superuser, Password: srv.Password, Database: "postgres", SSLMode: "disable"}
+	open := func() *dbm.Manager {
+		m, err := dbm.New(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("New: %v\nserver log:\n%s", err, srv.Log())
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		return m
+	}
+	m := open()     // the manager under test, kept across both restarts
+	admin := open() // creates the tables and checks them after the load
+	const workers = 4
+
+	for _, mode := range []string{"fast", "immediate"} {
+		t.Run("stop -m "+mode, func(t *testing.T) {
+			before := m.Stats()
+			l := newFaultLoad(t, m, admin, workers, 0)
+			l.readsMayFail = true
+			l.start(5)
+			defer l.halt()
+			l.waitWarm(t, recoveryBound)
+
+			if err := srv.Stop(mode); err != nil {
+				t.Fatal(err)
+			}
+			stopped := time.Now()
+			o := l.serverDown()
+			// Keep the server down until every worker has seen a write
+			// fail: each then has a failure to be checked and a recovery
+			// to make.
+			select {
+			case <-o.failDone:
+			case <-time.After(recoveryBound):
+				t.Fatalf("with the server down, not every worker had a write fail within %s", recoveryBound)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*recoveryBound)
+			defer cancel()
+			type result struct {
+				at  time.Time
+				err error
+			}
+			readyCh := make(chan result, 1)
+			go func() {
+				at, err := srv.WaitReady(ctx)
+				readyCh <- result{at, err}
+			}()
+			if err := srv.StartAgain(); err != nil {
+				t.Fatal(err)
+			}
+			ready := <-readyCh
+			if ready.err != nil {
+				t.Fatal(ready.err)
+			}
+			for _, wait := range []struct {
+				what string
+				done chan struct{}
+			}{{"no successful statement", o.firstDone}, {"not every worker had a write acknowledged", o.allDone}} {
+				select {
+				case <-wait.done:
+				case <-time.After(recoveryBound):
+					t.Fatalf("%s within %s of the server accepting logins again\nserver log:\n%s", wait.what, recoveryBound, srv.Log())
+				}
+			}
+			l.halt()
+			first, all := time.Unix(0, o.first.Load()), time.Unix(0, o.all.Load())
+
+			r := l.report()
+			s := m.Stats()
+			t.Logf("%s: server down %s (from the end of pg_ctl stop to accepting logins again); manager's first success %s after that, a write acknowledged to every worker %s after",
+				t.Name(), ready.at.Sub(stopped).Round(time.Millisecond), first.Sub(ready.at).Round(time.Millisecond), all.Sub(ready.at).Round(time.Millisecond))
+			t.Logf("%s; %s", r, statsLine(before, s))
+			if d := first.Sub(ready.at); d > recoveryBound {
+				t.Errorf("first success %s after the server accepted logins, want < %s", d, recoveryBound)
+			}
+			if s.InUse != 0 {
+				t.Errorf("Stats().InUse = %d after the load, want 0", s.InUse)
+			}
+			applied := l.verify(t, admin)
+			t.Logf("writes with an unknown outcome that had taken effect: %d of %d", applied, r.unknown)
+		})
+	}
+}
