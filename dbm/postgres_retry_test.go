@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/faultproxy"
@@ -261,15 +261,37 @@ func pgOwnPIDs(t *testing.T, admin *dbm.Manager, app string) []int {
 	return pids
 }
 
+// pgTerminate terminates the backends of the connections opened with the
+// given application_name, waits until they are gone, and returns how many
+// there were. It signals them all at once: pg_terminate_backend's own
+// timeout would wait for each in turn, polling every 100ms.
 func pgTerminate(t *testing.T, admin *dbm.Manager, app string) int {
 	t.Helper()
-	var n int
-	err := admin.Get(context.Background(), &n,
-		"SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
+	// pg_terminate_backend in the select list, never in WHERE: the planner
+	// may evaluate it there before the other conditions, on every backend.
+	var backends []struct {
+		PID       int  `db:"pid"`
+		Signalled bool `db:"signalled"`
+	}
+	err := admin.ExecuteQuery(context.Background(), &backends,
+		"SELECT pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	var pids []int
+	for _, b := range backends {
+		if b.Signalled {
+			pids = append(pids, b.PID)
+		}
+	}
+	waitFor(t, "terminated backends still running", func() bool {
+		var n int
+		if err := admin.Get(context.Background(), &n, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pq.Array(pids)); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	return len(pids)
 }
 
 // waitForLockWait polls until a backend with the given application_name

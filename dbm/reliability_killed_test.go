@@ -76,44 +76,56 @@ func (k *pgKiller) stop(t *testing.T) (rounds, killed int) {
 
 // TestReliabilityKilledBackendsUnderLoad: five workers write (Exec and
 // WithTx) and read (ExecuteQuery, Get, Select) for a few seconds
-// ($DBM_RELIABILITY_DURATION, default 3s) while the manager's backends are
-// terminated every 20ms. Every read succeeds and sees every acknowledged
-// write; no key is written twice; failed writes match ErrConnection (most
-// ErrOutcomeUnknown too), and a write whose error does not say its outcome is
-// unknown did not take effect.
+// ($DBM_RELIABILITY_DURATION, default 2s, on each path) while the manager's
+// backends are terminated every 20ms. Every read succeeds and sees every
+// acknowledged write; no key is written twice; failed writes match
+// ErrConnection (most ErrOutcomeUnknown too), and a write whose error does
+// not say its outcome is unknown did not take effect. It runs on both paths:
+// the pool's (database/sql replaces broken connections for reads, and retries
+// them) and connections of their own (AcquireTimeout set: database/sql does
+// neither, the manager must).
 func TestReliabilityKilledBackendsUnderLoad(t *testing.T) {
-	duration := reliabilityDuration(t, 3*time.Second)
+	duration := reliabilityDuration(t, 2*time.Second)
 	const workers, every = 5, 20 * time.Millisecond
 	admin := newPostgres(t)
-	app := "dbm-rel-kill-" + pgRandom(4)
-	cfg := postgresConfig(t)
-	cfg.Params = map[string]string{"application_name": app}
-	m, err := dbm.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	for _, acquire := range []time.Duration{0, 5 * time.Second} {
+		name := "pool path"
+		if acquire > 0 {
+			name = "connections of their own"
+		}
+		t.Run(name, func(t *testing.T) {
+			app := "dbm-rel-kill-" + pgRandom(4)
+			cfg := postgresConfig(t)
+			cfg.Params = map[string]string{"application_name": app}
+			cfg.AcquireTimeout = acquire
+			m, err := dbm.New(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
 
-	l := newFaultLoad(t, m, admin, workers, 0)
-	k := startPgKiller(t, app, every)
-	l.start(1)
-	<-time.After(duration)
-	l.halt()
-	rounds, killed := k.stop(t)
+			l := newFaultLoad(t, m, admin, workers, 0)
+			k := startPgKiller(t, app, every)
+			l.start(1)
+			<-time.After(duration)
+			l.halt()
+			rounds, killed := k.stop(t)
 
-	r := l.report()
-	s := m.Stats()
-	t.Logf("%s under load for %s, backends terminated every %s: %s", t.Name(), duration, every, r)
-	t.Logf("kill rounds %d, backends terminated %d; %s", rounds, killed, statsLine(dbm.Stats{}, s))
-	if killed == 0 {
-		t.Error("no backend of the manager's was terminated: the test proved nothing")
+			r := l.report()
+			s := m.Stats()
+			t.Logf("%s: load for %s, backends terminated every %s: %s", t.Name(), duration, every, r)
+			t.Logf("kill rounds %d, backends terminated %d; %s", rounds, killed, statsLine(dbm.Stats{}, s))
+			if killed == 0 {
+				t.Error("no backend of the manager's was terminated: the test proved nothing")
+			}
+			if r.acked == 0 {
+				t.Error("no write was acknowledged")
+			}
+			if s.InUse != 0 {
+				t.Errorf("Stats().InUse = %d after the load, want 0", s.InUse)
+			}
+			applied := l.verify(t, admin)
+			t.Logf("writes with an unknown outcome that had taken effect: %d of %d", applied, r.unknown)
+		})
 	}
-	if r.acked == 0 {
-		t.Error("no write was acknowledged")
-	}
-	if s.InUse != 0 {
-		t.Errorf("Stats().InUse = %d after the load, want 0", s.InUse)
-	}
-	applied := l.verify(t, admin)
-	t.Logf("writes with an unknown outcome that had taken effect: %d of %d", applied, r.unknown)
 }

@@ -1,0 +1,98 @@
+package dbm_test
+
+// Connections that died while they sat idle in the pool, as after a server
+// restart or a failover: every one of them is broken, and the server is fine.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// TestPostgresStaleIdleConnections fills the pool with idle connections,
+// terminates their backends, and then runs one read, one BeginTx and one
+// Ping: each must succeed on a new connection, however many dead ones the
+// pool holds. database/sql does that on its own pool path (it takes another
+// connection on driver.ErrBadConn, the last time a new one); with
+// AcquireTimeout the manager runs them on a connection of its own, where
+// database/sql does not, so the manager must replace broken connections
+// itself: three tries, one per retry attempt, would each meet a dead
+// connection and the read would fail although the server is up.
+func TestPostgresStaleIdleConnections(t *testing.T) {
+	const pool = 5 // more dead connections than attempts, and than the 3 tries database/sql makes
+	admin := newPostgres(t)
+	for _, acquire := range []time.Duration{0, 5 * time.Second} {
+		name := "pool path"
+		if acquire > 0 {
+			name = "connections of their own (AcquireTimeout)"
+		}
+		t.Run(name, func(t *testing.T) {
+			app := "dbm-rel-stale-" + pgRandom(4)
+			cfg := postgresConfig(t)
+			cfg.Params = map[string]string{"application_name": app}
+			cfg.MaxOpenConns = pool
+			cfg.AcquireTimeout = acquire
+			m, err := dbm.New(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			fastRetries(m)
+
+			// staleAll leaves the pool with `pool` idle connections whose
+			// backends are gone.
+			staleAll := func(t *testing.T) {
+				t.Helper()
+				conns := make([]interface{ Close() error }, 0, pool)
+				for range pool {
+					c, err := m.DB().Conn(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					conns = append(conns, c)
+				}
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				if s := m.Stats(); s.Idle != pool {
+					t.Fatalf("%d idle connections, want %d", s.Idle, pool)
+				}
+				// Some may be dead already: the broken ones the last step
+				// did not need to try are still in the pool.
+				pgTerminate(t, admin, app)
+				if pids := pgOwnPIDs(t, admin, app); len(pids) != 0 {
+					t.Fatalf("backends %v still running", pids)
+				}
+			}
+			for what, run := range map[string]func(ctx context.Context) error{
+				"Get": func(ctx context.Context) error {
+					var n int
+					return m.Get(ctx, &n, "SELECT 1")
+				},
+				"BeginTx": func(ctx context.Context) error {
+					tx, err := m.BeginTx(ctx, nil)
+					if err == nil {
+						err = tx.Rollback()
+					}
+					return err
+				},
+				"Ping": m.Ping,
+			} {
+				// A few rounds: lib/pq reports a dead connection either as
+				// driver.ErrBadConn or as the reset it met, whichever
+				// comes first.
+				for round := range 3 {
+					staleAll(t)
+					if err := run(t.Context()); err != nil {
+						t.Errorf("%s, round %d, with %d dead idle connections and a working server: %v", what, round, pool, err)
+					}
+				}
+			}
+			if s := m.Stats(); s.InUse != 0 {
+				t.Errorf("Stats().InUse = %d, want 0", s.InUse)
+			}
+		})
+	}
+}
