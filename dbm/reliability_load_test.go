@@ -62,9 +62,11 @@ type faultLoad struct {
 	rows     string // (id, v): one row per write
 	counters string // (id, v): per worker, v = committed 'tx' rows, as text
 	base     int
-	// readsMayFail: a failed read is reported as an error unless this is set;
-	// a read that may fail must still fail with ErrConnection.
+	// readsMayFail: a failed read is reported as an error unless this is set
+	// and the read began before serverUp; a read that may fail must still
+	// fail with ErrConnection.
 	readsMayFail bool
+	upSince      atomic.Int64 // unix nanoseconds; see serverUp
 	errors       atomic.Int32
 
 	workers  []*faultWorker
@@ -167,6 +169,10 @@ func (l *faultLoad) serverDown() *faultOutage {
 	return o
 }
 
+// serverUp tells the load that the server accepts logins again: from now
+// on every read must succeed, whatever the pool still holds.
+func (l *faultLoad) serverUp() { l.upSince.Store(time.Now().UnixNano()) }
+
 func (l *faultLoad) errorf(format string, args ...any) {
 	if n := l.errors.Add(1); n <= maxLoadErrors {
 		l.t.Errorf(format, args...)
@@ -186,18 +192,19 @@ func (l *faultLoad) work(w *faultWorker, warmWrites int) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		up := l.upSince.Load() != 0 // the server is known to be up since before this operation
 		var err error
 		switch i % 5 {
 		case 0:
 			err = l.write(ctx, w, "exec")
 		case 1:
-			err = l.readAll(ctx, w)
+			err = l.readAll(ctx, w, up)
 		case 2:
 			err = l.write(ctx, w, "tx")
 		case 3:
-			err = l.readCounter(ctx, w)
+			err = l.readCounter(ctx, w, up)
 		case 4:
-			err = l.readIDs(ctx, w)
+			err = l.readIDs(ctx, w, up)
 		}
 		cancel()
 		write := i%5 == 0 || i%5 == 2
@@ -290,8 +297,9 @@ func failureKind(op string, err error) string {
 	return s
 }
 
-// readFailed records a failed read; it reports whether the read failed.
-func (l *faultLoad) readFailed(w *faultWorker, how string, err error) bool {
+// readFailed records a read's outcome; it reports whether the read failed.
+// up tells that the server was up when the read began.
+func (l *faultLoad) readFailed(w *faultWorker, how string, up bool, err error) bool {
 	w.reads++
 	if err == nil {
 		return false
@@ -300,6 +308,8 @@ func (l *faultLoad) readFailed(w *faultWorker, how string, err error) bool {
 	switch {
 	case !l.readsMayFail:
 		l.errorf("worker %d: read through %s failed: %v", w.id, how, err)
+	case up:
+		l.errorf("worker %d: read through %s, begun after the server accepted logins again, failed: %v", w.id, how, err)
 	case !errors.Is(err, dbm.ErrConnection):
 		l.errorf("worker %d: read through %s: %v; want an error matching ErrConnection", w.id, how, err)
 	}
@@ -311,10 +321,10 @@ type faultRow struct {
 	V  string `db:"v"`
 }
 
-func (l *faultLoad) readAll(ctx context.Context, w *faultWorker) error {
+func (l *faultLoad) readAll(ctx context.Context, w *faultWorker, up bool) error {
 	var rows []faultRow
 	err := l.m.ExecuteQuery(ctx, &rows, "SELECT id, v FROM "+l.rows+" WHERE id >= $1 AND id < $2", w.lo, w.hi)
-	if l.readFailed(w, "ExecuteQuery", err) {
+	if l.readFailed(w, "ExecuteQuery", up, err) {
 		return err
 	}
 	for _, p := range l.checkRows(w, rows) {
@@ -323,9 +333,9 @@ func (l *faultLoad) readAll(ctx context.Context, w *faultWorker) error {
 	return nil
 }
 
-func (l *faultLoad) readIDs(ctx context.Context, w *faultWorker) error {
+func (l *faultLoad) readIDs(ctx context.Context, w *faultWorker, up bool) error {
 	ids, err := dbm.Select[int](ctx, l.m, "SELECT id FROM "+l.rows+" WHERE id >= $1 AND id < $2", w.lo, w.hi)
-	if l.readFailed(w, "Select", err) {
+	if l.readFailed(w, "Select", up, err) {
 		return err
 	}
 	rows := make([]faultRow, len(ids))
@@ -340,14 +350,14 @@ func (l *faultLoad) readIDs(ctx context.Context, w *faultWorker) error {
 
 // readCounter reads, in one statement (one snapshot), how many 'tx' rows
 // the worker has and its counter: each transaction wrote both or neither.
-func (l *faultLoad) readCounter(ctx context.Context, w *faultWorker) error {
+func (l *faultLoad) readCounter(ctx context.Context, w *faultWorker, up bool) error {
 	var got struct {
 		Rows    int `db:"rows"`
 		Counter int `db:"counter"`
 	}
 	err := l.m.Get(ctx, &got, "SELECT (SELECT count(*) FROM "+l.rows+" WHERE id >= $1 AND id < $2 AND v = 'tx') AS rows, "+
 		"(SELECT v::int FROM "+l.counters+" WHERE id = $1) AS counter", w.lo, w.hi)
-	if l.readFailed(w, "Get", err) {
+	if l.readFailed(w, "Get", up, err) {
 		return err
 	}
 	if got.Rows != got.Counter {

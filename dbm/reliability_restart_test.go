@@ -24,9 +24,12 @@ const recoveryBound = 30 * time.Second
 // again. The manager recovers by itself: the time from the server accepting
 // logins to the manager's first successful statement, and until every
 // worker has had a write acknowledged, is logged and bounded by
-// recoveryBound. Operations that fail during the
-// outage fail with ErrConnection; no acknowledged write is lost, none is
-// written twice, and afterwards no connection is left in use.
+// recoveryBound. Operations that fail during the outage fail with
+// ErrConnection; every read begun after the server accepts logins again
+// succeeds, although the pool is full of dead connections; no acknowledged
+// write is lost, none is written twice, and afterwards no connection is
+// left in use. It runs on both paths: the pool's, and connections of their
+// own (AcquireTimeout), each with a manager of its own.
 //
 // The server runs with pgtest.Durable (synchronous_commit on): without it,
 // PostgreSQL acknowledges a commit before its WAL is written, and a crash
@@ -35,84 +38,126 @@ func TestReliabilityServerRestart(t *testing.T) {
 	t.Parallel() // most of its time is initdb and pg_ctl, in other processes
 	srv := pgtest.Start(t, pgtest.OnMissing(missingServer), pgtest.Durable())
 	cfg := dbm.Config{Host: srv.Host, Port: srv.Port, User: srv.Superuser, Password: srv.Password, Database: "postgres", SSLMode: "disable"}
-	open := func() *dbm.Manager {
-		m, err := dbm.New(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("New: %v\nserver log:\n%s", err, srv.Log())
-		}
-		t.Cleanup(func() { _ = m.Close() })
-		return m
+	// The managers under test, each kept across both of its restarts: one
+	// on the pool path, one with connections of their own.
+	paths := []struct {
+		name string
+		cfg  dbm.Config
+		m    *dbm.Manager
+	}{{name: "pool path", cfg: cfg}, {name: "connections of their own", cfg: cfg}}
+	paths[1].cfg.AcquireTimeout = 5 * time.Second
+	for i := range paths {
+		paths[i].m = pgOpenOn(t, srv, paths[i].cfg)
 	}
-	m := open()     // the manager under test, kept across both restarts
-	admin := open() // creates the tables and checks them after the load
+	// admin creates the tables and checks them after the load. It keeps one
+	// idle connection: a Ping after a restart replaces it if it is dead, so
+	// that admin's writes (CREATE TABLE) do not fail on a dead one.
+	adminCfg := cfg
+	adminCfg.MaxIdleConns = 1
+	admin := pgOpenOn(t, srv, adminCfg)
 	const workers = 4
 
 	for _, mode := range []string{"fast", "immediate"} {
-		t.Run("stop -m "+mode, func(t *testing.T) {
-			before := m.Stats()
-			l := newFaultLoad(t, m, admin, workers, 0)
-			l.readsMayFail = true
-			l.start(5)
-			defer l.halt()
-			l.waitWarm(t, recoveryBound)
-
-			if err := srv.Stop(mode); err != nil {
-				t.Fatal(err)
-			}
-			stopped := time.Now()
-			o := l.serverDown()
-			// Keep the server down until every worker has seen a write
-			// fail: each then has a failure to be checked and a recovery
-			// to make.
-			select {
-			case <-o.failDone:
-			case <-time.After(recoveryBound):
-				t.Fatalf("with the server down, not every worker had a write fail within %s", recoveryBound)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), 2*recoveryBound)
-			defer cancel()
-			type result struct {
-				at  time.Time
-				err error
-			}
-			readyCh := make(chan result, 1)
-			go func() {
-				at, err := srv.WaitReady(ctx)
-				readyCh <- result{at, err}
-			}()
-			if err := srv.StartAgain(); err != nil {
-				t.Fatal(err)
-			}
-			ready := <-readyCh
-			if ready.err != nil {
-				t.Fatal(ready.err)
-			}
-			for _, wait := range []struct {
-				what string
-				done chan struct{}
-			}{{"no successful statement", o.firstDone}, {"not every worker had a write acknowledged", o.allDone}} {
-				select {
-				case <-wait.done:
-				case <-time.After(recoveryBound):
-					t.Fatalf("%s within %s of the server accepting logins again\nserver log:\n%s", wait.what, recoveryBound, srv.Log())
-				}
-			}
-			l.halt()
-			first, all := time.Unix(0, o.first.Load()), time.Unix(0, o.all.Load())
-
-			r := l.report()
-			s := m.Stats()
-			t.Logf("%s: server down %s (from the end of pg_ctl stop to accepting logins again); manager's first success %s after that, a write acknowledged to every worker %s after",
-				t.Name(), ready.at.Sub(stopped).Round(time.Millisecond), first.Sub(ready.at).Round(time.Millisecond), all.Sub(ready.at).Round(time.Millisecond))
-			t.Logf("%s; %s", r, statsLine(before, s))
-			if d := first.Sub(ready.at); d > recoveryBound {
-				t.Errorf("first success %s after the server accepted logins, want < %s", d, recoveryBound)
-			}
-			if s.InUse != 0 {
-				t.Errorf("Stats().InUse = %d after the load, want 0", s.InUse)
-			}
-			applied := l.verify(t, admin)
-			t.Logf("writes with an unknown outcome that had taken effect: %d of %d", applied, r.unknown)
-		})
+		for _, p := range paths {
+			t.Run("stop -m "+mode+", "+p.name, func(t *testing.T) { restartUnderLoad(t, srv, mode, p.cfg, p.m, admin, workers) })
+		}
 	}
+}
+
+// pgOpenOn opens a manager on srv, closed when the test ends.
+func pgOpenOn(t *testing.T, srv *pgtest.Server, cfg dbm.Config) *dbm.Manager {
+	t.Helper()
+	m, err := dbm.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v\nserver log:\n%s", err, srv.Log())
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// restartUnderLoad is one stop and start of srv under a load on m, made
+// with cfg. Two more managers made with cfg sit idle through the restart,
+// their pools full of connections that die with the server, as an
+// application's would at a quiet time: the first read of one and the first
+// Ping of the other must succeed once the server is back.
+func restartUnderLoad(t *testing.T, srv *pgtest.Server, mode string, cfg dbm.Config, m, admin *dbm.Manager, workers int) {
+	if err := admin.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const idleConns = 3
+	idleRead, idlePing := pgOpenOn(t, srv, cfg), pgOpenOn(t, srv, cfg)
+	pgFillPool(t, idleRead, idleConns)
+	pgFillPool(t, idlePing, idleConns)
+	before := m.Stats()
+	l := newFaultLoad(t, m, admin, workers, 0)
+	l.readsMayFail = true
+	l.start(5)
+	defer l.halt()
+	l.waitWarm(t, recoveryBound)
+
+	if err := srv.Stop(mode); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	o := l.serverDown()
+	// Keep the server down until every worker has seen a write
+	// fail: each then has a failure to be checked and a recovery
+	// to make.
+	select {
+	case <-o.failDone:
+	case <-time.After(recoveryBound):
+		t.Fatalf("with the server down, not every worker had a write fail within %s", recoveryBound)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*recoveryBound)
+	defer cancel()
+	type result struct {
+		at  time.Time
+		err error
+	}
+	readyCh := make(chan result, 1)
+	go func() {
+		at, err := srv.WaitReady(ctx)
+		readyCh <- result{at, err}
+	}()
+	if err := srv.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	ready := <-readyCh
+	if ready.err != nil {
+		t.Fatal(ready.err)
+	}
+	l.serverUp()
+	var one int
+	if err := idleRead.Get(t.Context(), &one, "SELECT 1"); err != nil {
+		t.Errorf("first read of a manager idle through the restart, with %d dead connections in its pool: %v", idleConns, err)
+	}
+	if err := idlePing.Ping(t.Context()); err != nil {
+		t.Errorf("first Ping of a manager idle through the restart, with %d dead connections in its pool: %v", idleConns, err)
+	}
+	for _, wait := range []struct {
+		what string
+		done chan struct{}
+	}{{"no successful statement", o.firstDone}, {"not every worker had a write acknowledged", o.allDone}} {
+		select {
+		case <-wait.done:
+		case <-time.After(recoveryBound):
+			t.Fatalf("%s within %s of the server accepting logins again\nserver log:\n%s", wait.what, recoveryBound, srv.Log())
+		}
+	}
+	l.halt()
+	first, all := time.Unix(0, o.first.Load()), time.Unix(0, o.all.Load())
+
+	r := l.report()
+	s := m.Stats()
+	t.Logf("%s: server down %s (from the end of pg_ctl stop to accepting logins again); manager's first success %s after that, a write acknowledged to every worker %s after",
+		t.Name(), ready.at.Sub(stopped).Round(time.Millisecond), first.Sub(ready.at).Round(time.Millisecond), all.Sub(ready.at).Round(time.Millisecond))
+	t.Logf("%s; %s", r, statsLine(before, s))
+	if d := first.Sub(ready.at); d > recoveryBound {
+		t.Errorf("first success %s after the server accepted logins, want < %s", d, recoveryBound)
+	}
+	if s.InUse != 0 {
+		t.Errorf("Stats().InUse = %d after the load, want 0", s.InUse)
+	}
+	applied := l.verify(t, admin)
+	t.Logf("writes with an unknown outcome that had taken effect: %d of %d", applied, r.unknown)
 }

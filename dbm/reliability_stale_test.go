@@ -5,6 +5,7 @@ package dbm_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -45,20 +46,7 @@ func TestPostgresStaleIdleConnections(t *testing.T) {
 			// backends are gone.
 			staleAll := func(t *testing.T) {
 				t.Helper()
-				conns := make([]interface{ Close() error }, 0, pool)
-				for range pool {
-					c, err := m.DB().Conn(t.Context())
-					if err != nil {
-						t.Fatal(err)
-					}
-					conns = append(conns, c)
-				}
-				for _, c := range conns {
-					_ = c.Close()
-				}
-				if s := m.Stats(); s.Idle != pool {
-					t.Fatalf("%d idle connections, want %d", s.Idle, pool)
-				}
+				pgFillPool(t, m, pool)
 				// Some may be dead already: the broken ones the last step
 				// did not need to try are still in the pool.
 				pgTerminate(t, admin, app)
@@ -94,5 +82,25 @@ func TestPostgresStaleIdleConnections(t *testing.T) {
 				t.Errorf("Stats().InUse = %d, want 0", s.InUse)
 			}
 		})
+	}
+}
+
+// pgFillPool leaves n idle connections in m's pool (whose size must be at
+// least n): it takes n at once and gives them back.
+func pgFillPool(t *testing.T, m *dbm.Manager, n int) {
+	t.Helper()
+	conns := make([]*sql.Conn, 0, n)
+	for range n {
+		c, err := m.DB().Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	if s := m.Stats(); s.Idle != n {
+		t.Fatalf("%d idle connections, want %d", s.Idle, n)
 	}
 }
