@@ -314,15 +314,7 @@ func waitForLockWait(t *testing.T, admin *dbm.Manager, app string) {
 func TestPostgresTerminatedBackends(t *testing.T) {
 	admin := newPostgres(t)
 	table := pgRetryTable(t, admin)
-	app := "dbm-i3-term-" + pgRandom(4)
-	cfg := postgresConfig(t)
-	cfg.MaxOpenConns = 3
-	cfg.Params = map[string]string{"application_name": app}
-	m, err := dbm.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, app := newPostgresApp(t, "dbm-i3-term-", func(c *dbm.Config) { c.MaxOpenConns = 3 })
 	fastRetries(m)
 
 	// Each round kills the backend while it is running the read: the read

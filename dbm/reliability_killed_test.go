@@ -88,22 +88,9 @@ func TestReliabilityKilledBackendsUnderLoad(t *testing.T) {
 	duration := reliabilityDuration(t, 2*time.Second)
 	const workers, every = 5, 20 * time.Millisecond
 	admin := newPostgres(t)
-	for _, acquire := range []time.Duration{0, 5 * time.Second} {
-		name := "pool path"
-		if acquire > 0 {
-			name = "connections of their own"
-		}
-		t.Run(name, func(t *testing.T) {
-			app := "dbm-rel-kill-" + pgRandom(4)
-			cfg := postgresConfig(t)
-			cfg.Params = map[string]string{"application_name": app}
-			cfg.AcquireTimeout = acquire
-			m, err := dbm.New(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-
+	for _, path := range managerPaths {
+		t.Run(path.name, func(t *testing.T) {
+			m, app := newPostgresApp(t, "dbm-rel-kill-", func(c *dbm.Config) { c.AcquireTimeout = path.acquire })
 			l := newFaultLoad(t, m, admin, workers, 0)
 			k := startPgKiller(t, app, every)
 			l.start(1)

@@ -39,6 +39,35 @@ func reliabilityDuration(t *testing.T, def time.Duration) time.Duration {
 	return d
 }
 
+// managerPaths are the two ways the manager runs statements: on the pool
+// (database/sql replaces broken connections for reads and BEGIN, and
+// retries them), and, with AcquireTimeout, on connections of their own
+// (database/sql does neither: the manager must).
+var managerPaths = []struct {
+	name    string
+	acquire time.Duration
+}{{"pool path", 0}, {"connections of their own", 5 * time.Second}}
+
+// newPostgresApp opens a manager on the shared server whose connections
+// carry a unique application_name, returned, by which their backends can be
+// found and terminated. edit, if not nil, changes the configuration first.
+// The manager is closed when the test ends.
+func newPostgresApp(t *testing.T, prefix string, edit func(*dbm.Config)) (*dbm.Manager, string) {
+	t.Helper()
+	app := prefix + pgRandom(4)
+	cfg := postgresConfig(t)
+	cfg.Params = map[string]string{"application_name": app}
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := dbm.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m, app
+}
+
 // opTimeout bounds each operation of the load: an operation that hangs
 // fails the test (with ErrTimeout, an unexpected class) instead of blocking
 // it.

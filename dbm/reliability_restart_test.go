@@ -40,14 +40,16 @@ func TestReliabilityServerRestart(t *testing.T) {
 	cfg := dbm.Config{Host: srv.Host, Port: srv.Port, User: srv.Superuser, Password: srv.Password, Database: "postgres", SSLMode: "disable"}
 	// The managers under test, each kept across both of its restarts: one
 	// on the pool path, one with connections of their own.
-	paths := []struct {
+	type path struct {
 		name string
 		cfg  dbm.Config
 		m    *dbm.Manager
-	}{{name: "pool path", cfg: cfg}, {name: "connections of their own", cfg: cfg}}
-	paths[1].cfg.AcquireTimeout = 5 * time.Second
-	for i := range paths {
-		paths[i].m = pgOpenOn(t, srv, paths[i].cfg)
+	}
+	var paths []path
+	for _, p := range managerPaths {
+		c := cfg
+		c.AcquireTimeout = p.acquire
+		paths = append(paths, path{p.name, c, pgOpenOn(t, srv, c)})
 	}
 	// admin creates the tables and checks them after the load. It keeps one
 	// idle connection: a Ping after a restart replaces it if it is dead, so

@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -24,22 +23,9 @@ import (
 func TestPostgresStaleIdleConnections(t *testing.T) {
 	const pool = 5 // more dead connections than attempts, and than the 3 tries database/sql makes
 	admin := newPostgres(t)
-	for _, acquire := range []time.Duration{0, 5 * time.Second} {
-		name := "pool path"
-		if acquire > 0 {
-			name = "connections of their own (AcquireTimeout)"
-		}
-		t.Run(name, func(t *testing.T) {
-			app := "dbm-rel-stale-" + pgRandom(4)
-			cfg := postgresConfig(t)
-			cfg.Params = map[string]string{"application_name": app}
-			cfg.MaxOpenConns = pool
-			cfg.AcquireTimeout = acquire
-			m, err := dbm.New(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+	for _, path := range managerPaths {
+		t.Run(path.name, func(t *testing.T) {
+			m, app := newPostgresApp(t, "dbm-rel-stale-", func(c *dbm.Config) { c.MaxOpenConns, c.AcquireTimeout = pool, path.acquire })
 			fastRetries(m)
 
 			// staleAll leaves the pool with `pool` idle connections whose
