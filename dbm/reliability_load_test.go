@@ -198,7 +198,7 @@ func (l *faultLoad) serverDown() *faultOutage {
 	return o
 }
 
-// serverUp tells the load that the server accepts logins again: from now
+// serverUp tells the load that the server accepts connections again: from now
 // on every read must succeed, whatever the pool still holds.
 func (l *faultLoad) serverUp() { l.upSince.Store(time.Now().UnixNano()) }
 

@@ -12,8 +12,8 @@
 //
 // The server trades durability for speed (fsync and synchronous_commit off):
 // a crash (Stop("immediate")) may lose the last acknowledged commits, unless
-// the server was started with [Durable]. [Server.Ready] and
-// [Server.WaitReady] tell when it accepts logins again after a restart.
+// the server was started with [Durable]. [Server.Ready] tells whether it
+// accepts logins, and [Server.ReadyAt] when it last started to.
 //
 // The server binaries are looked up in $DBM_TEST_PG_BINDIR, then
 // /usr/lib/postgresql/<version>/bin (highest version first), then $PATH.
@@ -247,6 +247,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		{"full_page_writes", "off"},
 		{"max_connections", "50"},
 		{"shared_buffers", "16MB"},
+		// ReadyAt reads the log's timestamps.
+		{"log_line_prefix", "%m [%p] "},
+		{"log_timezone", "UTC"},
 	}
 	if err := s.appendConf(append(settings, o.settings...)); err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -342,28 +345,29 @@ func (s *Server) Ready(ctx context.Context) error {
 	return conn.Close()
 }
 
-// readyPoll is how often WaitReady tries to log in.
-const readyPoll = 5 * time.Millisecond
+// readyLine is what the server logs when it starts accepting connections.
+const readyLine = "database system is ready to accept connections"
 
-// WaitReady tries [Server.Ready] every few milliseconds until it succeeds,
-// and returns when the attempt that succeeded began: the server accepted
-// logins at that time or a moment later (a login takes a while), and at the
-// earliest when the attempt before began. It gives up when ctx ends.
-func (s *Server) WaitReady(ctx context.Context) (time.Time, error) {
-	t := time.NewTicker(readyPoll)
-	defer t.Stop()
-	for {
-		began := time.Now()
-		err := s.Ready(ctx)
-		if err == nil {
-			return began, nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("pgtest: %s not ready: %w (last error: %v)", s.Addr(), ctx.Err(), err)
-		case <-t.C:
+// logTimeLayout is the time at the start of each log line (%m in
+// log_line_prefix, in log_timezone UTC; see Start).
+const logTimeLayout = "2006-01-02 15:04:05.000 MST"
+
+// ReadyAt returns the time the server last said in its log that it accepts
+// connections: when a start or a restart (crash recovery included)
+// completed, to the millisecond, as the server saw it rather than as a
+// client polling it would.
+func (s *Server) ReadyAt() (time.Time, error) {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil {
+		return time.Time{}, err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if line := lines[i]; strings.Contains(line, readyLine) && len(line) >= len(logTimeLayout) {
+			return time.Parse(logTimeLayout, line[:len(logTimeLayout)])
 		}
 	}
+	return time.Time{}, fmt.Errorf("pgtest: the server log has no %q line", readyLine)
 }
 
 // dsn is the lib/pq connection string for the superuser.

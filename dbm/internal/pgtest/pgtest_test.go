@@ -1,9 +1,7 @@
 package pgtest
 
 import (
-	"context"
 	"database/sql"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -65,11 +63,11 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 		if err := srv.Ready(t.Context()); err == nil {
 			t.Error("Ready on a stopped server: want an error, got nil")
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-		if _, err := srv.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("WaitReady on a stopped server: %v, want the context's deadline", err)
+		firstReady, err := srv.ReadyAt()
+		if err != nil || time.Since(firstReady) < 0 || time.Since(firstReady) > time.Hour {
+			t.Errorf("ReadyAt after the first start: %v, %v; want a time a moment ago", firstReady, err)
 		}
-		cancel()
+		beforeStart := time.Now().Truncate(time.Millisecond)
 		if err := srv.Stop("fast"); err == nil {
 			t.Error("Stop on a stopped server: want an error, got nil")
 		}
@@ -80,8 +78,11 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 			t.Errorf("port changed across StartAgain: %d, then %d", port, srv.Port)
 		}
 		mustDial(t, srv.Addr())
-		if ready, err := srv.WaitReady(t.Context()); err != nil || ready.IsZero() {
-			t.Errorf("WaitReady after StartAgain: %v, %v", ready, err)
+		if err := srv.Ready(t.Context()); err != nil {
+			t.Errorf("Ready after StartAgain: %v", err)
+		}
+		if ready, err := srv.ReadyAt(); err != nil || ready.Before(beforeStart) || time.Since(ready) < 0 {
+			t.Errorf("ReadyAt after StartAgain = %v, %v; want a time between %v and now", ready, err, beforeStart)
 		}
 		if err := srv.StartAgain(); err == nil {
 			t.Error("StartAgain on a running server: want an error, got nil")
@@ -122,7 +123,7 @@ func TestPostgresServerDurable(t *testing.T) {
 	if err := srv.StartAgain(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.WaitReady(ctx); err != nil {
+	if err := srv.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var v int
