@@ -195,7 +195,9 @@ func (m *Manager) connectErr(err error) error {
 	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrubConnect(err))}
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers. Connections in the pool that
+// turn out broken (the server restarted, or ended them) are replaced on the
+// way, so after a restart Ping reports on the server, not on the pool.
 func (m *Manager) Ping(ctx context.Context) error {
 	if err := m.check(ctx, "Ping"); err != nil {
 		return err

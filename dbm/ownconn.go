@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"net"
 )
 
 // ownedConn is a connection taken from the pool (with [Manager.acquire]) for
@@ -48,53 +49,100 @@ func (c *ownedConn) release() {
 // Config.AcquireTimeout set, the wait for a connection is bounded like a
 // statement's (an error matching [ErrPoolTimeout]) and the transaction runs
 // on a [sql.Conn] that the returned ownedConn holds; without it, it is
-// database/sql's own BeginTx at no extra cost.
+// database/sql's own BeginTx at no extra cost. On either path a broken
+// connection is replaced (see replaceBadConns).
 func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *ownedConn, error) {
+	var stx *sql.Tx
 	if m.retryPol.acquire <= 0 {
-		stx, err := m.db.BeginTx(ctx, opts)
+		err := m.replaceBadConns(func() (err error) {
+			stx, err = m.db.BeginTx(ctx, opts)
+			return err
+		})
 		return stx, nil, err
 	}
-	var err error
-	for range badConnTries {
-		var conn *sql.Conn
-		if conn, err = m.acquire(ctx, "begin", ""); err != nil {
-			return nil, nil, err
+	var conn *sql.Conn
+	err := m.replaceBadConns(func() error {
+		c, err := m.acquire(ctx, "begin", "")
+		if err != nil {
+			return err
 		}
-		var stx *sql.Tx
-		if stx, err = conn.BeginTx(ctx, opts); err == nil {
-			return stx, own(ctx, conn), nil
+		if stx, err = c.BeginTx(ctx, opts); err != nil {
+			_ = c.Close() // database/sql already discarded a bad one
+			return err
 		}
-		_ = conn.Close() // database/sql already discarded a bad one
-		if !errors.Is(err, driver.ErrBadConn) {
-			break
-		}
+		conn = c
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, err
+	return stx, own(ctx, conn), nil
 }
 
 // ping is [Manager.Ping]'s round trip, on a connection taken with
 // [Manager.acquire] when Config.AcquireTimeout is set, so that a health
 // check on an exhausted pool fails with [ErrPoolTimeout] instead of waiting.
+// On either path a broken connection is replaced (see replaceBadConns):
+// otherwise, after a server restart, Ping would report the server down
+// while it is up.
 func (m *Manager) ping(ctx context.Context) error {
 	if m.retryPol.acquire <= 0 {
-		return m.db.PingContext(ctx)
+		return m.replaceBadConns(func() error { return m.db.PingContext(ctx) })
 	}
-	var err error
-	for range badConnTries {
-		var conn *sql.Conn
-		if conn, err = m.acquire(ctx, "ping", ""); err != nil {
+	return m.replaceBadConns(func() error {
+		conn, err := m.acquire(ctx, "ping", "")
+		if err != nil {
 			return err
 		}
 		err = conn.PingContext(ctx)
 		_ = conn.Close()
-		if !errors.Is(err, driver.ErrBadConn) {
-			break
-		}
+		return err
+	})
+}
+
+// replaceBadConns runs try, which takes a connection from the pool and uses
+// it, and runs it again at once while the connection turns out to be broken
+// (see brokenConn): typically closed by the server while it sat idle in the
+// pool (a restart, a failover, a terminated backend), and then often all the
+// others are too.
+//
+// database/sql replaces a broken connection by itself only in some cases: a
+// statement or BEGIN on its own pool path that fails with driver.ErrBadConn
+// (the last time on a new connection). It does not on a [sql.Conn], nor for
+// PingContext, nor when lib/pq reports the broken connection as the network
+// error it met (a reset) rather than driver.ErrBadConn. The manager cannot
+// ask database/sql for a new connection; it can run out of broken ones
+// instead (see replaceBudget). Only work that is harmless to repeat may use
+// it (a read, BEGIN, a ping): the connection may break after the work
+// reached the server. Statements get the same from [Manager.retry].
+func (m *Manager) replaceBadConns(try func() error) error {
+	err := try()
+	if !brokenConn(err) {
+		return err // the common case: no look at the pool's counts
+	}
+	for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
+		err = try()
 	}
 	return err
 }
 
-// badConnTries is how often beginTx and ping take another connection when
-// the one they got is broken (driver.ErrBadConn), as database/sql's own
-// BeginTx and PingContext do: neither has done anything on the server yet.
-const badConnTries = 3
+// replaceBudget is how many times work whose connection broke may run again
+// at once: database/sql discards each broken connection, so one more try
+// than there are open connections reaches a new one at the latest.
+func (m *Manager) replaceBudget() int { return m.db.Stats().OpenConnections + 1 }
+
+// brokenConn reports whether err says that the connection the work ran on
+// is broken: [driver.ErrBadConn], or a reset or closed socket met while
+// reading or writing (lib/pq reports those as they are, after marking the
+// connection bad). A failure to connect at all (a refused dial: the server
+// is down) is not: there is no connection to replace.
+func brokenConn(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && (oe.Op == "read" || oe.Op == "write")
+}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/faultproxy"
@@ -261,15 +261,37 @@ func pgOwnPIDs(t *testing.T, admin *dbm.Manager, app string) []int {
 	return pids
 }
 
+// pgTerminate terminates the backends of the connections opened with the
+// given application_name, waits until they are gone, and returns how many
+// there were. It signals them all at once: pg_terminate_backend's own
+// timeout would wait for each in turn, polling every 100ms.
 func pgTerminate(t *testing.T, admin *dbm.Manager, app string) int {
 	t.Helper()
-	var n int
-	err := admin.Get(context.Background(), &n,
-		"SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
+	// pg_terminate_backend in the select list, never in WHERE: the planner
+	// may evaluate it there before the other conditions, on every backend.
+	var backends []struct {
+		PID       int  `db:"pid"`
+		Signalled bool `db:"signalled"`
+	}
+	err := admin.ExecuteQuery(context.Background(), &backends,
+		"SELECT pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	var pids []int
+	for _, b := range backends {
+		if b.Signalled {
+			pids = append(pids, b.PID)
+		}
+	}
+	waitFor(t, "terminated backends still running", func() bool {
+		var n int
+		if err := admin.Get(context.Background(), &n, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pq.Array(pids)); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	return len(pids)
 }
 
 // waitForLockWait polls until a backend with the given application_name
@@ -292,15 +314,7 @@ func waitForLockWait(t *testing.T, admin *dbm.Manager, app string) {
 func TestPostgresTerminatedBackends(t *testing.T) {
 	admin := newPostgres(t)
 	table := pgRetryTable(t, admin)
-	app := "dbm-i3-term-" + pgRandom(4)
-	cfg := postgresConfig(t)
-	cfg.MaxOpenConns = 3
-	cfg.Params = map[string]string{"application_name": app}
-	m, err := dbm.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, app := newPostgresApp(t, "dbm-i3-term-", func(c *dbm.Config) { c.MaxOpenConns = 3 })
 	fastRetries(m)
 
 	// Each round kills the backend while it is running the read: the read
@@ -347,22 +361,7 @@ func TestPostgresTerminatedBackends(t *testing.T) {
 	})
 
 	t.Run("writes are never duplicated, acknowledged ones never lost", func(t *testing.T) {
-		stop := make(chan struct{})
-		var killer sync.WaitGroup
-		killer.Add(1)
-		go func() {
-			defer killer.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(3 * time.Millisecond):
-				}
-				var n int
-				_ = admin.Get(context.Background(), &n,
-					"SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1", app)
-			}
-		}()
+		killer := startPgKiller(t, app, 3*time.Millisecond)
 		var acked, unknown atomic.Int64
 		ackedIDs := make([]bool, 200)
 		for id := range 200 {
@@ -377,9 +376,8 @@ func TestPostgresTerminatedBackends(t *testing.T) {
 				t.Errorf("insert %d: unexpected error %v", id, err)
 			}
 		}
-		close(stop)
-		killer.Wait()
-		t.Logf("acknowledged %d, outcome unknown or connection error %d, retries %d", acked.Load(), unknown.Load(), m.Stats().Retries)
+		_, killed := killer.stop(t)
+		t.Logf("acknowledged %d, outcome unknown or connection error %d, retries %d, backends terminated %d", acked.Load(), unknown.Load(), m.Stats().Retries, killed)
 		var rows []struct {
 			ID int `db:"id"`
 			N  int `db:"n"`

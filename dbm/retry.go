@@ -27,6 +27,10 @@ import (
 //     [NotIdempotent] marks any statement, a read included, as a write.
 //   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
 //     whole function instead (see [Manager.WithTx]).
+//   - A read (or idempotent write), BEGIN or ping whose pooled connection
+//     turns out broken runs again at once on another one, without a pause
+//     and without using up an attempt (see replaceBadConns); a write never
+//     does.
 
 // retryPolicy is the manager's retry and pool-wait settings.
 type retryPolicy struct {
@@ -97,14 +101,24 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 // would end past ctx's deadline (it then gives up at once rather than sleep
 // in vain). It returns the last attempt's error. op and query are for the
 // log records only.
-func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, attempt func() error) error {
-	err := attempt()
-	if err == nil || m.retryPol.attempts <= 1 || !again(err) {
-		return err
-	}
+//
+// With replace set (work that is harmless to repeat), an attempt whose
+// connection turns out broken runs again at once, without a pause and
+// without using up an attempt (see replaceBadConns); each such rerun counts
+// in Stats.Retries. The loop is written out here rather than calling
+// replaceBadConns, so that the frames between the caller and the statement
+// stay few: the leak detector records only the first leakPCs of them.
+func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error) error {
 	p := &m.retryPol
 	for n := 1; ; n++ {
-		if ctx.Err() != nil {
+		err := attempt()
+		if replace && brokenConn(err) {
+			for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
+				m.stats.retries.Add(1)
+				err = attempt()
+			}
+		}
+		if err == nil || p.attempts <= 1 || !again(err) || ctx.Err() != nil {
 			return err
 		}
 		if n >= p.attempts {
@@ -123,10 +137,6 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 				slog.String("statement", m.secrets.statement(query)))
 		}
 		if p.clock.sleep(ctx, d) != nil {
-			return err
-		}
-		err = attempt()
-		if err == nil || !again(err) {
 			return err
 		}
 	}
@@ -267,8 +277,10 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 	safe := !write || idem
 	if safe && m.retryPol.acquire <= 0 {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,
-		// which is harmless for a read or an idempotent write.
-		err := m.retry(ctx, op, q, readRetryable, func() error { s.attempt++; return once(s) })
+		// which is harmless for a read or an idempotent write. A broken
+		// connection it does not replace is replaced at once (see
+		// replaceBadConns).
+		err := m.retry(ctx, op, q, readRetryable, true, func() error { s.attempt++; return once(s) })
 		if write && err != nil {
 			markOutcomeUnknown(err)
 		}
@@ -280,7 +292,7 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 			return readRetryable(err)
 		}
 		return !sent && (Classify(err) == ClassConnection || Classify(err) == ClassTooManyConnections) || notExecuted(err)
-	}, func() error {
+	}, safe, func() error {
 		s.attempt++
 		conn, err := m.acquire(ctx, op, q)
 		if err != nil {

@@ -238,7 +238,7 @@ func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx c
 		return &ArgumentError{Func: "WithTx", Arg: "fn", Reason: "nil function"}
 	}
 	attempt := 0
-	return m.retry(ctx, "tx", "", txRerunnable, func() error {
+	return m.retry(ctx, "tx", "", txRerunnable, false, func() error {
 		attempt++
 		if m.obs.tracer != nil && attempt > 1 {
 			return m.withTxOnce(context.WithValue(ctx, txAttemptKey{}, attempt), opts, fn)

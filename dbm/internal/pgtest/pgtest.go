@@ -11,6 +11,11 @@
 //	cfg := dbm.Config{Host: srv.Host, Port: srv.Port, User: srv.Superuser,
 //		Password: srv.Password, Database: "postgres", SSLMode: "disable"}
 //
+// The server trades durability for speed (fsync and synchronous_commit off):
+// a crash (Stop("immediate")) may lose the last acknowledged commits, unless
+// the server was started with [Durable]. [Server.Ready] tells whether it
+// accepts logins, and [Server.ReadyAt] when it last started to.
+//
 // The server binaries are looked up in $DBM_TEST_PG_BINDIR, then
 // /usr/lib/postgresql/<version>/bin (highest version first), then $PATH.
 // initdb refuses to run as root, so when the tests run as root the server
@@ -40,6 +45,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // RequireEnv is the variable CI sets: with it, a missing PostgreSQL
@@ -125,6 +132,14 @@ func WithAuth(method string) Option {
 		}
 	})
 }
+
+// Durable makes every commit the server acknowledged survive a crash of the
+// server, such as Stop("immediate"): it turns synchronous_commit back on.
+// By default the server acknowledges a commit before its WAL is written, for
+// speed, so a crash may lose the last acknowledged commits. fsync stays off
+// either way: it guards against a crash of the operating system, which no
+// test causes.
+func Durable() Option { return WithSetting("synchronous_commit", "on") }
 
 // WithSetting adds a postgresql.conf setting, such as ("max_connections",
 // "5"). value is written as a quoted string.
@@ -266,6 +281,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		{"full_page_writes", "off"},
 		{"max_connections", "50"},
 		{"shared_buffers", "16MB"},
+		// ReadyAt reads the log's timestamps.
+		{"log_line_prefix", "%m [%p] "},
+		{"log_timezone", "UTC"},
 	}
 	if err := s.appendConf(append(settings, o.settings...)); err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -342,6 +360,55 @@ func (s *Server) StartAgain() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Ready reports whether the server accepts logins: it logs in as the
+// superuser (database postgres) with a connection of its own and closes it.
+// It fails while the server is down and while it is starting up or
+// recovering from a crash, when the port accepts TCP connections already
+// but logins are refused ("the database system is starting up").
+func (s *Server) Ready(ctx context.Context) error {
+	c, err := pq.NewConnector(s.dsn())
+	if err != nil {
+		return err
+	}
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// readyLine is what the server logs when it starts accepting connections.
+const readyLine = "database system is ready to accept connections"
+
+// logTimeLayout is the time at the start of each log line (%m in
+// log_line_prefix, in log_timezone UTC; see Start).
+const logTimeLayout = "2006-01-02 15:04:05.000 MST"
+
+// ReadyAt returns the time the server last said in its log that it accepts
+// connections: when a start or a restart (crash recovery included)
+// completed, to the millisecond, as the server saw it rather than as a
+// client polling it would.
+func (s *Server) ReadyAt() (time.Time, error) {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil {
+		return time.Time{}, err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if line := lines[i]; strings.Contains(line, readyLine) && len(line) >= len(logTimeLayout) {
+			return time.Parse(logTimeLayout, line[:len(logTimeLayout)])
+		}
+	}
+	return time.Time{}, fmt.Errorf("pgtest: the server log has no %q line", readyLine)
+}
+
+// dsn is the lib/pq connection string for the superuser.
+func (s *Server) dsn() string {
+	q := func(v string) string { return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'" }
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres sslmode=disable connect_timeout=5",
+		s.Host, s.Port, q(s.Superuser), q(s.Password))
 }
 
 // Log returns the server's log so far, for failure messages.

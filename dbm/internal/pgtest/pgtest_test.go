@@ -3,6 +3,7 @@ package pgtest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"net"
 	"os"
 	"os/exec"
@@ -51,6 +52,9 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 		}
 
 		mustDial(t, srv.Addr())
+		if err := srv.Ready(t.Context()); err != nil {
+			t.Fatalf("Ready after Start: %v", err)
+		}
 		port := srv.Port
 		if err := srv.Stop("fast"); err != nil {
 			t.Fatal(err)
@@ -59,6 +63,14 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 			c.Close()
 			t.Fatalf("%s still accepts connections after Stop", srv.Addr())
 		}
+		if err := srv.Ready(t.Context()); err == nil {
+			t.Error("Ready on a stopped server: want an error, got nil")
+		}
+		firstReady, err := srv.ReadyAt()
+		if err != nil || time.Since(firstReady) < 0 || time.Since(firstReady) > time.Hour {
+			t.Errorf("ReadyAt after the first start: %v, %v; want a time a moment ago", firstReady, err)
+		}
+		beforeStart := time.Now().Truncate(time.Millisecond)
 		if err := srv.Stop("fast"); err == nil {
 			t.Error("Stop on a stopped server: want an error, got nil")
 		}
@@ -69,6 +81,12 @@ func TestPostgresServerStopStartAgain(t *testing.T) {
 			t.Errorf("port changed across StartAgain: %d, then %d", port, srv.Port)
 		}
 		mustDial(t, srv.Addr())
+		if err := srv.Ready(t.Context()); err != nil {
+			t.Errorf("Ready after StartAgain: %v", err)
+		}
+		if ready, err := srv.ReadyAt(); err != nil || ready.Before(beforeStart) || time.Since(ready) < 0 {
+			t.Errorf("ReadyAt after StartAgain = %v, %v; want a time between %v and now", ready, err, beforeStart)
+		}
 		if err := srv.StartAgain(); err == nil {
 			t.Error("StartAgain on a running server: want an error, got nil")
 		}
@@ -112,6 +130,42 @@ func TestPostgresServerFilesAndHBA(t *testing.T) {
 		t.Errorf("pg_hba.conf = %q, want %q", got, want)
 	}
 	mustDial(t, srv.Addr())
+}
+
+// TestPostgresServerDurable checks that Durable turns synchronous_commit
+// on, so that a commit survives a crash (Stop("immediate")), and that the
+// server is ready again after crash recovery.
+func TestPostgresServerDurable(t *testing.T) {
+	srv := Start(t, Durable())
+	db, err := sql.Open("postgres", srv.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	var sc string
+	if err := db.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc != "on" {
+		t.Errorf("synchronous_commit = %q with Durable, want on", sc)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kept AS SELECT 42 AS v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 42 {
+		t.Errorf("after a crash: v = %d, %v; want the committed 42\nserver log:\n%s", v, err, srv.Log())
+	}
 }
 
 // TestPostgresServerReapsOrphans checks that the server of a test process
