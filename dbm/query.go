@@ -419,7 +419,7 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 	}
 	var buf [16]any
 	dst, rb := p.targets(buf[:])
-	defer rb.release()
+	defer rb.release(p)
 	c := p.newCursor()
 	for rows.Next() {
 		elem := next()
@@ -476,7 +476,7 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 	var buf [16]any
 	dst, rb := p.targets(buf[:])
 	err = p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), dst, p.newCursor())
-	rb.release()
+	rb.release(p)
 	return err
 }
 

@@ -121,6 +121,7 @@ type plan struct {
 	fast  bool
 	sconv fieldConv
 	slow  atomic.Bool
+	skips bool // some columns are skipped (their targets are discard)
 }
 
 type fieldPlan struct {
@@ -238,6 +239,7 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 			fi.Field.Type.Kind() == reflect.Pointer && fi.Field.Type.Elem().Kind() == reflect.Struct && !isScalar(fi.Field.Type.Elem()) && len(fi.Children) > 0 {
 			if lenient {
 				p.fields[i] = fieldPlan{skip: true, node: -1}
+				p.skips = true
 				continue
 			}
 			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn, unexported: unexportedMatch(elem, col)}

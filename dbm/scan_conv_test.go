@@ -169,3 +169,39 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 	}
 	return out.Interface(), nil, p
 }
+
+// The fast path's pooled buffers are shared by plans of the same width:
+// one whose first column is skipped (lenient) must not leave its discard
+// target to the next, nor a fallen-back plan its targets into a caller's
+// memory.
+func TestFastPathBuffersReusedAcrossPlans(t *testing.T) {
+	ctx := context.Background()
+	db, mock, err := sqlmock.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Wrap(db, "sqlmock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	type ab struct {
+		A int64  `db:"a"`
+		B string `db:"b"`
+	}
+	type onlyB struct {
+		B string `db:"b"`
+	}
+	for i := range 50 {
+		mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"x", "b"}).AddRow(1, "skipped-x"))
+		got, err := Select[onlyB](IgnoreUnknownColumns(ctx), m, "SELECT lenient")
+		if err != nil || len(got) != 1 || got[0].B != "skipped-x" {
+			t.Fatalf("round %d lenient: %+v, %v", i, got, err)
+		}
+		mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"a", "b"}).AddRow(int64(i), "full"))
+		all, err := Select[ab](ctx, m, "SELECT full")
+		if err != nil || len(all) != 1 || all[0] != (ab{A: int64(i), B: "full"}) {
+			t.Fatalf("round %d full: %+v, %v", i, all, err)
+		}
+	}
+}

@@ -72,8 +72,10 @@ func (p *plan) targets(buf []any) ([]any, *rawBuf) {
 			all = make([]any, 2*n)
 		}
 		dst = all[:n]
-		for i := range dst {
-			dst[i] = &all[n+i]
+		if rb == nil || rb.n != n { // a buffer last used for n columns is ready
+			for i := range dst {
+				dst[i] = &all[n+i]
+			}
 		}
 	case cap(buf) >= n:
 		dst = buf[:n]
@@ -90,17 +92,31 @@ func (p *plan) targets(buf []any) ([]any, *rawBuf) {
 
 // rawBuf holds a fast plan's targets and raw values for one result; they
 // are reused through rawBufs, so a short result allocates none.
-type rawBuf struct{ all [32]any }
+type rawBuf struct {
+	all [32]any
+	n   int // all[:n] point at all[n:2n], ready for a result of n columns
+}
 
 var rawBufs = sync.Pool{New: func() any { return new(rawBuf) }}
 
 // release gives back the buffer targets took from rawBufs (nil: none),
-// once the result is read.
-func (rb *rawBuf) release() {
-	if rb != nil {
-		clear(rb.all[:]) // targets into the caller's memory, values of the last row
-		rawBufs.Put(rb)
+// once p's result is read. The fast path leaves no value behind (see
+// scanFast); a row that fell back left targets into the caller's memory,
+// which are dropped.
+func (rb *rawBuf) release(p *plan) {
+	if rb == nil {
+		return
 	}
+	switch {
+	case p.slow.Load():
+		clear(rb.all[:])
+		rb.n = 0
+	case p.skips:
+		rb.n = 0 // some targets are discard, not raw values
+	default:
+		rb.n = len(p.cols)
+	}
+	rawBufs.Put(rb)
 }
 
 // cursor holds what a nested plan needs across the rows of one result.
@@ -206,6 +222,11 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 // turn the plan's fast path off.
 func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
 	if err := rows.Scan(dst...); err != nil {
+		for _, d := range dst {
+			if raw, ok := d.(*any); ok {
+				*raw = nil // keep no value alive in the pooled buffer
+			}
+		}
 		return p.explain(rows, err, nil)
 	}
 	if p.scalar {
@@ -292,7 +313,7 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 			return
 		}
 		dst, rb := p.targets(buf[:])
-		defer rb.release()
+		defer rb.release(p)
 		c := p.newCursor()
 		for r.Next() {
 			pv := reflect.New(typ.Elem())
@@ -314,7 +335,7 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 			return
 		}
 		dst, rb := p.targets(buf[:])
-		defer rb.release()
+		defer rb.release(p)
 		c := p.newCursor()
 		v := new(T) // one element for the whole result: rows are yielded by value
 		for r.Next() {
