@@ -46,9 +46,9 @@ type Proxy struct {
 	mu       sync.Mutex // protects the fields below
 	rules    []*rule
 	links    map[*link]struct{} // the open connections
-	latency  [2]time.Duration // by dirIndex
-	hole     Direction        // the directions that forward nothing
-	changed  chan struct{}    // closed and replaced when hole changes
+	latency  [2]time.Duration   // by dirIndex
+	hole     Direction          // the directions that forward nothing
+	changed  chan struct{}      // closed and replaced when hole changes
 	accepted int
 	cuts     int
 	closed   bool
