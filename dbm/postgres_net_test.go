@@ -31,7 +31,7 @@ const netSlack = 2 * time.Second
 
 // pgViaProxy starts a fault proxy in front of the shared server and returns
 // it with a Config that connects through it, with an application_name of
-// its own. When the test ends, after the managers made with pgManagerVia
+// its own. When the test ends, after the managers made with pgManager
 // are closed, the proxy is closed and the test fails if it left a
 // goroutine behind.
 func pgViaProxy(t *testing.T) (*faultproxy.Proxy, dbm.Config) {
@@ -49,9 +49,9 @@ func pgViaProxy(t *testing.T) (*faultproxy.Proxy, dbm.Config) {
 	return proxy, cfg
 }
 
-// pgManagerVia opens a manager with cfg. When the test ends it checks that
+// pgManager opens a manager with cfg. When the test ends it checks that
 // every connection was given back and nothing is left open, and closes it.
-func pgManagerVia(t *testing.T, cfg dbm.Config) *dbm.Manager {
+func pgManager(t *testing.T, cfg dbm.Config) *dbm.Manager {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -136,7 +136,7 @@ var pgCalls = []struct {
 // round trip: 6s here.)
 func TestPostgresNetLatency(t *testing.T) {
 	proxy, cfg := pgViaProxy(t)
-	m := pgManagerVia(t, cfg)
+	m := pgManager(t, cfg)
 
 	const d = 25 * time.Millisecond
 	proxy.SetLatency(faultproxy.Both, d)
@@ -195,9 +195,9 @@ const (
 func TestPostgresNetResetMidResult(t *testing.T) {
 	proxy, cfg := pgViaProxy(t)
 	cfg.RetryMaxAttempts = 1
-	pool := pgManagerVia(t, cfg)
+	pool := pgManager(t, cfg)
 	cfg.AcquireTimeout = 5 * time.Second
-	own := pgManagerVia(t, cfg)
+	own := pgManager(t, cfg)
 
 	reads := []struct {
 		name string
@@ -278,7 +278,7 @@ func TestPostgresNetResetMidResult(t *testing.T) {
 	t.Run("retried once", func(t *testing.T) {
 		cfg := cfg
 		cfg.RetryMaxAttempts, cfg.AcquireTimeout = 0, 0 // the default: 3 attempts
-		m := pgManagerVia(t, cfg)
+		m := pgManager(t, cfg)
 		before := m.Stats().Retries
 		const q, rows = "SELECT generate_series(1, 20000)", 20000
 		proxy.ResetAfter([]byte(q), pgResetAfter, 1)
@@ -329,7 +329,7 @@ func TestPostgresNetBlackHole(t *testing.T) {
 		})
 	})
 
-	m := pgManagerVia(t, cfg)
+	m := pgManager(t, cfg)
 	for _, dir := range []faultproxy.Direction{faultproxy.Both, faultproxy.ToClient, faultproxy.ToServer} {
 		t.Run("calls/"+dirName(dir), func(t *testing.T) {
 			for _, c := range pgCalls {
@@ -398,7 +398,7 @@ func TestPostgresNetBlackHole(t *testing.T) {
 	t.Run("Close", func(t *testing.T) {
 		cfg := cfg
 		cfg.MaxIdleConns = 4
-		m := pgManagerVia(t, cfg)
+		m := pgManager(t, cfg)
 		for range 3 { // idle connections for Close to close
 			if err := pgCalls[0].call(t.Context(), m); err != nil {
 				t.Fatal(err)
