@@ -62,7 +62,7 @@ func (c *pqConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &pqDialer{}
+	d := &pqDialer{connecting: ctx}
 	pc.Dialer(d)
 	conn, err := pc.Connect(ctx)
 	made := d.connected()
@@ -123,6 +123,11 @@ func (c *pqConnector) Driver() driver.Driver { return &pq.Driver{} }
 type pqDialer struct {
 	net.Dialer // the zero Dialer, as lib/pq's default
 
+	// connecting is the context of the Connect call. Not the one lib/pq
+	// dials with: with connect_timeout, lib/pq dials with a context of its
+	// own, which it cancels as soon as the dial returns.
+	connecting context.Context
+
 	mu    sync.Mutex // protects the fields below
 	conn  net.Conn   // the connection's socket: the last one dialled while connecting
 	watch func() bool
@@ -150,12 +155,12 @@ func (d *pqDialer) DialContext(ctx context.Context, network, addr string) (net.C
 	defer d.mu.Unlock()
 	if !d.made {
 		// The connection's own socket (lib/pq dials again to try another
-		// host or TLS setting): ctx bounds the handshake.
+		// host or TLS setting): Connect's context bounds the handshake.
 		if d.watch != nil {
 			d.watch()
 		}
 		d.conn = c
-		d.watch = context.AfterFunc(ctx, func() { _ = c.SetDeadline(longAgo) })
+		d.watch = context.AfterFunc(d.connecting, func() { _ = c.SetDeadline(longAgo) })
 		return c, nil
 	}
 	// A cancel request for the connection: a call on it is waiting.

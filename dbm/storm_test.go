@@ -379,7 +379,7 @@ func TestPostgresContextStorm(t *testing.T) {
 }
 
 // TestSQLiteContextStorm is the storm on SQLite (modernc), so that machines
-// without PostgreSQL run it too: 1000 calls, as SQLite's work is done by
+// without PostgreSQL run it too: 600 calls, as SQLite's work is done by
 // the test's own CPU (a statement "sleeps" by counting).
 func TestSQLiteContextStorm(t *testing.T) {
 	m := newSQLite(t)
@@ -393,5 +393,5 @@ func TestSQLiteContextStorm(t *testing.T) {
 		sleep: func(d time.Duration) (string, []any) { return count, []any{d.Microseconds() / 10} },
 		rows:  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c",
 		nrows: 100,
-	}, 1000, m, own)
+	}, 600, m, own)
 }
