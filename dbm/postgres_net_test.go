@@ -37,8 +37,7 @@ const netSlack = 2 * time.Second
 func pgViaProxy(t *testing.T) (*faultproxy.Proxy, dbm.Config) {
 	t.Helper()
 	cfg := postgresConfig(t)
-	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	noGoroutineLeft(t)
 	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +46,14 @@ func pgViaProxy(t *testing.T) (*faultproxy.Proxy, dbm.Config) {
 	cfg.Host, cfg.Port = "127.0.0.1", proxy.Port()
 	cfg.Params = map[string]string{"application_name": "dbm-net-" + pgRandom(4)}
 	return proxy, cfg
+}
+
+// noGoroutineLeft makes the test fail if, once it has ended and its other
+// cleanups (registered after this call) have run, a goroutine started
+// during it is still running. The test must not run in parallel.
+func noGoroutineLeft(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }
 
 // pgManager opens a manager with cfg. When the test ends it checks that
@@ -351,6 +358,30 @@ func TestPostgresNetBlackHole(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("cancel request cannot connect", func(t *testing.T) {
+		// Behind a real black hole the cancel request's own connection
+		// hangs too (its SYN is lost; lib/pq allows the dial 10s), which
+		// the proxy cannot show: its port always accepts. Dials hang here
+		// instead, until the subtest ends.
+		if err := pgCalls[0].call(t.Context(), m); err != nil { // a connection in the pool
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		defer close(release)
+		defer dbm.SetPQDialForTest(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-release:
+				return nil, errors.New("test over")
+			}
+		})()
+		proxy.SetBlackHole(faultproxy.Both)
+		defer proxy.SetBlackHole(0)
+		wantWithin(t, "black hole, the cancel request cannot connect, Get", deadline, dbm.ErrTimeout, dbm.ClassTimeout,
+			func(ctx context.Context) error { return pgCalls[0].call(ctx, m) })
+	})
 
 	t.Run("mid-rows", func(t *testing.T) {
 		// Rows of 9000 bytes, each flushed on its own, one every 20ms:

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -17,7 +18,7 @@ import (
 // failed link, a firewall that drops packets, a hung server) that answer
 // never comes, and a call with a deadline of 100ms waits until TCP gives
 // up, minutes later, holding its pool connection all along. [New] gives
-// lib/pq a dialer that bounds both waits with the caller's context:
+// lib/pq a dialer that bounds these waits by the caller's context:
 //
 //   - while a connection is being made, the context's end sets a deadline
 //     on the socket, so the handshake fails at once;
@@ -118,11 +119,21 @@ func (c *pqConn) Unwrap() driver.Conn { return c.pqDriverConn }
 // Driver returns lib/pq's driver.
 func (c *pqConnector) Driver() driver.Driver { return &pq.Driver{} }
 
+// pqDial dials every lib/pq socket: net.Dialer's zero value (as lib/pq's
+// default dialer) unless a test set it (see export_test.go).
+var pqDial atomic.Pointer[func(ctx context.Context, network, addr string) (net.Conn, error)]
+
+func dialPQ(ctx context.Context, network, addr string) (net.Conn, error) {
+	if f := pqDial.Load(); f != nil {
+		return (*f)(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
 // pqDialer dials the sockets of one lib/pq connection: the connection's own,
 // and then its cancel requests.
 type pqDialer struct {
-	net.Dialer // the zero Dialer, as lib/pq's default
-
 	// connecting is the context of the Connect call. Not the one lib/pq
 	// dials with: with connect_timeout, lib/pq dials with a context of its
 	// own, which it cancels as soon as the dial returns.
@@ -147,27 +158,36 @@ func (d *pqDialer) DialTimeout(network, addr string, timeout time.Duration) (net
 // DialContext dials a socket for the connection (see the comment at the
 // top of this file).
 func (d *pqDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := d.Dialer.DialContext(ctx, network, addr)
+	d.mu.Lock()
+	made := d.made
+	d.mu.Unlock()
+	if made {
+		// A cancel request for the connection: a call on it is waiting.
+		// The grace starts now, not once the dial is through: on a dead
+		// network the dial itself hangs (lib/pq allows it 10s).
+		time.AfterFunc(pqCancelGrace, d.cut)
+		c, err := dialPQ(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.SetDeadline(dl)
+		}
+		return c, nil
+	}
+	c, err := dialPQ(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.made {
-		// The connection's own socket (lib/pq dials again to try another
-		// host or TLS setting): Connect's context bounds the handshake.
-		if d.watch != nil {
-			d.watch()
-		}
-		d.conn = c
-		d.watch = context.AfterFunc(d.connecting, func() { _ = c.SetDeadline(longAgo) })
-		return c, nil
+	// The connection's own socket (lib/pq dials again to try another host
+	// or TLS setting): Connect's context bounds the handshake.
+	if d.watch != nil {
+		d.watch()
 	}
-	// A cancel request for the connection: a call on it is waiting.
-	time.AfterFunc(pqCancelGrace, d.cut)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
+	d.conn = c
+	d.watch = context.AfterFunc(d.connecting, func() { _ = c.SetDeadline(longAgo) })
 	return c, nil
 }
 

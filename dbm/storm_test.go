@@ -141,6 +141,7 @@ func poolCall(ctx context.Context, m *dbm.Manager, i int, hold string) error {
 // much later; afterwards no connection is in use and the manager works.
 func TestPostgresPoolExhaustionManyCallers(t *testing.T) {
 	cfg := postgresConfig(t)
+	noGoroutineLeft(t)
 	cfg.MaxOpenConns = 4
 	const acquire = 200 * time.Millisecond
 	cfg.AcquireTimeout = acquire
@@ -364,6 +365,7 @@ func contextStorm(t *testing.T, db stormDB, ops int, ms ...*dbm.Manager) {
 // function and during Commit.
 func TestPostgresContextStorm(t *testing.T) {
 	cfg := postgresConfig(t)
+	noGoroutineLeft(t)
 	cfg.MaxOpenConns = 8
 	cfg.Params = map[string]string{"application_name": "dbm-storm-" + pgRandom(4)}
 	pool := pgManager(t, cfg)
@@ -382,6 +384,7 @@ func TestPostgresContextStorm(t *testing.T) {
 // without PostgreSQL run it too: 600 calls, as SQLite's work is done by
 // the test's own CPU (a statement "sleeps" by counting).
 func TestSQLiteContextStorm(t *testing.T) {
+	noGoroutineLeft(t)
 	m := newSQLite(t)
 	own, err := dbm.New(context.Background(), dbm.Config{Driver: dbm.DriverSQLite, Database: t.TempDir() + "/storm.db", AcquireTimeout: time.Minute})
 	if err != nil {
