@@ -188,13 +188,21 @@ func TestResetBeforeAnyByte(t *testing.T) {
 	}
 }
 
-func TestLatency(t *testing.T) {
-	addr, _ := echoServer(t)
+// connected returns a proxy in front of an echo server and a client
+// connection through it that has made one round trip.
+func connected(t *testing.T) (*Proxy, *client, <-chan string) {
+	addr, got := echoServer(t)
 	p := startProxy(t, addr)
 	c := dial(t, p)
 	if line := c.roundTrip("before"); line != "ok before\n" {
 		t.Fatalf("plain forward: %q", line)
 	}
+	<-got
+	return p, c, got
+}
+
+func TestLatency(t *testing.T) {
+	p, c, _ := connected(t)
 
 	// Set at run time, on an open connection, each way.
 	const d = 150 * time.Millisecond
@@ -243,13 +251,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestBlackHole(t *testing.T) {
-	addr, got := echoServer(t)
-	p := startProxy(t, addr)
-	c := dial(t, p)
-	if line := c.roundTrip("before"); line != "ok before\n" {
-		t.Fatalf("plain forward: %q", line)
-	}
-	<-got
+	p, c, got := connected(t)
 
 	t.Run("to client", func(t *testing.T) {
 		p.SetBlackHole(ToClient)
