@@ -52,7 +52,8 @@ func TestPgxNetworkFaults(t *testing.T) {
 	})
 
 	// within runs call with a context of the given deadline; it must fail
-	// with want no later than deadline + 2s.
+	// with want no later than deadline + 5s (slack for a loaded machine:
+	// with the whole suite running, calls have ended seconds late).
 	within := func(t *testing.T, what string, deadline time.Duration, want error, class dbm.Class, call func(ctx context.Context) error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), deadline)
@@ -71,7 +72,7 @@ func TestPgxNetworkFaults(t *testing.T) {
 		if !errors.Is(err, want) || dbm.Classify(err) != class {
 			t.Errorf("%s: err = %v (class %v), want %v (class %v)", what, err, dbm.Classify(err), want, class)
 		}
-		if took > deadline+2*time.Second {
+		if took > deadline+5*time.Second {
 			t.Errorf("%s: ended after %v, deadline %v", what, took, deadline)
 		}
 	}
@@ -87,7 +88,7 @@ func TestPgxNetworkFaults(t *testing.T) {
 		calls map[string]func(context.Context) error
 	}{
 		{"black hole", func() { proxy.SetBlackHole(faultproxy.Both) }, map[string]func(context.Context) error{"Get": get, "WithTx": withTx, "Ping": m.Ping}},
-		{"latency 3s", func() { proxy.SetLatency(faultproxy.Both, 3*time.Second) }, map[string]func(context.Context) error{"Get": get, "WithTx": withTx}},
+		{"latency 6s", func() { proxy.SetLatency(faultproxy.Both, 6*time.Second) }, map[string]func(context.Context) error{"Get": get, "WithTx": withTx}},
 	} {
 		for name, call := range fault.calls {
 			if err := get(t.Context()); err != nil { // a connection in the pool
