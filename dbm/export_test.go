@@ -2,6 +2,7 @@ package dbm
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -31,4 +32,11 @@ func SetRetryForTest(m *Manager, attempts int, initial, max, acquire time.Durati
 // return a duration in [0, n).
 func SetJitterForTest(m *Manager, draw func(n time.Duration) time.Duration) {
 	m.retryPol.draw = draw
+}
+
+// SetPQDialForTest replaces how lib/pq's sockets are dialled, until the
+// returned function restores the default.
+func SetPQDialForTest(dial func(ctx context.Context, network, addr string) (net.Conn, error)) (restore func()) {
+	pqDial.Store(&dial)
+	return func() { pqDial.Store(nil) }
 }

@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	}
 	secret := newSecrets(passwords...)
 	dsn := cfg.dsn()
-	db, err := sqlx.Open(cfg.Driver, dsn)
+	db, err := openPool(cfg.Driver, dsn)
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}
@@ -120,6 +120,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	}
 	m.log.Debug("dbm: connected", slog.String("driver", cfg.Driver), slog.String("addr", m.addr), slog.Int("max_open_conns", cfg.MaxOpenConns))
 	return m, nil
+}
+
+// openPool opens the pool. lib/pq's connections get a dialer that makes
+// them end a call when its context ends, also on a dead network (see
+// pqconn.go).
+func openPool(driverName, dsn string) (*sqlx.DB, error) {
+	if driverName != DriverPostgres {
+		return sqlx.Open(driverName, dsn)
+	}
+	return sqlx.NewDb(sql.OpenDB(newPQConnector(dsn)), driverName), nil
 }
 
 // Wrap returns a Manager over an existing pool, such as one from go-sqlmock
@@ -210,7 +220,9 @@ func (m *Manager) Ping(ctx context.Context) error {
 
 // DB returns the underlying pool, for what the manager does not cover
 // (COPY, LISTEN, driver-specific calls). Statements run on it bypass the
-// manager's statistics and error classification.
+// manager's statistics and error classification. With lib/pq, the driver
+// connection that [sql.Conn.Raw] passes is the manager's wrapper (see
+// docs/drivers.md); its Unwrap() driver.Conn method returns lib/pq's own.
 func (m *Manager) DB() *sqlx.DB {
 	if m == nil {
 		return nil

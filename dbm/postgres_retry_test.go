@@ -10,9 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +20,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
-	"github.com/dbmanager-go/dbmanager/dbm/internal/faultproxy"
 )
 
 // pgRetryTable creates a table public.dbm_i3_<suffix> (id int, v text, no
@@ -57,21 +54,13 @@ func fastRetries(m *dbm.Manager) {
 // with lib/pq inserts the row twice, the manager once (and says the outcome
 // is unknown). The same proxy loses the reply to COMMIT.
 func TestPostgresLostReplyWritesOnce(t *testing.T) {
-	cfg := postgresConfig(t)
+	proxy, viaProxy := pgViaProxy(t)
+	viaProxy.MaxOpenConns = 3
 	admin := newPostgres(t)
 	table := pgRetryTable(t, admin)
 
-	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	viaProxy := cfg
-	viaProxy.Host, viaProxy.Port = "127.0.0.1", proxy.Port()
-	viaProxy.MaxOpenConns = 3
-
 	t.Run("baseline: database/sql with lib/pq runs the write twice", func(t *testing.T) {
-		db, err := sql.Open("postgres", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", proxy.Port(), cfg.User, cfg.Database))
+		db, err := sql.Open("postgres", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", proxy.Port(), viaProxy.User, viaProxy.Database))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -68,6 +69,43 @@ func MissingServer(t testing.TB, what string, err error) {
 		return
 	}
 	t.Skipf("SKIP: %s not reachable (%v); set %s=1 to make this a failure", what, err, requireIntegration)
+}
+
+// ServerAddr returns the address in the environment variables hostVar and
+// portVar, or the default host and port, and skips the test (or fails it
+// in CI, see [MissingServer]) when nothing answers there.
+func ServerAddr(t testing.TB, what, hostVar, portVar, host string, port int) (string, int) {
+	t.Helper()
+	if h := os.Getenv(hostVar); h != "" {
+		host = h
+	}
+	if p := os.Getenv(portVar); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", portVar, p, err)
+		}
+		port = n
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		MissingServer(t, what+" at "+addr, err)
+		return host, port
+	}
+	c.Close()
+	return host, port
+}
+
+// PostgresAddr is the test PostgreSQL server: DBM_TEST_PG_HOST and
+// DBM_TEST_PG_PORT, by default 127.0.0.1:5432.
+func PostgresAddr(t testing.TB) (string, int) {
+	return ServerAddr(t, "PostgreSQL", "DBM_TEST_PG_HOST", "DBM_TEST_PG_PORT", "127.0.0.1", 5432)
+}
+
+// MySQLAddr is the test MariaDB/MySQL server: DBM_TEST_MYSQL_HOST and
+// DBM_TEST_MYSQL_PORT, by default 127.0.0.1:3306.
+func MySQLAddr(t testing.TB) (string, int) {
+	return ServerAddr(t, "MariaDB/MySQL", "DBM_TEST_MYSQL_HOST", "DBM_TEST_MYSQL_PORT", "127.0.0.1", 3306)
 }
 
 // Run runs the whole suite against tg, one subtest per behaviour.

@@ -2,8 +2,6 @@ package conformance_test
 
 import (
 	"context"
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -20,38 +18,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// serverAddr returns the address in the variables hostVar and portVar, or
-// the default, and skips (or fails in CI) when nothing answers there.
-func serverAddr(t testing.TB, what, hostVar, portVar, host string, port int) (string, int) {
-	t.Helper()
-	if h := os.Getenv(hostVar); h != "" {
-		host = h
-	}
-	if p := os.Getenv(portVar); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", portVar, p, err)
-		}
-		port = n
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		conformance.MissingServer(t, what+" at "+addr, err)
-		return host, port
-	}
-	c.Close()
-	return host, port
-}
-
-func pgAddr(t testing.TB) (string, int) {
-	return serverAddr(t, "PostgreSQL", "DBM_TEST_PG_HOST", "DBM_TEST_PG_PORT", "127.0.0.1", 5432)
-}
-
-func mysqlAddr(t testing.TB) (string, int) {
-	return serverAddr(t, "MariaDB/MySQL", "DBM_TEST_MYSQL_HOST", "DBM_TEST_MYSQL_PORT", "127.0.0.1", 3306)
-}
-
 var postgresDialect = conformance.Dialect{
 	Placeholder: conformance.Dollar,
 	BigInt:      "BIGINT", Double: "DOUBLE PRECISION", Bool: "BOOLEAN", Text: "TEXT", Bytes: "BYTEA",
@@ -65,12 +31,12 @@ func postgresTarget(driver string) conformance.Target {
 	return conformance.Target{
 		Name: driver,
 		Config: func(t testing.TB) dbm.Config {
-			host, port := pgAddr(t)
+			host, port := conformance.PostgresAddr(t)
 			return dbm.Config{Driver: driver, Host: host, Port: port, User: "postgres", Database: "test", SSLMode: "disable",
 				Params: map[string]string{"application_name": "dbm_c5_conformance"}}
 		},
 		Env: func(t testing.TB) map[string]string {
-			host, port := pgAddr(t)
+			host, port := conformance.PostgresAddr(t)
 			return map[string]string{"DB_DRIVER": driver, "DB_HOST": host, "DB_PORT": strconv.Itoa(port), "DB_USER": "postgres",
 				"DB_NAME": "test", "DB_SSLMODE": "disable", "DB_PARAMS": "application_name=dbm_c5_loadconfig"}
 		},
@@ -81,11 +47,11 @@ func postgresTarget(driver string) conformance.Target {
 var mysqlTarget = conformance.Target{
 	Name: "mysql",
 	Config: func(t testing.TB) dbm.Config {
-		host, port := mysqlAddr(t)
+		host, port := conformance.MySQLAddr(t)
 		return dbm.Config{Driver: dbm.DriverMySQL, Host: host, Port: port, User: "root", Database: "test"}
 	},
 	Env: func(t testing.TB) map[string]string {
-		host, port := mysqlAddr(t)
+		host, port := conformance.MySQLAddr(t)
 		return map[string]string{"DB_DRIVER": "mysql", "DB_HOST": host, "DB_PORT": strconv.Itoa(port), "DB_USER": "root", "DB_NAME": "test"}
 	},
 	Dialect: conformance.Dialect{
