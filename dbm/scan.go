@@ -94,11 +94,26 @@ const maxPlansPerType = 32
 
 type planList struct{ plans atomic.Pointer[[]*plan] }
 
+// sameColumns is slices.Equal for column lists, quicker when the driver
+// hands out the same strings every time (its names are constants, or it
+// keeps them): equal pointers and lengths need no byte comparison.
+func sameColumns(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) || unsafe.StringData(a[i]) != unsafe.StringData(b[i]) && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // find returns the cached plan for (cols, lenient), or nil.
 func (pl *planList) find(cols []string, lenient bool) *plan {
 	if cur := pl.plans.Load(); cur != nil {
 		for _, p := range *cur {
-			if p.lenient == lenient && slices.Equal(p.cols, cols) {
+			if p.lenient == lenient && sameColumns(p.cols, cols) {
 				return p
 			}
 		}
@@ -178,7 +193,7 @@ var (
 // plan returned otherwise.
 func (s *scanner) planFor(hint *atomic.Pointer[plan], elem reflect.Type, cols []string, lenient bool) (*plan, error) {
 	if hint != nil {
-		if p := hint.Load(); p != nil && p.elem == elem && p.lenient == lenient && slices.Equal(p.cols, cols) {
+		if p := hint.Load(); p != nil && typeKey(p.elem) == typeKey(elem) && p.lenient == lenient && sameColumns(p.cols, cols) {
 			return p, nil
 		}
 		p, err := s.planFor(nil, elem, cols, lenient)

@@ -131,3 +131,23 @@ func TestIsScalarCacheAgreesWithReflect(t *testing.T) {
 		}
 	}
 }
+
+func TestSameColumns(t *testing.T) {
+	a := []string{"id", "name"}
+	cases := []struct {
+		b    []string
+		want bool
+	}{
+		{a, true},
+		{[]string{fresh("id"), fresh("name")}, true}, // equal text elsewhere in memory
+		{[]string{"id", "nama"}, false},              // same lengths, other text
+		{[]string{"name", "id"}, false},
+		{[]string{"id"}, false},
+		{[]string{"id", "name", "x"}, false},
+	}
+	for _, tc := range cases {
+		if got := sameColumns(a, tc.b); got != tc.want {
+			t.Errorf("sameColumns(%q, %q) = %v, want %v", a, tc.b, got, tc.want)
+		}
+	}
+}
