@@ -10,12 +10,12 @@ const sample = `goos: linux
 goarch: amd64
 pkg: example
 cpu: Test CPU
-BenchmarkScan/rows=1/impl=hand-2         	 100	      1000 ns/op	     592 B/op	       8 allocs/op
-BenchmarkScan/rows=1/impl=hand-2         	 100	      3000 ns/op	     592 B/op	       8 allocs/op
-BenchmarkScan/rows=1/impl=hand-2         	 100	      2000 ns/op	     592 B/op	       8 allocs/op
-BenchmarkScan/rows=1/impl=Select-2       	 100	      2200 ns/op	     504 B/op	       4 allocs/op
-BenchmarkScan/rows=1/impl=Select-2       	 100	      9000 ns/op	     504 B/op	       4 allocs/op
-BenchmarkScan/rows=1/impl=Select-2       	 100	      2100 ns/op	     504 B/op	       4 allocs/op
+BenchmarkScan/rows=1/impl=hand-2         	 100	      1000 ns/op	      900 cpu-ns/op	     592 B/op	       8 allocs/op
+BenchmarkScan/rows=1/impl=hand-2         	 100	      3000 ns/op	     1000 cpu-ns/op	     592 B/op	       8 allocs/op
+BenchmarkScan/rows=1/impl=hand-2         	 100	      2000 ns/op	     1100 cpu-ns/op	     592 B/op	       8 allocs/op
+BenchmarkScan/rows=1/impl=Select-2       	 100	      2200 ns/op	     1200 cpu-ns/op	     504 B/op	       4 allocs/op
+BenchmarkScan/rows=1/impl=Select-2       	 100	      9000 ns/op	     1200 cpu-ns/op	     504 B/op	       4 allocs/op
+BenchmarkScan/rows=1/impl=Select-2       	 100	      2100 ns/op	     1300 cpu-ns/op	     504 B/op	       4 allocs/op
 BenchmarkPoint/driver=pgx/impl=pgxpool-2 	 100	      500 ns/op
 BenchmarkPoint/driver=pgx/impl=sql-2     	 100	      400 ns/op
 BenchmarkPoint/driver=pgx/impl=dbm-2     	 100	      440 ns/op
@@ -62,6 +62,7 @@ func TestRender(t *testing.T) {
 	for _, want := range []string{
 		"Test CPU, 2 cores", "`make bench`",
 		"| rows | hand | Select |", "| rows=1 | 1.00 (2µs) | 1.10x |", "| rows=1 | 8 | 4 |",
+		"CPU time per operation", "| rows=1 | 1.00 (1µs) | 1.20x |",
 		"| driver | pgxpool | sql | dbm |", "| driver=pgx | 1.25x | 1.00 (400ns) | 1.10x |",
 		"raw stats", "BenchmarkScan in package `example`",
 		"| op | off | on |", "| op=Query | 1.00 (1µs) | 1.25x |", "| op=Query | - | +250 ns, +2 allocs |",

@@ -117,6 +117,19 @@ func (b *Benchmark) Ratio(row, impl, base, unit string) (float64, bool) {
 	return x / y, true
 }
 
+// HasUnit reports whether any result of b has a value in unit (as
+// benchfmt tidies it: "cpu-ns/op" is read as "cpu-sec/op").
+func (b *Benchmark) HasUnit(unit string) bool {
+	for _, impls := range b.samples {
+		for _, units := range impls {
+			if len(units[unit]) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Runs is the number of samples behind a row's baseline time.
 func (b *Benchmark) Runs(row string) int {
 	return len(b.samples[row][b.Baseline()]["sec/op"])

@@ -105,6 +105,26 @@ func renderBenchmark(w io.Writer, b *Benchmark) {
 		}
 		fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
 	}
+	if b.HasUnit("cpu-sec/op") {
+		fmt.Fprintf(w, "\nCPU time per operation (the process's, the garbage collector's included;\n"+
+			"it does not count time spent waiting for a core, so it varies far less\n"+
+			"than the time above on a shared machine), relative to %s (%s's median in brackets):\n\n", base, base)
+		fmt.Fprint(w, header)
+		for _, row := range b.Rows {
+			cells := make([]string, len(b.Impls))
+			for i, impl := range b.Impls {
+				cells[i] = "-"
+				if impl == base {
+					if v, ok := b.Median(row, impl, "cpu-sec/op"); ok {
+						cells[i] = "1.00 (" + formatTime(v) + ")"
+					}
+				} else if r, ok := b.Ratio(row, impl, base, "cpu-sec/op"); ok {
+					cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
+				}
+			}
+			fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
+		}
+	}
 	fmt.Fprintf(w, "\nAllocations per operation (medians):\n\n")
 	fmt.Fprint(w, header)
 	for _, row := range b.Rows {
