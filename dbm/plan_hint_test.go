@@ -156,3 +156,39 @@ func TestExecuteQueryDestinationsCheckedAfterCaching(t *testing.T) {
 		t.Fatalf("*struct: %v, want an ArgumentError", err)
 	}
 }
+
+// A Get (or One) whose first attempt read a row and then failed, and whose
+// retry finds no row, fails with ErrNotFound; the row of the failed attempt
+// must not be left in dest (nor returned by One) as if it had been read.
+func TestRetriedGetKeepsNoRowOfTheFailedAttempt(t *testing.T) {
+	ctx := context.Background()
+	const q = "SELECT id, name FROM people"
+	type person struct {
+		ID   int     `db:"id"`
+		Name *string `db:"name"`
+	}
+	attempts := func(mock sqlmock.Sqlmock) {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}).AddRow(1, "old").CloseError(io.ErrUnexpectedEOF))
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}))
+	}
+	t.Run("Get", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		attempts(mock)
+		var p person
+		err := m.Get(ctx, &p, q)
+		if !errors.Is(err, dbm.ErrNotFound) {
+			t.Fatalf("Get = %v, want ErrNotFound after the retry", err)
+		}
+		if p.ID != 0 || p.Name != nil {
+			t.Errorf("dest = {ID:%d, Name set:%v} after ErrNotFound: the failed attempt's row", p.ID, p.Name != nil)
+		}
+	})
+	t.Run("One", func(t *testing.T) {
+		m, mock, _ := newRetryMock(t, "postgres", 3)
+		attempts(mock)
+		p, err := dbm.One[*person](ctx, m, q)
+		if !errors.Is(err, dbm.ErrNotFound) || p != nil {
+			t.Errorf("One = %+v, %v; want nil, ErrNotFound", p, err)
+		}
+	})
+}

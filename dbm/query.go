@@ -135,13 +135,21 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	if err != nil {
 		return err
 	}
+	scanned := false // an attempt stored a row in dest
 	return s.run(ctx, "Get", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
+		if scanned {
+			// A retry: the failed attempt's row must not stay in dest, if
+			// this one finds none (or fails before storing its own).
+			elem.SetZero()
+			scanned = false
+		}
 		if !rows.Next() {
 			if err := rows.Err(); err != nil {
 				return 0, err
 			}
 			return 0, sql.ErrNoRows
 		}
+		scanned = true
 		return 1, s.m.scanner.scanOne(ctx, rows, hint, nil, elem)
 	})
 }

@@ -10,14 +10,23 @@ import (
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
 
-// panicScanner panics inside database/sql's Scan, which then keeps the rows'
-// lock for good.
+// panicScanner panics. Called inside database/sql's Scan (Rows.Scan, and
+// the plans that use database/sql's conversions), it leaves the rows' lock
+// held for good; the fast path calls it after Scan has returned.
 type panicScanner struct{}
 
 func (*panicScanner) Scan(any) error { panic("scanner bug") }
 
 type panicRow struct {
 	N panicScanner `db:"n"`
+}
+
+// panicRowSlow makes the scanning calls panic inside database/sql's Scan: a
+// float32 has no fast conversion (scan_conv.go), so its plan hands every
+// column to database/sql, which calls the Scanner with the lock held.
+type panicRowSlow struct {
+	N panicScanner `db:"n"`
+	F float32      `db:"f"`
 }
 
 // A panicking sql.Scanner must reach the caller of Iter and of Rows.Scan
@@ -45,6 +54,22 @@ func TestScannerPanicReachesTheCaller(t *testing.T) {
 			defer rows.Close()
 			for rows.Next() {
 				var r panicRow
+				_ = rows.StructScan(&r)
+			}
+		},
+		"Iter, database/sql's conversions": func() {
+			for _, err := range dbm.Iter[panicRowSlow](ctx, m, "SELECT 1 AS n, 1.5 AS f") {
+				_ = err
+			}
+		},
+		"Rows.StructScan, database/sql's conversions": func() {
+			rows, err := m.Query(ctx, "SELECT 1 AS n, 1.5 AS f")
+			if err != nil {
+				panic(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var r panicRowSlow
 				_ = rows.StructScan(&r)
 			}
 		},

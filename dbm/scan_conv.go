@@ -55,6 +55,12 @@ var anyType = reflect.TypeFor[any]()
 // kind convNone.
 func convFor(t reflect.Type) fieldConv {
 	if t.Kind() == reflect.Pointer {
+		if t.Name() != "" {
+			// A defined pointer type (type P *T) has no methods, so
+			// database/sql converts into it by reflect alone: it neither
+			// calls T's Scan nor turns a string into a []byte there.
+			return fieldConv{}
+		}
 		c := valueConv(t.Elem())
 		if c.kind == convNone {
 			return fieldConv{}

@@ -23,6 +23,11 @@ type (
 	myUint8   uint8
 	myFloat   float64
 	upperScan struct{ s string }
+	// Defined pointer types have no methods: database/sql neither calls
+	// the Scan of what they point to nor converts a string into their []byte.
+	scanPtr  *upperScan
+	bytesPtr *[]byte
+	intPtr   *int32
 )
 
 func (u *upperScan) Scan(src any) error {
@@ -54,6 +59,7 @@ var convTypes = []reflect.Type{
 	reflect.TypeFor[*float64](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*[]byte](), reflect.TypeFor[*myInt](),
 	reflect.TypeFor[sql.NullString](), reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[sql.NullTime](),
 	reflect.TypeFor[*sql.NullString](), reflect.TypeFor[upperScan](), reflect.TypeFor[sql.Null[int32]](),
+	reflect.TypeFor[scanPtr](), reflect.TypeFor[bytesPtr](), reflect.TypeFor[intPtr](),
 }
 
 // convValues are driver values of every type a driver may return, at the

@@ -234,7 +234,7 @@ func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
 		ok := p.sconv.set(base, *raw)
 		*raw = nil
 		if !ok {
-			return p.fallBack(rows, base, dst)
+			return p.fallBack(rows, base, dst, 0)
 		}
 		return nil
 	}
@@ -247,7 +247,7 @@ func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
 		ok := f.conv.set(unsafe.Add(base, f.offset), *raw)
 		*raw = nil // keep no value alive past its row
 		if !ok {
-			return p.fallBack(rows, base, dst)
+			return p.fallBack(rows, base, dst, i)
 		}
 	}
 	return nil
@@ -255,10 +255,36 @@ func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
 
 // fallBack turns the plan's fast path off and scans the current row again
 // with database/sql's conversions, into the same element; dst becomes the
-// ordinary targets for the rest of the result.
-func (p *plan) fallBack(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
+// ordinary targets for the rest of the result (scanRow sets them all for
+// each row). The fields before column from already hold their values: they
+// are not scanned again, so that a Scanner among them is called once per
+// row, as database/sql alone would (one that appends would otherwise
+// append twice). Column from's field, which a Scanner may have written
+// before failing, is zeroed first.
+func (p *plan) fallBack(rows *sql.Rows, base unsafe.Pointer, dst []any, from int) error {
 	p.slow.Store(true)
-	return p.scanRow(rows, base, dst, nil)
+	if p.scalar {
+		reflect.NewAt(p.elem, base).Elem().SetZero()
+		return p.scanRow(rows, base, dst, nil)
+	}
+	for i := range p.fields {
+		f := &p.fields[i]
+		switch {
+		case f.skip:
+		case i < from:
+			dst[i] = discardTarget
+		default:
+			fp := unsafe.Add(base, f.offset)
+			if i == from {
+				reflect.NewAt(f.typ, fp).Elem().SetZero()
+			}
+			setTarget(&dst[i], f.ptrTyp, fp)
+		}
+	}
+	if err := rows.Scan(dst...); err != nil {
+		return p.explain(rows, err, nil)
+	}
+	return nil
 }
 
 // sliceHeader is the runtime's layout of a slice.

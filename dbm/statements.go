@@ -31,7 +31,8 @@ func (m *Manager) ExecuteQuery(ctx context.Context, dest any, query string, args
 
 // Get runs query and stores its first row in dest, a pointer to a struct, a
 // scalar or a map[string]any (see [Manager.ExecuteQuery] for the mapping).
-// No row is an error matching both [ErrNotFound] and [sql.ErrNoRows].
+// No row is an error matching both [ErrNotFound] and [sql.ErrNoRows]. When
+// a read is retried, dest keeps nothing of an attempt that failed.
 func (m *Manager) Get(ctx context.Context, dest any, query string, args ...any) error {
 	return m.session().get(ctx, dest, query, args)
 }
