@@ -140,9 +140,33 @@ func brokenConn(err error) bool {
 	if err == nil {
 		return false
 	}
+	var mr *midResult
+	if errors.As(err, &mr) {
+		return false // the statement ran: a retry, not a replacement
+	}
 	if errors.Is(err, driver.ErrBadConn) {
 		return true
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe) && (oe.Op == "read" || oe.Op == "write")
+}
+
+// midResult marks the error of a statement that failed while its rows were
+// read: the connection worked when the statement started, so its loss is a
+// fault of the statement (retried, if at all, by the retry policy), not a
+// stale pooled connection to replace at once.
+type midResult struct{ err error }
+
+func (e *midResult) Error() string { return e.err.Error() }
+func (e *midResult) Unwrap() error { return e.err }
+
+// markMidResult labels the classified error of a statement whose rows were
+// being read when it failed.
+func markMidResult(err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		if _, done := e.Err.(*midResult); !done {
+			e.Err = &midResult{e.Err}
+		}
+	}
 }

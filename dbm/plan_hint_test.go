@@ -192,3 +192,20 @@ func TestRetriedGetKeepsNoRowOfTheFailedAttempt(t *testing.T) {
 		}
 	})
 }
+
+// A connection lost while a read's rows stream in is a fault of that
+// statement: with retries off it is returned, not replaced and rerun at
+// once as a stale pooled connection would be.
+func TestMidResultLossIsNotAStaleConnection(t *testing.T) {
+	ctx := context.Background()
+	m, mock, _ := newRetryMock(t, "postgres", 1)
+	const q = "SELECT id, name FROM people"
+	mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "name"}).AddRow(1, "a").AddRow(2, "b").RowError(1, driver.ErrBadConn))
+	got, err := dbm.Select[hintPerson](ctx, m, q)
+	if !errors.Is(err, dbm.ErrConnection) || got != nil {
+		t.Fatalf("Select = %+v, %v; want ErrConnection and no rows", got, err)
+	}
+	if r := m.Stats().Retries; r != 0 {
+		t.Errorf("Retries = %d, want 0 with retries off", r)
+	}
+}

@@ -183,7 +183,9 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 	if err == nil {
 		err = rows.Err()
 	}
-	return s.m.finish(ctx, &st, n, err)
+	err = s.m.finish(ctx, &st, n, err)
+	markMidResult(err)
+	return err
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
