@@ -87,14 +87,3 @@ func fmtAll(v any) string {
 	return b.String()
 }
 
-// freePort returns a loopback port with nothing listening on it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
