@@ -86,4 +86,3 @@ func fmtAll(v any) string {
 	}
 	return b.String()
 }
-
