@@ -115,6 +115,12 @@ var redactCases = []struct{ driver, dsn, secret string }{
 	// '@' in the query must not move the user info.
 	{"postgres", "postgres://postgres:s3cr3t@127.0.0.1/test?application_name=ops@example.com", "s3cr3t"},
 	{"postgres", "postgres://postgres@127.0.0.1/test?application_name=ops@example.com&pass%77ord=s3cr3t", "s3cr3t"},
+	// A DSN in another driver's form, or cut short: the driver fails on it
+	// when connecting, but printing the Config must not show the password.
+	{"mysql", "host=h password=s3cr3t! dbname=d", "s3cr3t!"},
+	{"postgres", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
+	{"sqlite", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
+	{"postgres", "host=h password=s3cr3t! dbname", "s3cr3t!"},
 	// Secrets as parameters.
 	{"sqlite", "file:x.db?_auth_pass=s3cr3t", "s3cr3t"},
 	{"postgres", "postgres://h/d?sslpassword=s3cr3t", "s3cr3t"},

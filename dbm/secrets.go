@@ -266,7 +266,10 @@ func mysqlPassword(dsn string) (string, bool) {
 }
 
 // dsnPasswords returns every secret a DSN holds (the password, and secret
-// parameters), so that they can be kept out of error text.
+// parameters), so that they can be kept out of output and error text. A
+// DSN that is not a URL is read in every driver's form, not only in its own
+// driver's: one written for another driver (a mistake the driver reports
+// only when it connects) must not show its password meanwhile.
 func dsnPasswords(driver, dsn string) []string {
 	var out []string
 	fromQuery := func(v url.Values) {
@@ -302,20 +305,19 @@ func dsnPasswords(driver, dsn string) []string {
 		}
 		return out
 	}
-	if driver == DriverMySQL {
+	// MySQL's user:password@net(addr)/db, except in an SQLite "file:" URI,
+	// where a ':' and an '@' are parts of the path.
+	if !(driver == DriverSQLite && strings.HasPrefix(dsn, "file:")) {
 		if pw, ok := mysqlPassword(dsn); ok {
 			out = append(out, pw)
 		}
-		fromQuery(trailingQuery(dsn))
-		return out
 	}
-	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) {
-		for _, p := range pairs {
-			if isSecretParam(p.key) {
-				out = append(out, p.value)
-			}
+	// libpq's key=value form: the settings before any syntax error count.
+	pairs, _ := parseKV(dsn)
+	for _, p := range pairs {
+		if isSecretParam(p.key) {
+			out = append(out, p.value)
 		}
-		return out
 	}
 	fromQuery(trailingQuery(dsn))
 	return out
@@ -332,8 +334,9 @@ type kvPair struct {
 // do: settings separated by white space, optional white space around '=',
 // values either bare (up to white space) or in single quotes (which may hold
 // white space), a backslash escaping the next character in both. ok is
-// false when s is not in that form (a URL or a MySQL DSN). An unterminated
-// quoted value runs to the end, so that it is still redacted.
+// false when s is not in that form (a URL or a MySQL DSN); pairs then holds
+// the settings read before the first error. An unterminated quoted value
+// runs to the end, so that it is still redacted.
 func parseKV(s string) (pairs []kvPair, ok bool) {
 	i := 0
 	skipSpace := func() {
@@ -353,7 +356,7 @@ func parseKV(s string) (pairs []kvPair, ok bool) {
 		key := s[k:i]
 		skipSpace()
 		if key == "" || i == len(s) || s[i] != '=' {
-			return nil, false
+			return pairs, false
 		}
 		i++
 		skipSpace()
