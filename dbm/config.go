@@ -200,6 +200,13 @@ func configErr(field, reason string, value any) *ConfigError {
 // Every error matches [ErrConfig] and names the variable and what is wrong
 // with its value; see docs/configuration.md for the variables.
 func LoadConfig(envFiles ...string) (Config, error) {
+	return loadConfig(os.Environ(), envFiles)
+}
+
+// loadConfig is LoadConfig with the environment given as KEY=VALUE strings,
+// so that FuzzLoadConfig can feed values a real environment cannot hold (NUL
+// bytes) without changing the process's.
+func loadConfig(environ, envFiles []string) (Config, error) {
 	vars := map[string]string{}
 	for _, name := range envFiles {
 		fileVars, err := godotenv.Read(name)
@@ -218,7 +225,7 @@ func LoadConfig(envFiles ...string) (Config, error) {
 			}
 		}
 	}
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && strings.HasPrefix(k, "DB_") {
 			vars[k] = v
 		}
