@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
@@ -330,6 +333,9 @@ func (c Config) validate() error {
 	if !slices.Contains(knownDrivers, c.Driver) {
 		return configErr("Driver", "unknown driver (want one of "+strings.Join(knownDrivers, ", ")+")", c.Driver)
 	}
+	if err := c.checkText(); err != nil {
+		return err
+	}
 	if c.DSN != "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
 		if _, _, isURL := cutScheme(c.DSN); isURL {
 			if _, err := url.Parse(c.DSN); err != nil {
@@ -396,11 +402,60 @@ func (c Config) validate() error {
 	return nil
 }
 
+// checkText rejects text no driver can pass on intact: a NUL byte, which
+// ends a string in the PostgreSQL protocol and in SQLite's C API (and which
+// pgx refuses); for PostgreSQL, text that is not UTF-8, which lib/pq reads
+// as runes and so alters; parameter names with '=' or white space, which
+// end a name in the drivers' parsers; and, in a MySQL DSN, characters its
+// syntax has no escape for.
+func (c Config) checkText() error {
+	bad := func(v string) string {
+		switch {
+		case strings.ContainsRune(v, 0):
+			return "contains a NUL byte"
+		case isPostgres(c.Driver) && !utf8.ValidString(v):
+			return "is not valid UTF-8"
+		}
+		return ""
+	}
+	for _, f := range []struct{ name, v string }{
+		{"DSN", c.DSN}, {"Host", c.Host}, {"User", c.User}, {"Password", c.Password}, {"Database", c.Database},
+	} {
+		if reason := bad(f.v); reason != "" {
+			return configErr(f.name, reason, nil)
+		}
+	}
+	for k, v := range c.Params {
+		if reason := cmp.Or(bad(k), bad(v)); reason != "" {
+			return configErr("Params", reason, nil)
+		}
+		if strings.ContainsFunc(k, func(r rune) bool { return r == '=' || unicode.IsSpace(r) }) {
+			return configErr("Params", fmt.Sprintf("parameter name %q contains '=' or white space", k), nil)
+		}
+	}
+	if c.Driver != DriverMySQL || c.DSN != "" {
+		return nil
+	}
+	if strings.Contains(c.User, ":") {
+		return configErr("User", `contains ':', which a MySQL DSN cannot carry in a user name`, c.User)
+	}
+	for k := range c.Params {
+		if strings.ContainsAny(k, "&/") {
+			return configErr("Params", fmt.Sprintf("parameter name %q: a MySQL DSN cannot carry '&' or '/' in a name", k), nil)
+		}
+	}
+	return nil
+}
+
 // checkHost returns what is wrong with a host, or "". IPv6 addresses are
 // written bare ("::1"); a port belongs in Port. PostgreSQL also takes a Unix
 // socket directory ("/var/run/postgresql").
 func checkHost(driver, host string) string {
 	switch {
+	case strings.ContainsFunc(host, unicode.IsControl):
+		return "contains a control character"
+	case strings.Contains(host, ","):
+		return "one host only (list several hosts in a DSN)"
 	case strings.HasPrefix(host, "/"):
 		if driver == DriverMySQL {
 			return "a Unix socket is not supported here; use a DSN with unix(/path)"
@@ -413,7 +468,11 @@ func checkHost(driver, host string) string {
 			return "not a host name or address (put the port in Port / DB_PORT)"
 		}
 		return ""
-	case strings.ContainsAny(host, "/?#@ \t"):
+	case strings.ContainsFunc(host, func(r rune) bool {
+		return r < utf8.RuneSelf && !isAlnum(byte(r)) && r != '-' && r != '.' && r != '_'
+	}):
+		// Letters (any script), digits, '-', '.' and '_' make a host name;
+		// other ASCII would reach the drivers escaped, which lib/pq rejects.
 		return "not a host name or address"
 	}
 	return ""

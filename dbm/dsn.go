@@ -50,7 +50,10 @@ func (c Config) postgresURL() string {
 		q.Set("host", c.Host)
 		q.Set("port", strconv.Itoa(c.Port))
 	}
-	u.RawQuery = q.Encode()
+	// Encode writes a space as '+', which libpq and pgx (whose URL parser
+	// follows libpq's) read as a '+'; %20 is a space to every parser. A '+'
+	// of the value itself is already %2B.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 
@@ -143,9 +146,13 @@ func (c Config) sqliteDSN() string {
 }
 
 // escapeURIPath escapes the characters that would end or corrupt the path
-// part of an SQLite URI filename.
+// part of an SQLite URI filename. A path starting with "//" gets an empty
+// authority first, or SQLite would read its first segment as a host name.
 func escapeURIPath(p string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+	if strings.HasPrefix(p, "//") {
+		return "//" + r.Replace(p)
+	}
 	return r.Replace(p)
 }
 

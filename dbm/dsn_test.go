@@ -24,7 +24,7 @@ var hardPasswords = []string{
 func TestPostgresURLRoundTrip(t *testing.T) {
 	for _, pw := range hardPasswords {
 		cfg := Config{Driver: DriverPostgres, Host: "db.example.com", User: "app user", Password: pw, Database: "my db",
-			Params: map[string]string{"application_name": "api&co", "search_path": "a,b"}}.withDefaults()
+			Params: map[string]string{"application_name": "api & co+", "search_path": "a,b"}}.withDefaults()
 		dsn := cfg.dsn()
 
 		// lib/pq's own parser: deprecated for callers, but it is exactly
@@ -44,13 +44,57 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 		if pc.Password != pw || pc.User != "app user" || pc.Database != "my db" || pc.Host != "db.example.com" || pc.Port != 5432 {
 			t.Errorf("pgx parsed %q as user=%q password=%q db=%q host=%q port=%d", dsn, pc.User, pc.Password, pc.Database, pc.Host, pc.Port)
 		}
-		if pc.RuntimeParams["application_name"] != "api&co" || pc.RuntimeParams["search_path"] != "a,b" {
+		if pc.RuntimeParams["application_name"] != "api & co+" || pc.RuntimeParams["search_path"] != "a,b" {
 			t.Errorf("params lost: %v", pc.RuntimeParams)
 		}
 		u, _ := url.Parse(dsn)
 		if u.Query().Get("sslmode") != "prefer" {
 			t.Errorf("sslmode default: %q", dsn)
 		}
+	}
+}
+
+// TestConfigTextDriversCannotCarry lists values that validation rejects
+// because a driver would receive something else (found by FuzzConfigDSN).
+func TestConfigTextDriversCannotCarry(t *testing.T) {
+	for _, tc := range []struct {
+		cfg           Config
+		field, reason string
+	}{
+		{Config{Host: "db1,db2"}, "Host", "one host only"},
+		{Config{Host: "db\\1"}, "Host", "not a host name"},
+		{Config{Host: "db\n"}, "Host", "control character"},
+		{Config{Host: "h", User: "u\x00x"}, "User", "NUL"},
+		{Config{Host: "h", Password: "p\x00w"}, "Password", "NUL"},
+		{Config{Driver: DriverSQLite, Database: "a\x00b"}, "Database", "NUL"},
+		{Config{Host: "h", User: "\xea"}, "User", "not valid UTF-8"},
+		{Config{Host: "h", Params: map[string]string{"k": "\xb0"}}, "Params", "not valid UTF-8"},
+		{Config{Host: "h", Params: map[string]string{"search path": "x"}}, "Params", "white space"},
+		{Config{Driver: DriverMySQL, User: "us:er"}, "User", "contains ':'"},
+		{Config{Driver: DriverMySQL, Params: map[string]string{"a&b": "1"}}, "Params", "'&' or '/'"},
+	} {
+		err := tc.cfg.withDefaults().validate()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Reason, tc.reason) {
+			t.Errorf("%v: err = %v, want a ConfigError for %s saying %q", tc.cfg, err, tc.field, tc.reason)
+		}
+	}
+	// What stays accepted: other scripts, IPv6 with a zone, socket paths,
+	// and invalid UTF-8 where the driver passes bytes through.
+	for _, cfg := range []Config{
+		{Host: "bücher.example"}, {Host: "fe80::1%eth0"}, {Host: "/var/run/my sockets"}, {Host: "db_1.internal"},
+		{Driver: DriverMySQL, User: "\xea", Database: "d"}, {Driver: DriverSQLite, Database: "//srv/share/app.db"},
+	} {
+		if err := cfg.withDefaults().validate(); err != nil {
+			t.Errorf("%v: %v", cfg, err)
+		}
+	}
+}
+
+func TestSQLiteDSNLeadingDoubleSlash(t *testing.T) {
+	dsn := Config{Driver: DriverSQLite, Database: "//srv/x.db"}.dsn()
+	if !strings.HasPrefix(dsn, "file:////srv/x.db?") {
+		t.Errorf("DSN = %q: without an empty authority SQLite reads srv as a host and refuses it", dsn)
 	}
 }
 
