@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -102,7 +103,10 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 		other := "\u2603other\u2603" // shares no text with password, nor (unless the fuzzer types snowmen) with the rest
 		if strings.Contains(password, "\x00") {
-			other += "\x00" // NUL bytes may be judged, so keep them alike
+			other += "\x00" // NUL bytes are judged, so keep them alike
+		}
+		if !utf8.ValidString(password) {
+			other += "\xff" // and so is UTF-8 validity
 		}
 		cfg2, err2 := load(other)
 		if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() {
