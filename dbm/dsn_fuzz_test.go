@@ -53,7 +53,7 @@ func FuzzConfigDSN(f *testing.F) {
 	for _, db := range []string{"/tmp/odd?name#1%.db", "//host/x.db", "a\x00b", "./rel.db", "日本.db", ":memory:"} {
 		f.Add(uint8(3), "", uint16(0), "", "", db, uint8(0), "", "")
 	}
-	f.Add(uint8(2), "h", uint16(1), "us:er", "pw", "d", uint8(0), "", "")      // ':' ends a MySQL user name
+	f.Add(uint8(2), "h", uint16(1), "us:er", "pw", "d", uint8(0), "", "")     // ':' ends a MySQL user name
 	f.Add(uint8(2), "h", uint16(1), "u", "pw", "d", uint8(0), "a&b=c/d", "v") // a key MySQL's DSN cannot carry
 	f.Add(uint8(1), "h", uint16(1), "u", "pw", "/abs", uint8(0), "", "")      // a database name starting with '/'
 	f.Add(uint8(0), "h", uint16(1), "u\x00x", "pw", "d", uint8(0), "", "")
