@@ -57,6 +57,12 @@ func FuzzConfigDSN(f *testing.F) {
 	f.Add(uint8(2), "h", uint16(1), "u", "pw", "d", uint8(0), "a&b=c/d", "v") // a key MySQL's DSN cannot carry
 	f.Add(uint8(1), "h", uint16(1), "u", "pw", "/abs", uint8(0), "", "")      // a database name starting with '/'
 	f.Add(uint8(0), "h", uint16(1), "u\x00x", "pw", "d", uint8(0), "", "")
+	// What the fuzzer found, each the minimised input of a fixed bug.
+	f.Add(uint8(0), "0", uint16(0), "\xea", "0", "0", uint8(3), "0", "0")    // lib/pq read invalid UTF-8 as U+FFFD
+	f.Add(uint8(1), "0", uint16(0), "0", "", "0", uint8(3), "0", " ")        // pgx read a space written as '+' as a '+'
+	f.Add(uint8(0), "0", uint16(1), "0", "0", "0", uint8(3), " ", "0")       // lib/pq cut a parameter name at a space
+	f.Add(uint8(0), "\\", uint16(47), "0", "0", "0", uint8(3), "0", "0")     // lib/pq refused the escaped host
+	f.Add(uint8(0), "0", uint16(0), "0", "0", "0", uint8(6), "\xd5", "\xb0") // invalid UTF-8 split across name and value
 
 	f.Fuzz(func(t *testing.T, driverIdx uint8, host string, port uint16, user, password, database string,
 		sslIdx uint8, paramKey, paramValue string) {
