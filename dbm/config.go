@@ -1,7 +1,6 @@
 package dbm
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -369,6 +368,9 @@ func (c Config) validate() error {
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
+			if strings.ContainsFunc(k, notParamNameRune) {
+				return configErr("Params", fmt.Sprintf("parameter name %q: names are letters, digits, '_', '.' and '-'", k), nil)
+			}
 		}
 	}
 	if c.MaxOpenConns < 0 {
@@ -402,49 +404,10 @@ func (c Config) validate() error {
 	return nil
 }
 
-// checkText rejects text no driver can pass on intact: a NUL byte, which
-// ends a string in the PostgreSQL protocol and in SQLite's C API (and which
-// pgx refuses); for PostgreSQL, text that is not UTF-8, which lib/pq reads
-// as runes and so alters; parameter names with '=' or white space, which
-// end a name in the drivers' parsers; and, in a MySQL DSN, characters its
-// syntax has no escape for.
-func (c Config) checkText() error {
-	bad := func(v string) string {
-		switch {
-		case strings.ContainsRune(v, 0):
-			return "contains a NUL byte"
-		case isPostgres(c.Driver) && !utf8.ValidString(v):
-			return "is not valid UTF-8"
-		}
-		return ""
-	}
-	for _, f := range []struct{ name, v string }{
-		{"DSN", c.DSN}, {"Host", c.Host}, {"User", c.User}, {"Password", c.Password}, {"Database", c.Database},
-	} {
-		if reason := bad(f.v); reason != "" {
-			return configErr(f.name, reason, nil)
-		}
-	}
-	for k, v := range c.Params {
-		if reason := cmp.Or(bad(k), bad(v)); reason != "" {
-			return configErr("Params", reason, nil)
-		}
-		if strings.ContainsFunc(k, func(r rune) bool { return r == '=' || unicode.IsSpace(r) }) {
-			return configErr("Params", fmt.Sprintf("parameter name %q contains '=' or white space", k), nil)
-		}
-	}
-	if c.Driver != DriverMySQL || c.DSN != "" {
-		return nil
-	}
-	if strings.Contains(c.User, ":") {
-		return configErr("User", `contains ':', which a MySQL DSN cannot carry in a user name`, c.User)
-	}
-	for k := range c.Params {
-		if strings.ContainsAny(k, "&/") {
-			return configErr("Params", fmt.Sprintf("parameter name %q: a MySQL DSN cannot carry '&' or '/' in a name", k), nil)
-		}
-	}
-	return nil
+// notParamNameRune reports a character that no driver parameter name has
+// and that would break the DSN the name is written into.
+func notParamNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 }
 
 // checkHost returns what is wrong with a host, or "". IPv6 addresses are
@@ -476,6 +439,43 @@ func checkHost(driver, host string) string {
 		return "not a host name or address"
 	}
 	return ""
+}
+
+// checkText rejects text no driver can pass on intact: a NUL byte, which
+// ends a string in the PostgreSQL protocol and in SQLite's C API (and which
+// pgx refuses); for PostgreSQL, text that is not UTF-8, which lib/pq reads
+// as runes and so alters; and a ':' in a MySQL user name, which the
+// driver's DSN syntax has no escape for.
+func (c Config) checkText() error {
+	bad := func(v string) string {
+		switch {
+		case strings.ContainsRune(v, 0):
+			return "contains a NUL byte"
+		case isPostgres(c.Driver) && !utf8.ValidString(v):
+			return "is not valid UTF-8"
+		}
+		return ""
+	}
+	for _, f := range []struct{ name, v string }{
+		{"DSN", c.DSN}, {"Host", c.Host}, {"User", c.User}, {"Password", c.Password}, {"Database", c.Database},
+	} {
+		if reason := bad(f.v); reason != "" {
+			return configErr(f.name, reason, nil)
+		}
+	}
+	for k, v := range c.Params {
+		reason := bad(k)
+		if reason == "" {
+			reason = bad(v)
+		}
+		if reason != "" {
+			return configErr("Params", reason, nil)
+		}
+	}
+	if c.Driver == DriverMySQL && c.DSN == "" && strings.Contains(c.User, ":") {
+		return configErr("User", `contains ':', which a MySQL DSN cannot carry in a user name`, c.User)
+	}
+	return nil
 }
 
 const redacted = "[redacted]"

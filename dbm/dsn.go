@@ -50,9 +50,8 @@ func (c Config) postgresURL() string {
 		q.Set("host", c.Host)
 		q.Set("port", strconv.Itoa(c.Port))
 	}
-	// Encode writes a space as '+', which libpq and pgx (whose URL parser
-	// follows libpq's) read as a '+'; %20 is a space to every parser. A '+'
-	// of the value itself is already %2B.
+	// libpq's URI grammar, which pgx follows, has no '+' for a space: it
+	// wants %20 (url.Values writes '+', and a literal '+' as %2B).
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }

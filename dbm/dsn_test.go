@@ -24,7 +24,7 @@ var hardPasswords = []string{
 func TestPostgresURLRoundTrip(t *testing.T) {
 	for _, pw := range hardPasswords {
 		cfg := Config{Driver: DriverPostgres, Host: "db.example.com", User: "app user", Password: pw, Database: "my db",
-			Params: map[string]string{"application_name": "api & co+", "search_path": "a,b"}}.withDefaults()
+			Params: map[string]string{"application_name": "api&co", "search_path": "a,b"}}.withDefaults()
 		dsn := cfg.dsn()
 
 		// lib/pq's own parser: deprecated for callers, but it is exactly
@@ -44,7 +44,7 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 		if pc.Password != pw || pc.User != "app user" || pc.Database != "my db" || pc.Host != "db.example.com" || pc.Port != 5432 {
 			t.Errorf("pgx parsed %q as user=%q password=%q db=%q host=%q port=%d", dsn, pc.User, pc.Password, pc.Database, pc.Host, pc.Port)
 		}
-		if pc.RuntimeParams["application_name"] != "api & co+" || pc.RuntimeParams["search_path"] != "a,b" {
+		if pc.RuntimeParams["application_name"] != "api&co" || pc.RuntimeParams["search_path"] != "a,b" {
 			t.Errorf("params lost: %v", pc.RuntimeParams)
 		}
 		u, _ := url.Parse(dsn)
@@ -69,9 +69,9 @@ func TestConfigTextDriversCannotCarry(t *testing.T) {
 		{Config{Driver: DriverSQLite, Database: "a\x00b"}, "Database", "NUL"},
 		{Config{Host: "h", User: "\xea"}, "User", "not valid UTF-8"},
 		{Config{Host: "h", Params: map[string]string{"k": "\xb0"}}, "Params", "not valid UTF-8"},
-		{Config{Host: "h", Params: map[string]string{"search path": "x"}}, "Params", "white space"},
+		{Config{Host: "h", Params: map[string]string{"search path": "x"}}, "Params", "names are letters"},
 		{Config{Driver: DriverMySQL, User: "us:er"}, "User", "contains ':'"},
-		{Config{Driver: DriverMySQL, Params: map[string]string{"a&b": "1"}}, "Params", "'&' or '/'"},
+		{Config{Driver: DriverMySQL, Params: map[string]string{"a&b": "1"}}, "Params", "names are letters"},
 	} {
 		err := tc.cfg.withDefaults().validate()
 		var ce *ConfigError
@@ -88,6 +88,14 @@ func TestConfigTextDriversCannotCarry(t *testing.T) {
 		if err := cfg.withDefaults().validate(); err != nil {
 			t.Errorf("%v: %v", cfg, err)
 		}
+	}
+}
+
+func TestPostgresURLSpaceInParam(t *testing.T) {
+	dsn := Config{Driver: DriverPgx, Host: "h", Params: map[string]string{"options": "-c a=b"}}.withDefaults().dsn()
+	pc, err := pgconn.ParseConfig(dsn)
+	if err != nil || pc.RuntimeParams["options"] != "-c a=b" {
+		t.Errorf("pgx read %q as options=%q (%v): a space must be %%20, pgx keeps a '+'", dsn, pc.RuntimeParams["options"], err)
 	}
 }
 

@@ -32,12 +32,3 @@ func SetRetryForTest(m *Manager, attempts int, initial, max, acquire time.Durati
 func SetJitterForTest(m *Manager, draw func(n time.Duration) time.Duration) {
 	m.retryPol.draw = draw
 }
-
-// LoadConfigFrom is LoadConfig reading environ (KEY=VALUE strings) instead
-// of the process environment.
-func LoadConfigFrom(environ []string, envFiles ...string) (Config, error) {
-	return loadConfig(environ, envFiles)
-}
-
-// HardPasswords are passwords that must survive DSN building (dsn_test.go).
-var HardPasswords = hardPasswords
