@@ -2,6 +2,7 @@ package dbm_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +35,8 @@ var envVars = func() []string {
 //
 // The check for leaks needs no list of places to look: LoadConfig runs a
 // second time with another password, and everything it returns (the error
-// text, String, GoString, every fmt verb, slog output) must be the same.
+// text, String, GoString, every fmt verb, slog and JSON output) must be the
+// same.
 // Output that does not change with the password cannot show it. The one
 // allowed difference: a DSN whose redacted form happens to contain text that
 // looks like the password is withheld whole.
@@ -145,7 +147,12 @@ func configOutputs(cfg dbm.Config) []string {
 	}
 	slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: noTime})).Info("cfg", "config", cfg)
 	slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: noTime})).Info("cfg", "config", cfg)
-	return append(out, buf.String())
+	out = append(out, buf.String())
+	if _, ok := any(cfg).(json.Marshaler); ok { // only then is encoding/json one of Config's outputs
+		b, err := json.Marshal(cfg)
+		out = append(out, string(b), fmt.Sprint(err))
+	}
+	return out
 }
 
 // dsnAttr is the DSN as LogValue shows it.
