@@ -173,6 +173,9 @@ var redactCases = []struct{ driver, dsn, secret string }{
 	{"postgres", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
 	{"sqlite", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
 	{"postgres", "host=h password=s3cr3t! dbname", "s3cr3t!"},
+	// A MySQL user name that looks like a URL scheme (FuzzRedactDSN).
+	{"mysql", "app://s3cr3t@/d", "//s3cr3t"},
+	{"mysql", "app://s3cr3t@tcp(h:3306)/d", "//s3cr3t"},
 	// Secrets as parameters.
 	{"sqlite", "file:x.db?_auth_pass=s3cr3t", "s3cr3t"},
 	{"postgres", "postgres://h/d?sslpassword=s3cr3t", "s3cr3t"},

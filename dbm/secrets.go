@@ -285,25 +285,29 @@ func dsnPasswords(driver, dsn string) []string {
 				out = append(out, pw)
 			}
 			fromQuery(u.Query())
+		} else {
+			// Unparsable (validation refuses it): guess generously, trying
+			// every '@' as the end of the user info.
+			for at := 0; at < len(rest); at++ {
+				if rest[at] != '@' {
+					continue
+				}
+				if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+					out = append(out, pw)
+					if d, err := url.PathUnescape(pw); err == nil {
+						out = append(out, d)
+					}
+					if i := strings.IndexAny(pw, "#%?/ "); i > 0 { // where a parser would cut it
+						out = append(out, pw[:i])
+					}
+				}
+			}
+		}
+		if driver != DriverMySQL {
 			return out
 		}
-		// Unparsable (validation refuses it): guess generously, trying every
-		// '@' as the end of the user info.
-		for at := 0; at < len(rest); at++ {
-			if rest[at] != '@' {
-				continue
-			}
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				out = append(out, pw)
-				if d, err := url.PathUnescape(pw); err == nil {
-					out = append(out, d)
-				}
-				if i := strings.IndexAny(pw, "#%?/ "); i > 0 { // where a parser would cut it
-					out = append(out, pw[:i])
-				}
-			}
-		}
-		return out
+		// go-sql-driver/mysql takes no URLs: to it, "app://pw@tcp(h)/db"
+		// is the user "app" with the password "//pw". Read it so too.
 	}
 	// MySQL's user:password@net(addr)/db, except in an SQLite "file:" URI,
 	// where a ':' and an '@' are parts of the path.
