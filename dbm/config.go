@@ -427,18 +427,25 @@ func checkHost(driver, host string) string {
 	case strings.HasPrefix(host, "["):
 		return "write an IPv6 address without brackets"
 	case strings.Contains(host, ":"):
-		if _, err := netip.ParseAddr(host); err != nil { // accepts zones: fe80::1%eth0
+		addr, err := netip.ParseAddr(host) // accepts zones: fe80::1%eth0
+		if err != nil {
 			return "not a host name or address (put the port in Port / DB_PORT)"
 		}
+		if strings.ContainsFunc(addr.Zone(), func(r rune) bool { return r >= utf8.RuneSelf || notHostRune(r) }) {
+			return "not an IPv6 zone (an interface name or number)"
+		}
 		return ""
-	case strings.ContainsFunc(host, func(r rune) bool {
-		return r < utf8.RuneSelf && !isAlnum(byte(r)) && r != '-' && r != '.' && r != '_'
-	}):
-		// Letters (any script), digits, '-', '.' and '_' make a host name;
-		// other ASCII would reach the drivers escaped, which lib/pq rejects.
+	case strings.ContainsFunc(host, notHostRune):
 		return "not a host name or address"
 	}
 	return ""
+}
+
+// notHostRune reports ASCII that has no place in a host name: letters (any
+// script), digits, '-', '.' and '_' make one. Other ASCII would reach the
+// drivers percent-encoded, which lib/pq's URL parser refuses in a host.
+func notHostRune(r rune) bool {
+	return r < utf8.RuneSelf && !isAlnum(byte(r)) && r != '-' && r != '.' && r != '_'
 }
 
 // checkText rejects text no driver can pass on intact: a NUL byte, which

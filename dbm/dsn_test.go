@@ -64,6 +64,7 @@ func TestConfigTextDriversCannotCarry(t *testing.T) {
 		{Config{Host: "db1,db2"}, "Host", "one host only"},
 		{Config{Host: "db\\1"}, "Host", "not a host name"},
 		{Config{Host: "db\n"}, "Host", "control character"},
+		{Config{Host: "::%#"}, "Host", "not an IPv6 zone"},
 		{Config{Host: "h", User: "u\x00x"}, "User", "NUL"},
 		{Config{Host: "h", Password: "p\x00w"}, "Password", "NUL"},
 		{Config{Driver: DriverSQLite, Database: "a\x00b"}, "Database", "NUL"},
