@@ -364,7 +364,7 @@ func (c Config) validate() error {
 				return configErr("SSLMode", "unknown mode (want one of "+strings.Join(sslModes, ", ")+")", c.SSLMode)
 			}
 		}
-		for k := range c.Params {
+		for _, k := range slices.Sorted(maps.Keys(c.Params)) { // the same error every time
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
@@ -470,10 +470,10 @@ func (c Config) checkText() error {
 			return configErr(f.name, reason, nil)
 		}
 	}
-	for k, v := range c.Params {
+	for _, k := range slices.Sorted(maps.Keys(c.Params)) { // the same error every time
 		reason := bad(k)
 		if reason == "" {
-			reason = bad(v)
+			reason = bad(c.Params[k])
 		}
 		if reason != "" {
 			return configErr("Params", reason, nil)

@@ -92,6 +92,24 @@ func TestConfigTextDriversCannotCarry(t *testing.T) {
 	}
 }
 
+// TestConfigErrorIsTheSameEveryTime: with several bad parameters, the
+// error names the same one on every call, not whichever map order gives
+// (found by FuzzLoadConfig, whose two runs disagreed).
+func TestConfigErrorIsTheSameEveryTime(t *testing.T) {
+	for _, params := range []map[string]string{
+		{"a b": "1", "c d": "2", "e f": "3", "g h": "4"},
+		{"a": "\x00", "b": "\x00x", "c": "\xff", "d": "\x00y"},
+	} {
+		cfg := Config{Host: "h", Params: params}.withDefaults()
+		first := cfg.validate()
+		for range 30 {
+			if err := cfg.validate(); err == nil || first == nil || err.Error() != first.Error() {
+				t.Fatalf("validate gave %v, then %v", first, err)
+			}
+		}
+	}
+}
+
 func TestPostgresURLSpaceInParam(t *testing.T) {
 	dsn := Config{Driver: DriverPgx, Host: "h", Params: map[string]string{"options": "-c a=b"}}.withDefaults().dsn()
 	pc, err := pgconn.ParseConfig(dsn)
@@ -219,13 +237,15 @@ func FuzzRedactDSN(f *testing.F) {
 			return // too short, or also legitimately present elsewhere in the DSN
 		}
 		u := url.URL{Scheme: "postgres", User: url.UserPassword(user, pw), Host: "h:5432", Path: "/d", RawQuery: query}
-		noPassword := u
-		noPassword.User = url.User(user)
+		const other = "\u2603" // another password
+		otherURL := u
+		otherURL.User = url.UserPassword(user, other)
 		// check looks for secret in the redacted dsn, unless the same DSN
-		// without a password shows it too (in the user name or query, maybe
-		// percent-encoded: "%20000" holds "0000").
-		check := func(driver, dsn, withoutPassword, secret string) {
-			if len(secret) < 4 || strings.Contains(user+query+redactDSN(driver, withoutPassword), secret) {
+		// with another password shows it too: then the user name or query
+		// holds it, maybe percent-encoded or next to the ':' ("%2000:" holds
+		// "000:").
+		check := func(driver, dsn, withOther, secret string) {
+			if len(secret) < 4 || strings.Contains(user+query+redactDSN(driver, withOther), secret) {
 				return
 			}
 			if got := redactDSN(driver, dsn); strings.Contains(got, secret) {
@@ -236,15 +256,15 @@ func FuzzRedactDSN(f *testing.F) {
 			}
 		}
 		if pc, err := pgconn.ParseConfig(u.String()); err == nil {
-			check("pgx", u.String(), noPassword.String(), pc.Password)
+			check("pgx", u.String(), otherURL.String(), pc.Password)
 		}
 		kv := "host=h user=u password='" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(pw) + "'"
 		if pc, err := pgconn.ParseConfig(kv); err == nil {
-			check("pgx", kv, "host=h user=u", pc.Password)
+			check("pgx", kv, "host=h user=u password='"+other+"'", pc.Password)
 		}
 		my := user + ":" + pw + "@tcp(h:3306)/d"
 		if mc, err := mysql.ParseDSN(my); err == nil {
-			check("mysql", my, user+"@tcp(h:3306)/d", mc.Passwd)
+			check("mysql", my, user+":"+other+"@tcp(h:3306)/d", mc.Passwd)
 		}
 	})
 }
