@@ -205,15 +205,33 @@ func redactTrailingQuery(dsn string) (string, bool) {
 	return base + "?" + redactValues(v), true
 }
 
-// trailingQuery returns the parameters after the first '?' of a DSN that is
-// not a URL, or nil.
-func trailingQuery(dsn string) url.Values {
-	_, query, ok := strings.Cut(dsn, "?")
-	if !ok {
-		return nil
+// querySecrets returns the values of the secret parameters of a raw query,
+// each decoded both as net/url does and as libpq and pgx do, for which a
+// '+' is a plus sign, not a space (and as written, when neither decodes).
+func querySecrets(raw string) []string {
+	var out []string
+	for part := range strings.SplitSeq(raw, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		secret := false
+		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+			if key, err := unescape(k); err == nil && isSecretParam(key) {
+				secret = true
+			}
+		}
+		if !secret {
+			continue
+		}
+		decoded := false
+		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+			if d, err := unescape(v); err == nil {
+				out, decoded = append(out, d), true
+			}
+		}
+		if !decoded {
+			out = append(out, v)
+		}
 	}
-	v, _ := url.ParseQuery(query) // keeps what parsed
-	return v
+	return out
 }
 
 // redactValues encodes a query with secret parameters' values replaced.
@@ -272,19 +290,13 @@ func mysqlPassword(dsn string) (string, bool) {
 // only when it connects) must not show its password meanwhile.
 func dsnPasswords(driver, dsn string) []string {
 	var out []string
-	fromQuery := func(v url.Values) {
-		for k, vals := range v {
-			if isSecretParam(k) {
-				out = append(out, vals...)
-			}
-		}
-	}
+	fromQuery := func(raw string) { out = append(out, querySecrets(raw)...) }
 	if _, rest, isURL := cutScheme(dsn); isURL {
 		if u, err := url.Parse(dsn); err == nil {
 			if pw, ok := u.User.Password(); ok {
 				out = append(out, pw)
 			}
-			fromQuery(u.Query())
+			fromQuery(u.RawQuery)
 		} else {
 			// Unparsable (validation refuses it): guess generously, trying
 			// every '@' as the end of the user info.
@@ -323,7 +335,9 @@ func dsnPasswords(driver, dsn string) []string {
 			out = append(out, p.value)
 		}
 	}
-	fromQuery(trailingQuery(dsn))
+	if _, query, ok := strings.Cut(dsn, "?"); ok {
+		fromQuery(query)
+	}
 	return out
 }
 
