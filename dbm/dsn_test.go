@@ -194,6 +194,10 @@ var redactCases = []struct{ driver, dsn, secret string }{
 	{"postgres", "host=h password=s3cr3t! dbname", "s3cr3t!"},
 	// libpq and pgx read a '+' in a URL's query as a plus sign (FuzzRedactDSN).
 	{"postgres", "postgres://u@h/d?password=a%01b+cd", "a\x01b+cd"},
+	// ... also where net/url refuses the URL (a tab) and pgx does not.
+	{"postgres", "postgres://u@h/d?password=a%01b\tcd", "a\x01b\tcd"},
+	// A MySQL-form DSN whose query holds '@' and '/' (FuzzLoadConfig).
+	{"postgres", "u:s3cr3t@tcp(h)/d?x=a@b/c", "s3cr3t"},
 	// A MySQL user name that looks like a URL scheme (FuzzRedactDSN).
 	{"mysql", "app://s3cr3t@/d", "//s3cr3t"},
 	{"mysql", "app://s3cr3t@tcp(h:3306)/d", "//s3cr3t"},

@@ -314,6 +314,9 @@ func dsnPasswords(driver, dsn string) []string {
 					}
 				}
 			}
+			if _, query, ok := strings.Cut(rest, "?"); ok { // pgx's parser may take what net/url refuses
+				fromQuery(query)
+			}
 		}
 		if driver != DriverMySQL {
 			return out
@@ -321,18 +324,29 @@ func dsnPasswords(driver, dsn string) []string {
 		// go-sql-driver/mysql takes no URLs: to it, "app://pw@tcp(h)/db"
 		// is the user "app" with the password "//pw". Read it so too.
 	}
+	// libpq's key=value form: the settings before any syntax error count.
+	pairs, isKV := parseKV(dsn)
+	for _, p := range pairs {
+		if isSecretParam(p.key) {
+			out = append(out, p.value)
+		}
+		isKV = isKV && !strings.ContainsFunc(p.key, notParamNameRune) // real settings have names
+	}
 	// MySQL's user:password@net(addr)/db, except in an SQLite "file:" URI,
 	// where a ':' and an '@' are parts of the path.
 	if !(driver == DriverSQLite && strings.HasPrefix(dsn, "file:")) {
 		if pw, ok := mysqlPassword(dsn); ok {
 			out = append(out, pw)
 		}
-	}
-	// libpq's key=value form: the settings before any syntax error count.
-	pairs, _ := parseKV(dsn)
-	for _, p := range pairs {
-		if isSecretParam(p.key) {
-			out = append(out, p.value)
+		// MySQL's parser ends the password at the last '@' before the last
+		// '/', which an unescaped '/' or '@' in the query moves: unless the
+		// DSN is a key=value string of named settings, any '@' may end it.
+		if colon := strings.IndexByte(dsn, ':'); colon >= 0 && (!isKV || driver == DriverMySQL) {
+			for at := colon + 1; at < len(dsn); at++ {
+				if dsn[at] == '@' {
+					out = append(out, dsn[colon+1:at])
+				}
+			}
 		}
 	}
 	if _, query, ok := strings.Cut(dsn, "?"); ok {
