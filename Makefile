@@ -8,8 +8,9 @@ COUNT    ?= 6
 # without it rather than not at all.
 RACE     ?= $(shell CGO_ENABLED=1 $(GO) env CC >/dev/null 2>&1 && command -v "$$(CGO_ENABLED=1 $(GO) env CC)" >/dev/null 2>&1 && echo -race)
 BENCHSTAT ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+FUZZTIME ?= 30s
 
-.PHONY: run test vet fmt-check lint cover bench
+.PHONY: run test vet fmt-check lint cover bench fuzz
 
 ## run: the quickstart on an embedded in-memory SQLite database (no setup).
 run:
@@ -23,6 +24,24 @@ run:
 test: vet fmt-check
 	$(GO) test $(RACE) -count=1 $(PKGS)
 	cd bench && $(GO) test -count=1 ./...
+
+## fuzz: every fuzz target of both modules, each for $(FUZZTIME), one after
+## another (go test -fuzz takes one target at a time). Targets are found by
+## their declarations, so a new one is picked up. A failure stops the run
+## and leaves the input in the package's testdata/fuzz/<Target>/; committed
+## there, it runs with every `make test`. `make test` already runs each
+## target's seed corpus.
+fuzz:
+	@set -e; n=0; start=$$(date +%s); \
+	for loc in $$(grep -rEo --include='*_test.go' --exclude-dir=testdata '^func Fuzz[A-Za-z0-9_]+' . | sed 's/:func /:/' | sort -u); do \
+		dir=$$(dirname "$${loc%%:*}"); name=$${loc##*:}; mod=$$dir; \
+		while [ ! -f "$$mod/go.mod" ]; do mod=$$(dirname "$$mod"); done; \
+		pkg=./$${dir#"$$mod"}; pkg=$${pkg#./}; pkg=./$${pkg#/}; \
+		echo "fuzz: $$name in $$dir for $(FUZZTIME)"; \
+		(cd "$$mod" && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"); \
+		n=$$((n+1)); \
+	done; \
+	echo "fuzz: $$n targets passed in $$(( $$(date +%s) - start ))s"
 
 vet:
 	$(GO) vet $(PKGS)

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
@@ -226,6 +228,13 @@ func configErr(field, reason string, value any) *ConfigError {
 // Every error matches [ErrConfig] and names the variable and what is wrong
 // with its value; see docs/configuration.md for the variables.
 func LoadConfig(envFiles ...string) (Config, error) {
+	return loadConfig(os.Environ(), envFiles)
+}
+
+// loadConfig is LoadConfig with the environment given as KEY=VALUE strings,
+// so that FuzzLoadConfig can feed values a real environment cannot hold (NUL
+// bytes) without changing the process's.
+func loadConfig(environ, envFiles []string) (Config, error) {
 	vars := map[string]string{}
 	for _, name := range envFiles {
 		fileVars, err := godotenv.Read(name)
@@ -244,7 +253,7 @@ func LoadConfig(envFiles ...string) (Config, error) {
 			}
 		}
 	}
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && strings.HasPrefix(k, "DB_") {
 			vars[k] = v
 		}
@@ -355,6 +364,9 @@ func (c Config) validate() error {
 	if !slices.Contains(knownDrivers, c.Driver) {
 		return configErr("Driver", "unknown driver (want one of "+strings.Join(knownDrivers, ", ")+")", c.Driver)
 	}
+	if err := c.checkText(); err != nil {
+		return err
+	}
 	if c.DSN != "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
 		if _, _, isURL := cutScheme(c.DSN); isURL {
 			if _, err := url.Parse(c.DSN); err != nil {
@@ -384,7 +396,7 @@ func (c Config) validate() error {
 				return configErr("SSLMode", "unknown mode (want one of "+strings.Join(sslModes, ", ")+")", c.SSLMode)
 			}
 		}
-		for k := range c.Params {
+		for _, k := range slices.Sorted(maps.Keys(c.Params)) { // the same error every time
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
@@ -438,6 +450,10 @@ func notParamNameRune(r rune) bool {
 // socket directory ("/var/run/postgresql").
 func checkHost(driver, host string) string {
 	switch {
+	case strings.ContainsFunc(host, unicode.IsControl):
+		return "contains a control character"
+	case strings.Contains(host, ","):
+		return "one host only (list several hosts in a DSN)"
 	case strings.HasPrefix(host, "/"):
 		if driver == DriverMySQL {
 			return "a Unix socket is not supported here; use a DSN with unix(/path)"
@@ -446,14 +462,62 @@ func checkHost(driver, host string) string {
 	case strings.HasPrefix(host, "["):
 		return "write an IPv6 address without brackets"
 	case strings.Contains(host, ":"):
-		if _, err := netip.ParseAddr(host); err != nil { // accepts zones: fe80::1%eth0
+		addr, err := netip.ParseAddr(host) // accepts zones: fe80::1%eth0
+		if err != nil {
 			return "not a host name or address (put the port in Port / DB_PORT)"
 		}
+		if strings.ContainsFunc(addr.Zone(), func(r rune) bool { return r >= utf8.RuneSelf || notHostRune(r) }) {
+			return "not an IPv6 zone (an interface name or number)"
+		}
 		return ""
-	case strings.ContainsAny(host, "/?#@ \t"):
+	case strings.ContainsFunc(host, notHostRune):
 		return "not a host name or address"
 	}
 	return ""
+}
+
+// notHostRune reports ASCII that has no place in a host name: letters (any
+// script), digits, '-', '.' and '_' make one. Other ASCII would reach the
+// drivers percent-encoded, which lib/pq's URL parser refuses in a host.
+func notHostRune(r rune) bool {
+	return r < utf8.RuneSelf && !isAlnum(byte(r)) && r != '-' && r != '.' && r != '_'
+}
+
+// checkText rejects text no driver can pass on intact: a NUL byte, which
+// ends a string in the PostgreSQL protocol and in SQLite's C API (and which
+// pgx refuses); for PostgreSQL, text that is not UTF-8, which lib/pq reads
+// as runes and so alters; and a ':' in a MySQL user name, which the
+// driver's DSN syntax has no escape for.
+func (c Config) checkText() error {
+	bad := func(v string) string {
+		switch {
+		case strings.ContainsRune(v, 0):
+			return "contains a NUL byte"
+		case isPostgres(c.Driver) && !utf8.ValidString(v):
+			return "is not valid UTF-8"
+		}
+		return ""
+	}
+	for _, f := range []struct{ name, v string }{
+		{"DSN", c.DSN}, {"Host", c.Host}, {"User", c.User}, {"Password", c.Password}, {"Database", c.Database},
+	} {
+		if reason := bad(f.v); reason != "" {
+			return configErr(f.name, reason, nil)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Params)) { // the same error every time
+		reason := bad(k)
+		if reason == "" {
+			reason = bad(c.Params[k])
+		}
+		if reason != "" {
+			return configErr("Params", reason, nil)
+		}
+	}
+	if c.Driver == DriverMySQL && c.DSN == "" && strings.Contains(c.User, ":") {
+		return configErr("User", `contains ':', which a MySQL DSN cannot carry in a user name`, c.User)
+	}
+	return nil
 }
 
 const redacted = "[redacted]"

@@ -150,9 +150,13 @@ func (c Config) sqliteDSN() string {
 }
 
 // escapeURIPath escapes the characters that would end or corrupt the path
-// part of an SQLite URI filename.
+// part of an SQLite URI filename. A path starting with "//" gets an empty
+// authority first, or SQLite would read its first segment as a host name.
 func escapeURIPath(p string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+	if strings.HasPrefix(p, "//") {
+		return "//" + r.Replace(p)
+	}
 	return r.Replace(p)
 }
 

@@ -58,6 +58,77 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 	}
 }
 
+// TestConfigTextDriversCannotCarry lists values that validation rejects
+// because a driver would receive something else (found by FuzzConfigDSN).
+func TestConfigTextDriversCannotCarry(t *testing.T) {
+	for _, tc := range []struct {
+		cfg           Config
+		field, reason string
+	}{
+		{Config{Host: "db1,db2"}, "Host", "one host only"},
+		{Config{Host: "db\\1"}, "Host", "not a host name"},
+		{Config{Host: "db\n"}, "Host", "control character"},
+		{Config{Host: "::%#"}, "Host", "not an IPv6 zone"},
+		{Config{Host: "h", User: "u\x00x"}, "User", "NUL"},
+		{Config{Host: "h", Password: "p\x00w"}, "Password", "NUL"},
+		{Config{Driver: DriverSQLite, Database: "a\x00b"}, "Database", "NUL"},
+		{Config{Host: "h", User: "\xea"}, "User", "not valid UTF-8"},
+		{Config{Host: "h", Params: map[string]string{"k": "\xb0"}}, "Params", "not valid UTF-8"},
+		{Config{Host: "h", Params: map[string]string{"search path": "x"}}, "Params", "names are letters"},
+		{Config{Driver: DriverMySQL, User: "us:er"}, "User", "contains ':'"},
+		{Config{Driver: DriverMySQL, Params: map[string]string{"a&b": "1"}}, "Params", "names are letters"},
+	} {
+		err := tc.cfg.withDefaults().validate()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Reason, tc.reason) {
+			t.Errorf("%v: err = %v, want a ConfigError for %s saying %q", tc.cfg, err, tc.field, tc.reason)
+		}
+	}
+	// What stays accepted: other scripts, IPv6 with a zone, socket paths,
+	// and invalid UTF-8 where the driver passes bytes through.
+	for _, cfg := range []Config{
+		{Host: "bücher.example"}, {Host: "fe80::1%eth0"}, {Host: "/var/run/my sockets"}, {Host: "db_1.internal"},
+		{Driver: DriverMySQL, User: "\xea", Database: "d"}, {Driver: DriverSQLite, Database: "//srv/share/app.db"},
+	} {
+		if err := cfg.withDefaults().validate(); err != nil {
+			t.Errorf("%v: %v", cfg, err)
+		}
+	}
+}
+
+// TestConfigErrorIsTheSameEveryTime: with several bad parameters, the
+// error names the same one on every call, not whichever map order gives
+// (found by FuzzLoadConfig, whose two runs disagreed).
+func TestConfigErrorIsTheSameEveryTime(t *testing.T) {
+	for _, params := range []map[string]string{
+		{"a b": "1", "c d": "2", "e f": "3", "g h": "4"},
+		{"a": "\x00", "b": "\x00x", "c": "\xff", "d": "\x00y"},
+	} {
+		cfg := Config{Host: "h", Params: params}.withDefaults()
+		first := cfg.validate()
+		for range 30 {
+			if err := cfg.validate(); err == nil || first == nil || err.Error() != first.Error() {
+				t.Fatalf("validate gave %v, then %v", first, err)
+			}
+		}
+	}
+}
+
+func TestPostgresURLSpaceInParam(t *testing.T) {
+	dsn := Config{Driver: DriverPgx, Host: "h", Params: map[string]string{"options": "-c a=b"}}.withDefaults().dsn()
+	pc, err := pgconn.ParseConfig(dsn)
+	if err != nil || pc.RuntimeParams["options"] != "-c a=b" {
+		t.Errorf("pgx read %q as options=%q (%v): a space must be %%20, pgx keeps a '+'", dsn, pc.RuntimeParams["options"], err)
+	}
+}
+
+func TestSQLiteDSNLeadingDoubleSlash(t *testing.T) {
+	dsn := Config{Driver: DriverSQLite, Database: "//srv/x.db"}.dsn()
+	if !strings.HasPrefix(dsn, "file:////srv/x.db?") {
+		t.Errorf("DSN = %q: without an empty authority SQLite reads srv as a host and refuses it", dsn)
+	}
+}
+
 func TestMySQLDSNRoundTrip(t *testing.T) {
 	for _, pw := range hardPasswords {
 		cfg := Config{Driver: DriverMySQL, Host: "127.0.0.1", User: "root", Password: pw, Database: "test db/x?y",
@@ -119,6 +190,21 @@ var redactCases = []struct{ driver, dsn, secret string }{
 	// '@' in the query must not move the user info.
 	{"postgres", "postgres://postgres:s3cr3t@127.0.0.1/test?application_name=ops@example.com", "s3cr3t"},
 	{"postgres", "postgres://postgres@127.0.0.1/test?application_name=ops@example.com&pass%77ord=s3cr3t", "s3cr3t"},
+	// A DSN in another driver's form, or cut short: the driver fails on it
+	// when connecting, but printing the Config must not show the password.
+	{"mysql", "host=h password=s3cr3t! dbname=d", "s3cr3t!"},
+	{"postgres", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
+	{"sqlite", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
+	{"postgres", "host=h password=s3cr3t! dbname", "s3cr3t!"},
+	// libpq and pgx read a '+' in a URL's query as a plus sign (FuzzRedactDSN).
+	{"postgres", "postgres://u@h/d?password=a%01b+cd", "a\x01b+cd"},
+	// ... also where net/url refuses the URL (a tab) and pgx does not.
+	{"postgres", "postgres://u@h/d?password=a%01b\tcd", "a\x01b\tcd"},
+	// A MySQL-form DSN whose query holds '@' and '/' (FuzzLoadConfig).
+	{"postgres", "u:s3cr3t@tcp(h)/d?x=a@b/c", "s3cr3t"},
+	// A MySQL user name that looks like a URL scheme (FuzzRedactDSN).
+	{"mysql", "app://s3cr3t@/d", "//s3cr3t"},
+	{"mysql", "app://s3cr3t@tcp(h:3306)/d", "//s3cr3t"},
 	// Secrets as parameters.
 	{"sqlite", "file:x.db?_auth_pass=s3cr3t", "s3cr3t"},
 	{"postgres", "postgres://h/d?sslpassword=s3cr3t", "s3cr3t"},
@@ -161,8 +247,15 @@ func FuzzRedactDSN(f *testing.F) {
 			return // too short, or also legitimately present elsewhere in the DSN
 		}
 		u := url.URL{Scheme: "postgres", User: url.UserPassword(user, pw), Host: "h:5432", Path: "/d", RawQuery: query}
-		check := func(driver, dsn, secret string) {
-			if len(secret) < 4 || strings.Contains(user+query, secret) {
+		const other = "\u2603" // another password
+		otherURL := u
+		otherURL.User = url.UserPassword(user, other)
+		// check looks for secret in the redacted dsn, unless the same DSN
+		// with another password shows it too: then the user name or query
+		// holds it, maybe percent-encoded or next to the ':' ("%2000:" holds
+		// "000:").
+		check := func(driver, dsn, withOther, secret string) {
+			if len(secret) < 4 || strings.Contains(user+query+redactDSN(driver, withOther), secret) {
 				return
 			}
 			if got := redactDSN(driver, dsn); strings.Contains(got, secret) {
@@ -173,15 +266,15 @@ func FuzzRedactDSN(f *testing.F) {
 			}
 		}
 		if pc, err := pgconn.ParseConfig(u.String()); err == nil {
-			check("pgx", u.String(), pc.Password)
+			check("pgx", u.String(), otherURL.String(), pc.Password)
 		}
 		kv := "host=h user=u password='" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(pw) + "'"
 		if pc, err := pgconn.ParseConfig(kv); err == nil {
-			check("pgx", kv, pc.Password)
+			check("pgx", kv, "host=h user=u password='"+other+"'", pc.Password)
 		}
 		my := user + ":" + pw + "@tcp(h:3306)/d"
 		if mc, err := mysql.ParseDSN(my); err == nil {
-			check("mysql", my, mc.Passwd)
+			check("mysql", my, user+":"+other+"@tcp(h:3306)/d", mc.Passwd)
 		}
 	})
 }

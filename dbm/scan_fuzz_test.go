@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,68 +27,231 @@ type fuzzBase struct {
 	B bool `db:"b"`
 }
 
+type fuzzNested struct {
+	X int32 `db:"x"`
+}
+
 type fuzzDest struct {
 	fuzzBase
-	I  int64          `db:"i"`
-	S  string         `db:"s"`
-	P  *int64         `db:"p"`
-	F  float64        `db:"f"`
-	NS sql.NullString `db:"ns"`
-	T  time.Time      `db:"t"`
-	In *fuzzInner     `db:"in"`
+	I   int64          `db:"i"`
+	S   string         `db:"s"`
+	P   *int64         `db:"p"`
+	F   float64        `db:"f"`
+	NS  sql.NullString `db:"ns"`
+	T   time.Time      `db:"t"`
+	U   uint8          `db:"u"`
+	Raw []byte         `db:"raw"`
+	A   any            `db:"a"`
+	NN  fuzzNested     `db:"nn"`
+	In  *fuzzInner     `db:"in"`
 }
 
-// fuzzCols are the columns the fuzzer picks from; "zz" has no field.
-var fuzzCols = []string{"b", "i", "s", "p", "f", "ns", "t", "in.n", "in.s", "zz"}
+// fuzzFields are the columns the fuzzer picks from, each with the field it
+// fills; "zz" has none. Columns under "in." fill the pointer-to-struct
+// field, which stays nil when they are all NULL.
+type fuzzField struct {
+	col   string
+	field func(d *fuzzDest) any
+}
 
-// fuzzValue returns the value of a column: kind 0 is NULL, 1 a value of the
-// field's type, 2 the text "x" (valid only for string fields).
-func fuzzValue(col string, kind byte, v int64) driver.Value {
-	switch kind % 3 {
+var fuzzFields = []fuzzField{
+	{"b", func(d *fuzzDest) any { return &d.B }},
+	{"i", func(d *fuzzDest) any { return &d.I }},
+	{"s", func(d *fuzzDest) any { return &d.S }},
+	{"p", func(d *fuzzDest) any { return &d.P }},
+	{"f", func(d *fuzzDest) any { return &d.F }},
+	{"ns", func(d *fuzzDest) any { return &d.NS }},
+	{"t", func(d *fuzzDest) any { return &d.T }},
+	{"u", func(d *fuzzDest) any { return &d.U }},
+	{"raw", func(d *fuzzDest) any { return &d.Raw }},
+	{"a", func(d *fuzzDest) any { return &d.A }},
+	{"nn.x", func(d *fuzzDest) any { return &d.NN.X }},
+	{"in.n", func(d *fuzzDest) any { return &inner(d).N }},
+	{"in.s", func(d *fuzzDest) any { return &inner(d).S }},
+	{"zz", nil},
+}
+
+func inner(d *fuzzDest) *fuzzInner {
+	if d.In == nil {
+		d.In = new(fuzzInner)
+	}
+	return d.In
+}
+
+// fuzzValue returns a driver value of a type chosen by kind: NULL, int64,
+// float64, bool, text as []byte or string, time.Time or binary bytes.
+func fuzzValue(kind byte, v int64) driver.Value {
+	switch kind % 8 {
 	case 0:
 		return nil
-	case 2:
-		return "x"
-	}
-	switch col {
-	case "b":
-		return v%2 == 0
-	case "i", "p", "in.n":
+	case 1:
 		return v
-	case "f":
-		return float64(v) / 2
-	case "t":
+	case 2:
+		return float64(v) / 4
+	case 3:
+		return v%2 == 0
+	case 4:
+		return []byte(strconv.FormatInt(v, 10))
+	case 5:
+		texts := []string{strconv.FormatInt(v, 10), "x", "true", "1.5", "", "2024-01-02 03:04:05"}
+		return texts[uint64(v)%uint64(len(texts))]
+	case 6:
 		return time.Unix(v%1e10, 0).UTC()
 	default:
-		return "s" + strconv.FormatInt(v, 10)
+		return []byte{0xff, byte(v), 0}
 	}
 }
 
-// FuzzScanColumns feeds random column sets, NULLs and mismatched values into
-// a struct with embedded, pointer, nullable and nested fields. Every result
-// is either an error of the documented types, or exactly the values sent.
-func FuzzScanColumns(f *testing.F) {
-	f.Add([]byte{0, 1, 1, 1, 2, 1, 3, 1, 4, 1, 5, 1, 6, 1, 7, 1, 8, 1}, false, int64(42))
-	f.Add([]byte{1, 1, 7, 0, 8, 0}, false, int64(-3)) // inner all NULL: stays nil
-	f.Add([]byte{1, 1, 7, 0, 8, 1}, false, int64(5))  // inner allocated, NULL n is an error
-	f.Add([]byte{1, 0}, false, int64(1))              // NULL into int64
-	f.Add([]byte{3, 2, 5, 2, 2, 2}, false, int64(0))  // "x" into *int64 fails
-	f.Add([]byte{9, 1, 1, 1}, false, int64(9))        // unknown column
-	f.Add([]byte{9, 1, 1, 1}, true, int64(9))         // ignored when lenient
-	f.Add([]byte{}, false, int64(0))                  // no columns
-	f.Fuzz(func(t *testing.T, data []byte, lenient bool, v int64) {
-		var cols []string
-		var vals []driver.Value
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(data) && len(cols) < 12; i += 2 {
-			col := fuzzCols[int(data[i])%len(fuzzCols)]
-			if seen[col] {
-				continue
-			}
-			seen[col] = true
-			cols = append(cols, col)
-			vals = append(vals, fuzzValue(col, data[i+1], v))
+// fuzzResult is what one way of reading the rows gave back.
+type fuzzResult struct {
+	rows   []any // the rows, *fuzzDest dereferenced
+	err    error
+	prefix bool // Iter: the rows before an error are yielded
+	first  bool // One: only the first row is read
+}
+
+type fuzzRead func(ctx context.Context, m *dbm.Manager) fuzzResult
+
+const fuzzQuery = "SELECT fuzz"
+
+func rowValues[T any](got []T) []any {
+	out := make([]any, len(got))
+	for i, v := range got {
+		out[i] = rowValue(v)
+	}
+	return out
+}
+
+func rowValue(v any) any {
+	if d, ok := v.(*fuzzDest); ok {
+		return *d // a nil pointer would panic here, which is a failure too
+	}
+	return v
+}
+
+func selectOf[T any](ctx context.Context, m *dbm.Manager) fuzzResult {
+	got, err := dbm.Select[T](ctx, m, fuzzQuery)
+	return fuzzResult{rows: rowValues(got), err: err}
+}
+
+func iterOf[T any](ctx context.Context, m *dbm.Manager) fuzzResult {
+	r := fuzzResult{prefix: true}
+	for v, err := range dbm.Iter[T](ctx, m, fuzzQuery) {
+		if err != nil {
+			r.err = err
+			break
 		}
+		r.rows = append(r.rows, rowValue(v))
+	}
+	return r
+}
+
+func oneOf[T any](ctx context.Context, m *dbm.Manager) fuzzResult {
+	v, err := dbm.One[T](ctx, m, fuzzQuery)
+	if err != nil {
+		return fuzzResult{err: err, first: true}
+	}
+	return fuzzResult{rows: []any{rowValue(v)}, first: true}
+}
+
+// execDirty reads into a slice that already holds rows and spare capacity
+// with old values: none of them may show through.
+func execDirty(ctx context.Context, m *dbm.Manager) fuzzResult {
+	old := fuzzDest{I: 99, S: "old", F: 9, U: 9, Raw: []byte("old"), A: "old", NN: fuzzNested{X: 9}, In: &fuzzInner{N: 9}}
+	old.B = true
+	dest := slices.Repeat([]fuzzDest{old}, 3)[:2]
+	err := m.ExecuteQuery(ctx, &dest, fuzzQuery)
+	return fuzzResult{rows: rowValues(dest), err: err}
+}
+
+// fuzzScalar is a scalar destination type and the reads into it.
+type fuzzScalar struct {
+	typ   reflect.Type
+	reads []fuzzRead
+}
+
+func scalar[T any]() fuzzScalar {
+	return fuzzScalar{reflect.TypeFor[T](), []fuzzRead{selectOf[T], iterOf[T], oneOf[T]}}
+}
+
+var (
+	structReads = []fuzzRead{execDirty, selectOf[fuzzDest], selectOf[*fuzzDest], iterOf[fuzzDest], iterOf[*fuzzDest],
+		oneOf[fuzzDest], oneOf[*fuzzDest]}
+	mapReads    = []fuzzRead{selectOf[map[string]any], iterOf[map[string]any], oneOf[map[string]any]}
+	fuzzScalars = []fuzzScalar{scalar[int64](), scalar[string](), scalar[*int64](), scalar[float64](), scalar[bool](),
+		scalar[[]byte](), scalar[time.Time](), scalar[sql.NullString](), scalar[uint8](), scalar[any](), scalar[*time.Time]()}
+)
+
+// FuzzScanColumns reads random results (a random set of columns, each row's
+// values of random driver types, NULLs included) through every way the
+// manager scans: ExecuteQuery into a slice with old contents, Select, Iter
+// and One, into a struct (embedded, nested, pointer-to-struct, nullable and
+// interface fields), a pointer to one, scalars and maps. database/sql's own
+// Scan, run column by column on the same rows, is the reference: each row
+// must come back as it converts the values, and a value it cannot convert
+// must end the read with a *dbm.ScanError that names a failing column.
+func FuzzScanColumns(f *testing.F) {
+	// data: read (by index), row count, scalar type, column count, the
+	// columns, then one value kind per row and column.
+	f.Add([]byte{0, 1, 0, 13, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 3, 1, 5, 1, 2, 5, 6, 4, 7, 1, 1, 1, 5}, false, int64(42))
+	f.Add([]byte{1, 2, 0, 3, 0, 11, 12, 3, 0, 0, 3, 0, 0}, false, int64(-3)) // the inner struct all NULL: stays nil
+	f.Add([]byte{3, 1, 0, 3, 11, 0, 12, 0, 3, 5}, false, int64(5))           // inner allocated; NULL into its int64 fails
+	f.Add([]byte{0, 1, 0, 2, 11, 1, 0, 7}, false, int64(5))                  // NULL under a nil pointer, then a bad int
+	f.Add([]byte{3, 3, 0, 1, 1, 1, 1, 5}, false, int64(7))                   // the third row fails: Iter yields two
+	f.Add([]byte{5, 0, 0, 1, 13}, false, int64(9))                           // One, no rows, unknown column: not found
+	f.Add([]byte{1, 1, 0, 2, 13, 1, 1, 1}, false, int64(9))                  // unknown column
+	f.Add([]byte{1, 1, 0, 2, 13, 1, 1, 1}, true, int64(9))                   // ignored when lenient
+	f.Add([]byte{7, 0, 0, 0}, false, int64(0))                               // no columns
+	for i := range fuzzScalars {
+		f.Add([]byte{8, 2, byte(i), 1, 1, 1, 5}, false, int64(300))
+	}
+	f.Add([]byte{7, 2, 0, 3, 8, 9, 2, 4, 7, 0, 4, 7, 0}, false, int64(1)) // maps
+	f.Fuzz(func(t *testing.T, data []byte, lenient bool, v int64) {
+		next := func() byte {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return b
+		}
+		how, nrows, scalarIdx, ncols := next(), int(next()%4), int(next()), int(next())
+		var read fuzzRead
+		var sc *fuzzScalar
+		isMap := false
+		switch n := len(structReads) + 2; int(how) % n {
+		case n - 2:
+			read, isMap = mapReads[int(how/byte(n))%len(mapReads)], true
+		case n - 1:
+			sc = &fuzzScalars[scalarIdx%len(fuzzScalars)]
+			read = sc.reads[int(how/byte(n))%len(sc.reads)]
+			switch ncols % 16 { // mostly one column; sometimes none or two
+			case 14:
+				ncols = 0
+			case 15:
+				ncols = 2
+			default:
+				ncols = 1
+			}
+		default:
+			read = structReads[int(how)%n]
+		}
+		var cols []string
+		for range ncols % (len(fuzzFields) + 1) {
+			if c := fuzzFields[int(next())%len(fuzzFields)].col; !slices.Contains(cols, c) {
+				cols = append(cols, c)
+			}
+		}
+		if len(cols) == 0 {
+			nrows = 0
+		}
+		values := make([][]driver.Value, nrows)
+		for r := range values {
+			for c := range cols {
+				values[r] = append(values[r], fuzzValue(next(), v+int64(r*16+c)))
+			}
+		}
+
 		db, mock, err := sqlmock.New()
 		if err != nil {
 			t.Fatal(err)
@@ -94,121 +261,153 @@ func FuzzScanColumns(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		rows := sqlmock.NewRows(cols)
-		if len(cols) > 0 {
-			rows.AddRow(vals...)
+		for range 2 {
+			rows := sqlmock.NewRows(cols)
+			for _, vals := range values {
+				rows.AddRow(vals...)
+			}
+			mock.ExpectQuery("SELECT").WillReturnRows(rows)
 		}
-		mock.ExpectQuery("SELECT").WillReturnRows(rows)
+		want := reference(t, db, cols, sc, isMap, lenient)
 		ctx := context.Background()
 		if lenient {
 			ctx = dbm.IgnoreUnknownColumns(ctx)
 		}
-		got, err := dbm.Select[fuzzDest](ctx, m, "SELECT fuzz")
-
-		want, wantErr := fuzzExpect(cols, vals, lenient)
-		if err != nil {
-			var se *dbm.ScanError
-			if !errors.As(err, &se) {
-				t.Fatalf("cols %v vals %v: error %v (%T) is not a *dbm.ScanError", cols, vals, err, err)
-			}
-			if !wantErr {
-				t.Fatalf("cols %v vals %v: unexpected error %v", cols, vals, err)
-			}
-			return
-		}
-		if wantErr {
-			t.Fatalf("cols %v vals %v: no error, got %+v", cols, vals, got)
-		}
-		if len(cols) == 0 {
-			if len(got) != 0 {
-				t.Fatalf("no columns: got %d rows", len(got))
-			}
-			return
-		}
-		if len(got) != 1 {
-			t.Fatalf("got %d rows, want 1", len(got))
-		}
-		if g := got[0]; !fuzzEqual(g, want) {
-			t.Fatalf("cols %v vals %v:\n got %+v (in %+v)\nwant %+v (in %+v)", cols, vals, g, g.In, want, want.In)
-		}
+		got := read(ctx, m)
+		checkScan(t, cols, values, want, got)
 	})
 }
 
-// fuzzExpect computes what scanning one row of cols/vals into a fuzzDest
-// must give, or that it must fail.
-func fuzzExpect(cols []string, vals []driver.Value, lenient bool) (fuzzDest, bool) {
-	var d fuzzDest
-	fail := false
-	innerLive := false
-	for i, c := range cols {
-		if (c == "in.n" || c == "in.s") && vals[i] != nil {
-			innerLive = true
-		}
-	}
-	if innerLive {
-		d.In = &fuzzInner{}
-	}
-	for i, c := range cols {
-		val := vals[i]
-		s, isText := val.(string)
-		switch c {
-		case "zz":
-			fail = fail || !lenient
-		case "s", "ns", "in.s":
-			switch {
-			case c == "s" && val == nil:
-				fail = true
-			case c == "s":
-				d.S = s
-			case c == "ns" && val != nil:
-				d.NS = sql.NullString{String: s, Valid: true}
-			case c == "in.s" && val != nil:
-				d.In.S = &s
-			}
-		case "b", "i", "f", "t", "in.n":
-			if c == "in.n" && !innerLive {
-				continue // NULL under a nil pointer: not scanned
-			}
-			if val == nil || isText {
-				fail = true
-				continue
-			}
-			switch c {
-			case "b":
-				d.B = val.(bool)
-			case "i":
-				d.I = val.(int64)
-			case "f":
-				d.F = val.(float64)
-			case "t":
-				d.T = val.(time.Time)
-			case "in.n":
-				d.In.N = val.(int64)
-			}
-		case "p":
-			if isText {
-				fail = true
-			} else if val != nil {
-				n := val.(int64)
-				d.P = &n
-			}
-		}
-	}
-	return d, fail
+// fuzzWant is what database/sql's Scan makes of the rows.
+type fuzzWant struct {
+	planErr error    // ErrUnknownColumn, or ErrInvalidArgument for a scalar and not one column
+	rows    []any    // the rows before the first that fails
+	failRow int      // -1 if none fails
+	failing []string // the columns of failRow that cannot be converted
 }
 
-func fuzzEqual(a, b fuzzDest) bool {
-	eqPtr := func(x, y *int64) bool { return x == nil && y == nil || x != nil && y != nil && *x == *y }
-	if a.B != b.B || a.I != b.I || a.S != b.S || !eqPtr(a.P, b.P) || a.F != b.F || a.NS != b.NS || !a.T.Equal(b.T) {
-		return false
+// reference reads the rows with plain database/sql, each column alone into
+// the destination it fills (the others into any), into a scalar of sc's
+// type, a map (isMap) or a fuzzDest.
+func reference(t *testing.T, db *sql.DB, cols []string, sc *fuzzScalar, isMap, lenient bool) fuzzWant {
+	w := fuzzWant{failRow: -1}
+	switch {
+	case sc != nil && len(cols) != 1:
+		w.planErr = dbm.ErrInvalidArgument
+	case sc == nil && !isMap && slices.Contains(cols, "zz") && !lenient:
+		w.planErr = dbm.ErrUnknownColumn
 	}
-	if (a.In == nil) != (b.In == nil) {
-		return false
+	rows, err := db.Query(fuzzQuery)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if a.In != nil {
-		if a.In.N != b.In.N || (a.In.S == nil) != (b.In.S == nil) || a.In.S != nil && *a.In.S != *b.In.S {
-			return false
+	defer rows.Close()
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
 		}
+		scanCol := func(i int, dest any) {
+			try := slices.Clone(ptrs)
+			try[i] = dest
+			if rows.Scan(try...) != nil {
+				w.failing = append(w.failing, cols[i])
+			}
+		}
+		var row any
+		switch {
+		case sc != nil:
+			dest := reflect.New(sc.typ)
+			scanCol(0, dest.Interface())
+			row = dest.Elem().Interface()
+		case isMap: // text arrives as []byte from some drivers; maps hold strings
+			m := map[string]any{}
+			for i, c := range cols {
+				m[c] = raw[i]
+				if b, ok := raw[i].([]byte); ok {
+					m[c] = string(b)
+				}
+			}
+			row = m
+		default:
+			var d fuzzDest
+			live := false // a column under In is not NULL: In is allocated
+			for i, c := range cols {
+				live = live || strings.HasPrefix(c, "in.") && raw[i] != nil
+			}
+			for i, c := range cols {
+				f := fuzzFields[slices.IndexFunc(fuzzFields, func(f fuzzField) bool { return f.col == c })].field
+				if f != nil && (live || !strings.HasPrefix(c, "in.")) {
+					scanCol(i, f(&d))
+				}
+			}
+			row = d
+		}
+		if len(w.failing) > 0 {
+			w.failRow = len(w.rows)
+			return w
+		}
+		w.rows = append(w.rows, row)
 	}
-	return true
+	return w
+}
+
+// checkScan compares what the manager read with the reference.
+func checkScan(t *testing.T, cols []string, values [][]driver.Value, w fuzzWant, got fuzzResult) {
+	t.Helper()
+	desc := func() string { return "columns " + strings.Join(cols, ",") + " values " + fmtValues(values) }
+	if got.first && len(values) == 0 {
+		if !errors.Is(got.err, dbm.ErrNotFound) {
+			t.Fatalf("%s: One without rows: err = %v, want ErrNotFound", desc(), got.err)
+		}
+		return
+	}
+	if w.planErr != nil {
+		if !errors.Is(got.err, w.planErr) {
+			t.Fatalf("%s: err = %v, want %v", desc(), got.err, w.planErr)
+		}
+		return
+	}
+	if got.first && w.failRow != 0 {
+		w.failRow, w.rows = -1, w.rows[:1] // One reads the first row only
+	}
+	if w.failRow >= 0 {
+		var se *dbm.ScanError
+		if !errors.As(got.err, &se) {
+			t.Fatalf("%s: err = %v (%T), want a *dbm.ScanError for one of %v in row %d", desc(), got.err, got.err, w.failing, w.failRow)
+		}
+		if !slices.Contains(w.failing, se.Column) {
+			t.Fatalf("%s: ScanError names column %q (%v), want one of %v (row %d)", desc(), se.Column, got.err, w.failing, w.failRow)
+		}
+		if errors.Is(got.err, dbm.ErrNullValue) && values[w.failRow][se.Index] != nil {
+			t.Fatalf("%s: ErrNullValue for column %q, which is not NULL", desc(), se.Column)
+		}
+		if !got.prefix {
+			w.rows = nil // Select and ExecuteQuery return no rows with an error
+		}
+	} else if got.err != nil {
+		t.Fatalf("%s: unexpected error %v", desc(), got.err)
+	}
+	if len(got.rows) != len(w.rows) || len(w.rows) > 0 && !reflect.DeepEqual(got.rows, w.rows) {
+		t.Fatalf("%s:\n got %#v\nwant %#v", desc(), got.rows, w.rows)
+	}
+}
+
+func fmtValues(values [][]driver.Value) string {
+	var b strings.Builder
+	for _, row := range values {
+		b.WriteString("[")
+		for i, v := range row {
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			fmt.Fprintf(&b, "%T(%v)", v, v)
+		}
+		b.WriteString("]")
+	}
+	return b.String()
 }

@@ -181,7 +181,12 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 		}
 	}
 	if err := rows.Scan(c.dst...); err != nil {
-		return p.explain(rows, err, nil)
+		// Only the direct fields were scanned: a NULL under a pointer that
+		// stays nil is no fault, and must not be named as the cause.
+		for i := range p.fields {
+			c.used[i] = p.fields[i].node < 0
+		}
+		return p.explain(rows, err, c.used)
 	}
 	clear(c.live)
 	found := false

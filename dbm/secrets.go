@@ -210,15 +210,33 @@ func redactTrailingQuery(dsn string) (string, bool) {
 	return base + "?" + redactValues(v), true
 }
 
-// trailingQuery returns the parameters after the first '?' of a DSN that is
-// not a URL, or nil.
-func trailingQuery(dsn string) url.Values {
-	_, query, ok := strings.Cut(dsn, "?")
-	if !ok {
-		return nil
+// querySecrets returns the values of the secret parameters of a raw query,
+// each decoded both as net/url does and as libpq and pgx do, for which a
+// '+' is a plus sign, not a space (and as written, when neither decodes).
+func querySecrets(raw string) []string {
+	var out []string
+	for part := range strings.SplitSeq(raw, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		secret := false
+		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+			if key, err := unescape(k); err == nil && isSecretParam(key) {
+				secret = true
+			}
+		}
+		if !secret {
+			continue
+		}
+		decoded := false
+		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+			if d, err := unescape(v); err == nil {
+				out, decoded = append(out, d), true
+			}
+		}
+		if !decoded {
+			out = append(out, v)
+		}
 	}
-	v, _ := url.ParseQuery(query) // keeps what parsed
-	return v
+	return out
 }
 
 // redactValues encodes a query with secret parameters' values replaced.
@@ -271,58 +289,74 @@ func mysqlPassword(dsn string) (string, bool) {
 }
 
 // dsnPasswords returns every secret a DSN holds (the password, and secret
-// parameters), so that they can be kept out of error text.
+// parameters), so that they can be kept out of output and error text. A
+// DSN that is not a URL is read in every driver's form, not only in its own
+// driver's: one written for another driver (a mistake the driver reports
+// only when it connects) must not show its password meanwhile.
 func dsnPasswords(driver, dsn string) []string {
 	var out []string
-	fromQuery := func(v url.Values) {
-		for k, vals := range v {
-			if isSecretParam(k) {
-				out = append(out, vals...)
-			}
-		}
-	}
+	fromQuery := func(raw string) { out = append(out, querySecrets(raw)...) }
 	if _, rest, isURL := cutScheme(dsn); isURL {
 		if u, err := url.Parse(dsn); err == nil {
 			if pw, ok := u.User.Password(); ok {
 				out = append(out, pw)
 			}
-			fromQuery(u.Query())
+			fromQuery(u.RawQuery)
+		} else {
+			// Unparsable (validation refuses it): guess generously, trying
+			// every '@' as the end of the user info.
+			for at := 0; at < len(rest); at++ {
+				if rest[at] != '@' {
+					continue
+				}
+				if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+					out = append(out, pw)
+					if d, err := url.PathUnescape(pw); err == nil {
+						out = append(out, d)
+					}
+					if i := strings.IndexAny(pw, "#%?/ "); i > 0 { // where a parser would cut it
+						out = append(out, pw[:i])
+					}
+				}
+			}
+			if _, query, ok := strings.Cut(rest, "?"); ok { // pgx's parser may take what net/url refuses
+				fromQuery(query)
+			}
+		}
+		if driver != DriverMySQL {
 			return out
 		}
-		// Unparsable (validation refuses it): guess generously, trying every
-		// '@' as the end of the user info.
-		for at := 0; at < len(rest); at++ {
-			if rest[at] != '@' {
-				continue
-			}
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				out = append(out, pw)
-				if d, err := url.PathUnescape(pw); err == nil {
-					out = append(out, d)
-				}
-				if i := strings.IndexAny(pw, "#%?/ "); i > 0 { // where a parser would cut it
-					out = append(out, pw[:i])
-				}
-			}
-		}
-		return out
+		// go-sql-driver/mysql takes no URLs: to it, "app://pw@tcp(h)/db"
+		// is the user "app" with the password "//pw". Read it so too.
 	}
-	if driver == DriverMySQL {
+	// libpq's key=value form: the settings before any syntax error count.
+	pairs, isKV := parseKV(dsn)
+	for _, p := range pairs {
+		if isSecretParam(p.key) {
+			out = append(out, p.value)
+		}
+		isKV = isKV && !strings.ContainsFunc(p.key, notParamNameRune) // real settings have names
+	}
+	// MySQL's user:password@net(addr)/db, except in an SQLite "file:" URI,
+	// where a ':' and an '@' are parts of the path.
+	if !(driver == DriverSQLite && strings.HasPrefix(dsn, "file:")) {
 		if pw, ok := mysqlPassword(dsn); ok {
 			out = append(out, pw)
 		}
-		fromQuery(trailingQuery(dsn))
-		return out
-	}
-	if pairs, ok := parseKV(dsn); ok && isPostgres(driver) {
-		for _, p := range pairs {
-			if isSecretParam(p.key) {
-				out = append(out, p.value)
+		// MySQL's parser ends the password at the last '@' before the last
+		// '/', which an unescaped '/' or '@' in the query moves: unless the
+		// DSN is a key=value string of named settings, any '@' may end it.
+		if colon := strings.IndexByte(dsn, ':'); colon >= 0 && (!isKV || driver == DriverMySQL) {
+			for at := colon + 1; at < len(dsn); at++ {
+				if dsn[at] == '@' {
+					out = append(out, dsn[colon+1:at])
+				}
 			}
 		}
-		return out
 	}
-	fromQuery(trailingQuery(dsn))
+	if _, query, ok := strings.Cut(dsn, "?"); ok {
+		fromQuery(query)
+	}
 	return out
 }
 
@@ -337,8 +371,9 @@ type kvPair struct {
 // do: settings separated by white space, optional white space around '=',
 // values either bare (up to white space) or in single quotes (which may hold
 // white space), a backslash escaping the next character in both. ok is
-// false when s is not in that form (a URL or a MySQL DSN). An unterminated
-// quoted value runs to the end, so that it is still redacted.
+// false when s is not in that form (a URL or a MySQL DSN); pairs then holds
+// the settings read before the first error. An unterminated quoted value
+// runs to the end, so that it is still redacted.
 func parseKV(s string) (pairs []kvPair, ok bool) {
 	i := 0
 	skipSpace := func() {
@@ -358,7 +393,7 @@ func parseKV(s string) (pairs []kvPair, ok bool) {
 		key := s[k:i]
 		skipSpace()
 		if key == "" || i == len(s) || s[i] != '=' {
-			return nil, false
+			return pairs, false
 		}
 		i++
 		skipSpace()
