@@ -134,10 +134,10 @@ func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any,
 	return dest.Elem().Interface(), nil
 }
 
-// scanWithManager scans val through a new manager (so that a plan starts
-// fast), into struct{V typ} or, when scalar, into typ itself. It returns
-// the plan used.
-func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
+// newSQLMockManager returns a manager of its own (so its plans start fast)
+// over go-sqlmock.
+func newSQLMockManager(t *testing.T) (*Manager, sqlmock.Sqlmock) {
+	t.Helper()
 	db, mock, err := sqlmock.New()
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +146,14 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, mock
+}
+
+// scanWithManager scans val through a new manager (so that a plan starts
+// fast), into struct{V typ} or, when scalar, into typ itself. It returns
+// the plan used.
+func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
+	m, mock := newSQLMockManager(t)
 	defer m.Close()
 	mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow(val))
 	elem := typ
@@ -157,7 +165,7 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 		return v, err, nil
 	}
 	dest := reflect.New(reflect.SliceOf(elem))
-	err = m.ExecuteQuery(ctx, dest.Interface(), "SELECT v")
+	err := m.ExecuteQuery(ctx, dest.Interface(), "SELECT v")
 	var p *plan
 	if pl := m.scanner.plansOf(elem).plans.Load(); pl != nil && len(*pl) > 0 {
 		p = (*pl)[0]
@@ -182,14 +190,7 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 // memory.
 func TestFastPathBuffersReusedAcrossPlans(t *testing.T) {
 	ctx := context.Background()
-	db, mock, err := sqlmock.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Wrap(db, "sqlmock")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, mock := newSQLMockManager(t)
 	defer m.Close()
 	type ab struct {
 		A int64  `db:"a"`

@@ -91,39 +91,13 @@ func renderBenchmark(w io.Writer, b *Benchmark) {
 	fmt.Fprintf(w, "Time per operation, relative to %s (%s's median in brackets):\n\n", base, base)
 	header := fmt.Sprintf("| %s | %s |\n|%s\n", rowHeader(b), strings.Join(b.Impls, " | "), strings.Repeat("---|", len(b.Impls)+1))
 	fmt.Fprint(w, header)
-	for _, row := range b.Rows {
-		cells := make([]string, len(b.Impls))
-		for i, impl := range b.Impls {
-			cells[i] = "-"
-			if impl == base {
-				if v, ok := b.Median(row, impl, "sec/op"); ok {
-					cells[i] = "1.00 (" + formatTime(v) + ")"
-				}
-			} else if r, ok := b.Ratio(row, impl, base, "sec/op"); ok {
-				cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
-			}
-		}
-		fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
-	}
+	renderRatios(w, b, base, "sec/op")
 	if b.HasUnit("cpu-sec/op") {
 		fmt.Fprintf(w, "\nCPU time per operation (the process's, the garbage collector's included;\n"+
 			"it does not count time spent waiting for a core, so it varies far less\n"+
 			"than the time above on a shared machine), relative to %s (%s's median in brackets):\n\n", base, base)
 		fmt.Fprint(w, header)
-		for _, row := range b.Rows {
-			cells := make([]string, len(b.Impls))
-			for i, impl := range b.Impls {
-				cells[i] = "-"
-				if impl == base {
-					if v, ok := b.Median(row, impl, "cpu-sec/op"); ok {
-						cells[i] = "1.00 (" + formatTime(v) + ")"
-					}
-				} else if r, ok := b.Ratio(row, impl, base, "cpu-sec/op"); ok {
-					cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
-				}
-			}
-			fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
-		}
+		renderRatios(w, b, base, "cpu-sec/op")
 	}
 	fmt.Fprintf(w, "\nAllocations per operation (medians):\n\n")
 	fmt.Fprint(w, header)
@@ -143,6 +117,25 @@ func renderBenchmark(w io.Writer, b *Benchmark) {
 	fmt.Fprintln(w)
 	if n := b.Runs(b.Rows[0]); n > 0 {
 		fmt.Fprintf(w, "Medians of %d runs.\n", n)
+	}
+}
+
+// renderRatios writes one table row per benchmark row: base's median time
+// in unit, and every other implementation's as a ratio to it.
+func renderRatios(w io.Writer, b *Benchmark, base, unit string) {
+	for _, row := range b.Rows {
+		cells := make([]string, len(b.Impls))
+		for i, impl := range b.Impls {
+			cells[i] = "-"
+			if impl == base {
+				if v, ok := b.Median(row, impl, unit); ok {
+					cells[i] = "1.00 (" + formatTime(v) + ")"
+				}
+			} else if r, ok := b.Ratio(row, impl, base, unit); ok {
+				cells[i] = strconv.FormatFloat(r, 'f', 2, 64) + "x"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s |\n", row, strings.Join(cells, " | "))
 	}
 }
 
