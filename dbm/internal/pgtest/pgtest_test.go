@@ -176,7 +176,7 @@ func TestPostgresServerReapsOrphans(t *testing.T) {
 	// process that has exited.
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
-		t.Skipf("SKIP: cannot run true to get a dead PID: %v", err)
+		t.Fatalf("cannot run true to get a dead PID: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(srv.Dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
