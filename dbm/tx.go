@@ -112,7 +112,7 @@ func (tx *Tx) commit() (err error) {
 			if class == ClassUnknown {
 				class = ClassClosed
 			}
-		case class == ClassConnection, code == "":
+		case class == ClassConnection, code == "" && !declared(err):
 			// Not an answer from the server: COMMIT may have been applied.
 			// (lib/pq even reports driver.ErrBadConn after sending it.) A
 			// context that ended meanwhile does not tell otherwise.
