@@ -34,7 +34,8 @@
 //
 // Columns map to fields by `db` tag, else by the lower-cased field name;
 // placeholders are written in the driver's style and '?' is rebound to $1,
-// $2, ... for PostgreSQL.
+// $2, ... for PostgreSQL. A JSON column scans into and binds from a
+// [JSON] value on every driver.
 //
 // # Transactions
 //
