@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -109,8 +110,22 @@ func mismatch(err error, call, statement string, args []driver.NamedValue) *Mism
 	return e
 }
 
-// reporter fails the test for each mismatch.
-type reporter struct{ t errorer }
+// reporter fails the test for each mismatch until the test ends.
+type reporter struct {
+	t     errorer
+	mu    sync.Mutex // protects ended, and orders Errorf before it is set
+	ended bool       // the test's cleanup has begun: t must not be used
+}
+
+// end stops the reports: what database/sql does in the background after
+// the test (a rollback for a canceled context) must not call t, which
+// panics once the test has completed. The cleanup reports what is left
+// open anyway.
+func (r *reporter) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
+}
 
 // errorer is the part of testing.TB the driver needs.
 type errorer interface {
@@ -121,7 +136,11 @@ type errorer interface {
 // test; other errors pass unchanged.
 func (r *reporter) check(err error, call, statement string, args []driver.NamedValue) error {
 	if e := mismatch(err, call, statement, args); e != nil {
-		r.t.Errorf("%s", e.report())
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if !r.ended {
+			r.t.Errorf("%s", e.report())
+		}
 		return e
 	}
 	return err

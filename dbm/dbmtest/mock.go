@@ -82,7 +82,8 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 	if !o.regexp {
 		matcher = equalMatcher(o.driver)
 	}
-	db, mock, err := openMock(t, matcher)
+	r := &reporter{t: t}
+	db, mock, err := openMock(r, matcher)
 	if err != nil {
 		t.Fatalf("dbmtest: sqlmock: %v", err)
 		return nil, nil
@@ -97,6 +98,7 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 		return nil, nil
 	}
 	t.Cleanup(func() {
+		r.end()
 		if err := mock.ExpectationsWereMet(); err != nil {
 			t.Errorf("dbmtest: %v", err)
 		}
@@ -110,10 +112,10 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 var mocks atomic.Int64
 
 // openMock returns a *sql.DB over a new go-sqlmock database whose
-// connections report every mismatch through t (see mismatch.go).
+// connections report every mismatch through r (see mismatch.go).
 // go-sqlmock opens its own *sql.DB, which is closed once ours holds a
 // connection to the same mock (closing the last would forget the mock).
-func openMock(t testing.TB, matcher sqlmock.QueryMatcher) (*sql.DB, sqlmock.Sqlmock, error) {
+func openMock(r *reporter, matcher sqlmock.QueryMatcher) (*sql.DB, sqlmock.Sqlmock, error) {
 	dsn := "dbmtest_" + strconv.FormatInt(mocks.Add(1), 10)
 	own, mock, err := sqlmock.NewWithDSN(dsn, sqlmock.QueryMatcherOption(matcher))
 	if err != nil {
@@ -122,7 +124,7 @@ func openMock(t testing.TB, matcher sqlmock.QueryMatcher) (*sql.DB, sqlmock.Sqlm
 		}
 		return nil, nil, err
 	}
-	db := sql.OpenDB(&connector{drv: own.Driver(), dsn: dsn, r: &reporter{t: t}})
+	db := sql.OpenDB(&connector{drv: own.Driver(), dsn: dsn, r: r})
 	err = db.Ping()
 	_ = own.Close() // its connection's Close reports an unexpected Close: nothing is expected yet
 	if err != nil {
