@@ -230,6 +230,10 @@ func badInputCases(ctx context.Context) ([]badCase, *[]Account) {
 			dbm.ErrInvalidArgument, argumentError, []string{"Get", "dest", "nil pointer (*dbm_test.Account)"}, nil},
 		{"dest", "Get into a func", func(f *badFixture) error { var fn func(); return f.sqlite().Get(ctx, &fn, "SELECT 1") },
 			dbm.ErrInvalidArgument, argumentError, []string{"Get", "dest", "unsupported element type func()"}, nil},
+		{"dest", "Get into a slice of rows", func(f *badFixture) error { return f.sqlite().Get(ctx, &accounts, "SELECT 1 AS id") },
+			dbm.ErrInvalidArgument, argumentError, []string{"Get", "dest", "[]dbm_test.Account is a slice", "use ExecuteQuery", "Select[dbm_test.Account]"}, nil},
+		{"dest", "One of a slice of rows", func(f *badFixture) error { _, err := dbm.One[[]Account](ctx, f.sqlite(), "SELECT 1 AS id"); return err },
+			dbm.ErrInvalidArgument, argumentError, []string{"One", "T", "[]dbm_test.Account is a slice", "use ExecuteQuery", "Select[dbm_test.Account]"}, nil},
 		{"dest", "StructScan nil", func(f *badFixture) error {
 			return f.rows("SELECT 1 AS id", func(r *dbm.Rows) error { r.Next(); return r.StructScan(nil) })
 		}, dbm.ErrInvalidArgument, argumentError, []string{"StructScan", "dest", "nil"}, nil},

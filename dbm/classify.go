@@ -18,6 +18,9 @@ import (
 // caller's context (nil when unknown); it tells a caller's deadline from a
 // cancellation.
 func classify(ctx context.Context, err error) (Class, string) {
+	if class, ok := declaredClass(err); ok {
+		return class, ""
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return ClassNotFound, ""
 	}
@@ -75,6 +78,35 @@ func classify(ctx context.Context, err error) (Class, string) {
 		return ClassInvalidArgument, ""
 	}
 	return ClassUnknown, ""
+}
+
+// ClassDeclarer is implemented by an error that knows its own [Class]: one
+// made by a test double or a wrapping driver rather than by a server, such
+// as dbmtest's mismatch error (a call the mock did not expect). The first
+// error in the chain that implements it decides the class, before any code
+// or text is looked at, and a failed COMMIT with such an error is the
+// answer it declares, never [ErrCommitUnknown] unless it declares
+// [ClassCommitUnknown] itself (or [ClassConnection], which at COMMIT means
+// the reply was lost). [errors.As] still finds the error itself.
+type ClassDeclarer interface {
+	error
+	DBMClass() Class
+}
+
+// declaredClass returns the class an error in err's chain declares; see
+// [ClassDeclarer].
+func declaredClass(err error) (Class, bool) {
+	var d ClassDeclarer
+	if errors.As(err, &d) {
+		return d.DBMClass(), true
+	}
+	return ClassUnknown, false
+}
+
+// declared reports whether an error in err's chain declares its class.
+func declared(err error) bool {
+	_, ok := declaredClass(err)
+	return ok
 }
 
 // argumentMistakes are the texts with which database/sql and the drivers

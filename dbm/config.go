@@ -225,6 +225,15 @@ func configErr(field, reason string, value any) *ConfigError {
 // exist is an error. The result is validated; fields left unset keep their
 // zero value and take their defaults in [New].
 //
+// To read a .env file only when it exists (a container that gets its DB_*
+// variables from the environment has none), name it only then:
+//
+//	var files []string
+//	if _, err := os.Stat(".env"); err == nil {
+//		files = append(files, ".env")
+//	}
+//	cfg, err := dbm.LoadConfig(files...)
+//
 // Every error matches [ErrConfig] and names the variable and what is wrong
 // with its value; see docs/configuration.md for the variables.
 func LoadConfig(envFiles ...string) (Config, error) {

@@ -34,13 +34,17 @@
 //
 // Columns map to fields by `db` tag, else by the lower-cased field name;
 // placeholders are written in the driver's style and '?' is rebound to $1,
-// $2, ... for PostgreSQL.
+// $2, ... for PostgreSQL. A JSON column scans into and binds from a
+// [JSON] value on every driver.
 //
 // # Transactions
 //
 // [Manager.WithTx] commits when its function returns nil and rolls back on
-// an error or a panic. [Manager.BeginTx] gives the caller a [*Tx] to end;
-// `defer tx.Rollback()` is always safe.
+// an error or a panic. After a serialization failure or a deadlock it runs
+// the function again in a new transaction, so the function must be safe to
+// rerun; side effects outside the database go in [Tx.AfterCommit], which
+// runs them once after the commit. [Manager.BeginTx] gives the caller a
+// [*Tx] to end; `defer tx.Rollback()` is always safe.
 //
 // # Errors
 //

@@ -126,6 +126,10 @@ func TestPostgresLostReplyWritesOnce(t *testing.T) {
 // however slowly the machine runs. Without that, the loser, rerun without
 // pauses, could fail again against the still open winner until its
 // attempts ran out.
+//
+// Every run registers a Tx.AfterCommit hook; pgConflict fails the test
+// unless each transaction's hook ran exactly once, the committed run's: the
+// hooks of the runs the server aborted must never run.
 func pgConflict(t *testing.T, m *dbm.Manager, opts *sql.TxOptions, steps [2][2]string) (runs [2]int) {
 	t.Helper()
 	var barrier sync.WaitGroup
@@ -137,6 +141,7 @@ func pgConflict(t *testing.T, m *dbm.Manager, opts *sql.TxOptions, steps [2][2]s
 		finished[i], rerunning[i] = make(chan struct{}), make(chan struct{})
 	}
 	var rerunMu sync.Mutex
+	var hooked [2][]int // per transaction: the runs whose AfterCommit hook ran
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
@@ -173,8 +178,11 @@ func pgConflict(t *testing.T, m *dbm.Manager, opts *sql.TxOptions, steps [2][2]s
 					barrier.Done()
 					barrier.Wait()
 				}
-				_, err := tx.Exec(ctx, steps[i][1])
-				return err
+				if _, err := tx.Exec(ctx, steps[i][1]); err != nil {
+					return err
+				}
+				run := runs[i]
+				return tx.AfterCommit(func() { hooked[i] = append(hooked[i], run) })
 			})
 		}()
 	}
@@ -182,6 +190,8 @@ func pgConflict(t *testing.T, m *dbm.Manager, opts *sql.TxOptions, steps [2][2]s
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("transaction %d: %v", i, err)
+		} else if len(hooked[i]) != 1 || hooked[i][0] != runs[i] {
+			t.Errorf("transaction %d ran %d times; AfterCommit hooks ran for runs %v, want only for run %d", i, runs[i], hooked[i], runs[i])
 		}
 	}
 	return runs

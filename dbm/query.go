@@ -372,7 +372,22 @@ func oneTarget(fn string, dest any) (reflect.Value, error) {
 	if err := checkElem(fn, "dest", v.Type().Elem()); err != nil {
 		return reflect.Value{}, err
 	}
+	if err := checkOneRow(fn, "dest", v.Type().Elem()); err != nil {
+		return reflect.Value{}, err
+	}
 	return v.Elem(), nil
+}
+
+// checkOneRow rejects a slice as the destination of one row (Get, One),
+// the mistake of passing &users to Get: a slice of rows needs ExecuteQuery
+// or Select. A slice one column can fill stays allowed: a []byte-kinded
+// type (bytea, json.RawMessage) or one with a Scan method (pq.StringArray).
+func checkOneRow(fn, arg string, t reflect.Type) error {
+	if t.Kind() != reflect.Slice || t.Elem().Kind() == reflect.Uint8 || reflect.PointerTo(t).Implements(scannerType) {
+		return nil
+	}
+	return &ArgumentError{Func: fn, Arg: arg, Reason: t.String() + " is a slice, and " + fn +
+		" reads one row; for all rows use ExecuteQuery (dest *" + t.String() + ") or Select[" + t.Elem().String() + "]"}
 }
 
 // checkElem rejects element types that cannot receive a column; arg names
@@ -399,7 +414,14 @@ func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
 	if ctx == nil {
 		return errNilCtx(fn)
 	}
-	return checkElem(fn, "T", reflect.TypeFor[T]())
+	t := reflect.TypeFor[T]()
+	if err := checkElem(fn, "T", t); err != nil {
+		return err
+	}
+	if fn == "One" {
+		return checkOneRow(fn, "T", t)
+	}
+	return nil
 }
 
 // scanAll stores every row in the elements that next adds to the

@@ -127,7 +127,7 @@ type plan struct {
 	elem    reflect.Type // the element type (struct or scalar)
 	lenient bool         // unknown columns are skipped, not an error
 	scalar  bool
-	ptrTyp  unsafe.Pointer // scalar plans: the type word of *elem
+	ptrTyp  unsafe.Pointer // scalar plans: the type word of the scan target of elem (see targetType)
 	fields  []fieldPlan    // one per column, for structs
 	nested  int            // how many pointers to structs the columns cross
 	// fast: every column has a fast-path conversion (see scan_conv.go):
@@ -142,7 +142,7 @@ type plan struct {
 type fieldPlan struct {
 	name   string         // Type.Field, for errors
 	typ    reflect.Type   // the field's type
-	ptrTyp unsafe.Pointer // the type word of *typ, to build scan targets
+	ptrTyp unsafe.Pointer // the type word of the scan target of typ (see targetType)
 	offset uintptr        // from the element's start, when direct
 	index  []int          // the reflect index path, when it crosses a pointer
 	direct bool           // no pointer on the way: use offset
@@ -237,7 +237,7 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 			return nil, &ArgumentError{Func: "scan", Arg: "dest", Reason: "element type " + elem.String() +
 				" takes exactly one column, the query returned " + strconv.Itoa(len(cols)) + " (" + strings.Join(cols, ", ") + ")"}
 		}
-		p.ptrTyp = ptrTypeWord(elem)
+		p.ptrTyp = targetTypeWord(elem)
 		p.sconv = convFor(elem)
 		p.fast = p.sconv.kind != convNone
 		return p, nil
@@ -260,7 +260,7 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn, unexported: unexportedMatch(elem, col)}
 		}
 		fp := fieldPlan{name: elem.Name() + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
-			ptrTyp: ptrTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
+			ptrTyp: targetTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
 		t := elem
 		for depth, idx := range fi.Index {
 			f := t.Field(idx)
@@ -374,7 +374,7 @@ func (p *plan) explain(rows *sql.Rows, scanErr error, used []bool) error {
 			return &ScanError{Column: p.cols[i], Index: i, Dest: dest, Err: ErrNullValue}
 		}
 		try := slices.Clone(ptrs)
-		try[i] = reflect.New(typ).Interface()
+		try[i] = reflect.New(targetType(typ)).Interface()
 		if err := rows.Scan(try...); err != nil {
 			return &ScanError{Column: p.cols[i], Index: i, Dest: dest, Err: err}
 		}

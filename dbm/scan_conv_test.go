@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -60,6 +61,8 @@ var convTypes = []reflect.Type{
 	reflect.TypeFor[sql.NullString](), reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[sql.NullTime](),
 	reflect.TypeFor[*sql.NullString](), reflect.TypeFor[upperScan](), reflect.TypeFor[sql.Null[int32]](),
 	reflect.TypeFor[scanPtr](), reflect.TypeFor[bytesPtr](), reflect.TypeFor[intPtr](),
+	reflect.TypeFor[json.RawMessage](), reflect.TypeFor[*json.RawMessage](), reflect.TypeFor[*myBytes](),
+	reflect.TypeFor[JSON[any]](), reflect.TypeFor[*JSON[int64]](), reflect.TypeFor[JSON[string]](),
 }
 
 // convValues are driver values of every type a driver may return, at the
@@ -112,6 +115,26 @@ func TestFastConversionsMatchDatabaseSQL(t *testing.T) {
 	}
 }
 
+// TestBytesKindedTypesStayFast: json.RawMessage and other []byte-kinded
+// fields take the fast path for text (SQLite's JSON) and bytes alike, and
+// hold a copy of the value.
+func TestBytesKindedTypesStayFast(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[json.RawMessage](), reflect.TypeFor[*json.RawMessage](), reflect.TypeFor[myBytes]()} {
+		for _, val := range []driver.Value{`{"a":1}`, []byte(`{"a":1}`)} {
+			for _, scalar := range []bool{false, true} {
+				got, err, p := scanWithManager(context.Background(), t, typ, val, scalar)
+				if err != nil || p == nil || !p.fast || p.slow.Load() {
+					t.Errorf("%v <- %T (scalar %v): err %v; want the fast path", typ, val, scalar, err)
+					continue
+				}
+				if v := reflect.Indirect(reflect.ValueOf(got)); string(v.Bytes()) != `{"a":1}` {
+					t.Errorf("%v <- %T: got %q", typ, val, v.Bytes())
+				}
+			}
+		}
+	}
+}
+
 func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any, error) {
 	db, mock, err := sqlmock.New()
 	if err != nil {
@@ -127,9 +150,21 @@ func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any,
 	if !rows.Next() {
 		t.Fatal("no row")
 	}
-	dest := reflect.New(typ)
+	// A []byte-kinded type scans as a []byte would (see scan_bytes.go),
+	// where database/sql alone takes no string.
+	like := typ
+	switch {
+	case bytesKinded(typ):
+		like = bytesType
+	case typ.Kind() == reflect.Pointer && typ.Name() == "" && bytesKinded(typ.Elem()):
+		like = reflect.PointerTo(bytesType)
+	}
+	dest := reflect.New(like)
 	if err := rows.Scan(dest.Interface()); err != nil {
 		return nil, err
+	}
+	if like != typ {
+		return dest.Elem().Convert(typ).Interface(), nil
 	}
 	return dest.Elem().Interface(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/DATA-DOG/go-sqlmock"
 
@@ -19,8 +21,9 @@ import (
 )
 
 type fuzzInner struct {
-	N int64   `db:"n"`
-	S *string `db:"s"`
+	N int64            `db:"n"`
+	S *string          `db:"s"`
+	J *json.RawMessage `db:"j"`
 }
 
 type fuzzBase struct {
@@ -33,17 +36,18 @@ type fuzzNested struct {
 
 type fuzzDest struct {
 	fuzzBase
-	I   int64          `db:"i"`
-	S   string         `db:"s"`
-	P   *int64         `db:"p"`
-	F   float64        `db:"f"`
-	NS  sql.NullString `db:"ns"`
-	T   time.Time      `db:"t"`
-	U   uint8          `db:"u"`
-	Raw []byte         `db:"raw"`
-	A   any            `db:"a"`
-	NN  fuzzNested     `db:"nn"`
-	In  *fuzzInner     `db:"in"`
+	I   int64           `db:"i"`
+	S   string          `db:"s"`
+	P   *int64          `db:"p"`
+	F   float64         `db:"f"`
+	NS  sql.NullString  `db:"ns"`
+	T   time.Time       `db:"t"`
+	U   uint8           `db:"u"`
+	Raw []byte          `db:"raw"`
+	A   any             `db:"a"`
+	NN  fuzzNested      `db:"nn"`
+	In  *fuzzInner      `db:"in"`
+	J   json.RawMessage `db:"j"`
 }
 
 // fuzzFields are the columns the fuzzer picks from, each with the field it
@@ -69,6 +73,10 @@ var fuzzFields = []fuzzField{
 	{"in.n", func(d *fuzzDest) any { return &inner(d).N }},
 	{"in.s", func(d *fuzzDest) any { return &inner(d).S }},
 	{"zz", nil},
+	// []byte-kinded fields scan as []byte does (scan_bytes.go), where
+	// database/sql alone takes no string: the reference scans them so.
+	{"j", func(d *fuzzDest) any { return (*[]byte)(&d.J) }},
+	{"in.j", func(d *fuzzDest) any { return (**[]byte)(unsafe.Pointer(&inner(d).J)) }},
 }
 
 func inner(d *fuzzDest) *fuzzInner {
@@ -205,7 +213,9 @@ func FuzzScanColumns(f *testing.F) {
 	for i := range fuzzScalars {
 		f.Add([]byte{8, 2, byte(i), 1, 1, 1, 5}, false, int64(300))
 	}
-	f.Add([]byte{7, 2, 0, 3, 8, 9, 2, 4, 7, 0, 4, 7, 0}, false, int64(1)) // maps
+	f.Add([]byte{7, 2, 0, 3, 8, 9, 2, 4, 7, 0, 4, 7, 0}, false, int64(1))            // maps
+	f.Add([]byte{0, 3, 0, 3, 1, 14, 15, 1, 5, 5, 1, 4, 0, 1, 0, 7}, false, int64(2)) // json.RawMessage fields: text, bytes, NULL
+	f.Add([]byte{2, 2, 0, 2, 14, 15, 5, 5, 1, 2}, false, int64(0))                   // ... and a number, a bool
 	f.Fuzz(func(t *testing.T, data []byte, lenient bool, v int64) {
 		next := func() byte {
 			if len(data) == 0 {

@@ -209,7 +209,7 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 		switch {
 		case f.skip:
 		case f.node >= 0 && c.live[f.node]:
-			c.dst[i] = fieldByIndexAlloc(root, f.index).Addr().Interface()
+			setTarget(&c.dst[i], f.ptrTyp, fieldByIndexAlloc(root, f.index).Addr().UnsafePointer())
 			c.used[i] = true
 		default:
 			c.dst[i] = &c.probes[i] // already scanned, or NULL under a nil pointer

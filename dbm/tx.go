@@ -24,6 +24,8 @@ type Tx struct {
 	leak      *leakNode // see leaks.go
 	// the connection it owns, with AcquireTimeout; see ownconn.go
 	conn *ownedConn
+	// what AfterCommit registered; see tx_hooks.go
+	hooks afterCommit
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -67,14 +69,30 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // Commit called after the transaction's context had ended sends nothing
 // (database/sql rolls back): the error matches [ErrTimeout] or [ErrCanceled]
 // only.
-func (tx *Tx) Commit() (err error) {
+//
+// After a successful COMMIT, and only then, Commit runs the functions
+// registered with [Tx.AfterCommit], once each, before it returns.
+func (tx *Tx) Commit() error {
 	if err := tx.usable("Commit"); err != nil {
 		return err
 	}
-	m := tx.s.m
 	if tx.done.Swap(true) {
-		return m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
+		return tx.s.m.newError(ClassClosed, "", "commit", "", sql.ErrTxDone)
 	}
+	hooks := tx.hooks.end()
+	if err := tx.commit(); err != nil {
+		return err
+	}
+	// The transaction is fully ended (connection given back, no longer
+	// tracked, traced) before any hook runs: a hook that panics leaves
+	// nothing half done.
+	runHooks(hooks)
+	return nil
+}
+
+// commit is Commit's work once the transaction is known to be open.
+func (tx *Tx) commit() (err error) {
+	m := tx.s.m
 	defer func() { m.traceTxEnd(tx.ctx, tx.trace, err == nil, err) }()
 	defer m.leaks.releaseTx(tx)
 	defer tx.conn.release()
@@ -94,7 +112,7 @@ func (tx *Tx) Commit() (err error) {
 			if class == ClassUnknown {
 				class = ClassClosed
 			}
-		case class == ClassConnection, code == "":
+		case class == ClassConnection, code == "" && !declared(err):
 			// Not an answer from the server: COMMIT may have been applied.
 			// (lib/pq even reports driver.ErrBadConn after sending it.) A
 			// context that ended meanwhile does not tell otherwise.
@@ -116,6 +134,7 @@ func (tx *Tx) Rollback() error {
 	if tx.done.Swap(true) {
 		return nil
 	}
+	tx.hooks.end() // dropped: they run only after a commit
 	defer tx.s.m.leaks.releaseTx(tx)
 	defer tx.conn.release()
 	tx.s.m.stats.rollbacks.Add(1)
@@ -214,6 +233,12 @@ func checkIsolation(driver string, opts *sql.TxOptions) error {
 // manager, for the statements that belong to the transaction. fn gets ctx,
 // or with a [Tracer] the context its Start returned for the transaction.
 //
+// fn may run more than once (see below): write it so that a rerun starts
+// afresh. Declare what it collects inside it, or reset it at its start (a
+// slice it appends to from outside would hold the first run's rows too),
+// and register side effects outside the database with [Tx.AfterCommit],
+// which runs them once, after the commit that counts.
+//
 // If fn ends the transaction itself, WithTx returns nil after a Commit and
 // an error matching [ErrClosed] after a Rollback.
 //
@@ -229,7 +254,7 @@ func checkIsolation(driver string, opts *sql.TxOptions) error {
 // rather than on tx whose outcome is unknown (a rerun would repeat it), and
 // a lost COMMIT reply ([ErrCommitUnknown]). fn may still run more than once:
 // keep side effects outside the database (sending mail, charging a card)
-// out of it.
+// out of it, or in [Tx.AfterCommit].
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
 	if err := m.check(ctx, "WithTx"); err != nil {
 		return err

@@ -5,7 +5,9 @@
 // expectations on. Expected statements are written the way the code under
 // test writes them: matching ignores differences in white space, and '?'
 // placeholders are rebound as the manager rebinds them, but otherwise the
-// text must be equal (no regular expressions to escape). When the test
+// text must be equal (no regular expressions to escape). A call the mock
+// did not expect fails the test at once, naming the expected and the
+// actual call; the code under test gets a [*MismatchError]. When the test
 // ends, it fails if an expectation was not met or if rows or a transaction
 // were left open.
 //

@@ -41,6 +41,13 @@ func (f *fakeT) Fatalf(format string, a ...any) {
 	f.fatal = true
 }
 
+// report returns what failed so far, before the cleanups run.
+func (f *fakeT) report() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.errs, "\n")
+}
+
 // end runs the cleanups as the testing package does when a test ends, and
 // returns what failed.
 func (f *fakeT) end() string {

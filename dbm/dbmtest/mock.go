@@ -1,8 +1,11 @@
 package dbmtest
 
 import (
+	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode"
 
@@ -56,6 +59,13 @@ func WithManagerOptions(opts ...dbm.Option) Option {
 // rebinds statements, so write it with the same '?' placeholders as the code
 // under test. [WithRegexpMatching] switches to regular expressions.
 //
+// A call the mock does not expect (another statement or other arguments
+// than the next expectation's, a Begin, Commit or Rollback out of turn, a
+// call after every expectation was met) fails the test at once through
+// t.Errorf with the expected and the actual call, and returns a
+// [*MismatchError] to the code under test. Errors scripted with
+// WillReturnError are returned unchanged.
+//
 // When the test ends, NewMock's cleanup reports through t.Errorf every
 // expectation that was not met and any rows or transaction left open, then
 // closes the manager. A failure to create the mock ends the test with
@@ -72,10 +82,14 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 	if !o.regexp {
 		matcher = equalMatcher(o.driver)
 	}
-	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(matcher))
+	r := &reporter{t: t}
+	db, mock, err := openMock(r, matcher)
 	if err != nil {
 		t.Fatalf("dbmtest: sqlmock: %v", err)
 		return nil, nil
+	}
+	if !o.regexp && sqlx.BindType(o.driver) == sqlx.DOLLAR {
+		mock = rebindingMock{mock}
 	}
 	m, err := dbm.Wrap(db, o.driver, o.manager...)
 	if err != nil {
@@ -84,6 +98,7 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 		return nil, nil
 	}
 	t.Cleanup(func() {
+		r.end()
 		if err := mock.ExpectationsWereMet(); err != nil {
 			t.Errorf("dbmtest: %v", err)
 		}
@@ -91,6 +106,49 @@ func NewMock(t testing.TB, opts ...Option) (*dbm.Manager, sqlmock.Sqlmock) {
 		_ = m.Close()
 	})
 	return m, mock
+}
+
+// mocks numbers the databases openMock makes.
+var mocks atomic.Int64
+
+// openMock returns a *sql.DB over a new go-sqlmock database whose
+// connections report every mismatch through r (see mismatch.go).
+// go-sqlmock opens its own *sql.DB, which is closed once ours holds a
+// connection to the same mock (closing the last would forget the mock).
+func openMock(r *reporter, matcher sqlmock.QueryMatcher) (*sql.DB, sqlmock.Sqlmock, error) {
+	dsn := "dbmtest_" + strconv.FormatInt(mocks.Add(1), 10)
+	own, mock, err := sqlmock.NewWithDSN(dsn, sqlmock.QueryMatcherOption(matcher))
+	if err != nil {
+		if own != nil {
+			_ = own.Close()
+		}
+		return nil, nil, err
+	}
+	db := sql.OpenDB(&connector{drv: own.Driver(), dsn: dsn, r: r})
+	err = db.Ping()
+	_ = own.Close() // its connection's Close reports an unexpected Close: nothing is expected yet
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, mock, nil
+}
+
+// rebindingMock writes the statements of expectations as the manager sends
+// them ('?' becomes $1, $2, ... for PostgreSQL), so that go-sqlmock's
+// messages show the expected and the actual statement in the same form.
+type rebindingMock struct{ sqlmock.Sqlmock }
+
+func (m rebindingMock) ExpectQuery(expectedSQL string) *sqlmock.ExpectedQuery {
+	return m.Sqlmock.ExpectQuery(sqltext.Rebind(expectedSQL))
+}
+
+func (m rebindingMock) ExpectExec(expectedSQL string) *sqlmock.ExpectedExec {
+	return m.Sqlmock.ExpectExec(sqltext.Rebind(expectedSQL))
+}
+
+func (m rebindingMock) ExpectPrepare(expectedSQL string) *sqlmock.ExpectedPrepare {
+	return m.Sqlmock.ExpectPrepare(sqltext.Rebind(expectedSQL))
 }
 
 // verifyNothingOpen is the one place where NewMock's cleanup checks that the
@@ -117,10 +175,13 @@ func equalMatcher(driverName string) sqlmock.QueryMatcher {
 		if numbered {
 			want = sqltext.Rebind(want)
 		}
-		if collapse(want) == collapse(sqltext.Trim(actual)) {
+		got := collapse(sqltext.Trim(actual))
+		if collapse(want) == got {
 			return nil
 		}
-		return fmt.Errorf("statement %q was not expected; the next expectation is %q (compared with white space collapsed)", collapse(actual), collapse(expected))
+		// Both as sent to the driver: the expectation rebound as the
+		// manager rebinds the statement.
+		return fmt.Errorf("statement %q, not %q (compared with white space collapsed)", collapse(want), got)
 	})
 }
 

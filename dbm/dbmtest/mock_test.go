@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -59,16 +60,130 @@ func TestWhitespaceDoesNotMatter(t *testing.T) {
 	}
 }
 
+// TestDifferentStatementFails: the test fails at the call, naming both
+// statements in the same form (as sent, with $1), and the code under test
+// gets a *MismatchError, not a database failure.
 func TestDifferentStatementFails(t *testing.T) {
 	ft := &fakeT{}
 	m, mock := dbmtest.NewMock(ft)
 	mock.ExpectExec("DELETE FROM users WHERE id = ?").WillReturnResult(sqlmock.NewResult(0, 1))
 	_, err := m.Exec(context.Background(), "DELETE FROM user WHERE id = ?", 1)
-	if err == nil || !strings.Contains(err.Error(), "not expected") {
-		t.Errorf("err = %v, want a mismatch", err)
+	var me *dbmtest.MismatchError
+	if !errors.As(err, &me) || me.Call != "Exec" || dbm.Classify(err) != dbm.ClassUnknown || dbm.IsRetryable(err) {
+		t.Errorf("err = %v (class %v), want an unretryable *MismatchError for Exec", err, dbm.Classify(err))
 	}
-	if got := ft.end(); !strings.Contains(got, "remaining expectation") || !strings.Contains(got, "DELETE FROM users WHERE id = ?") {
+	reported := ft.report()
+	for _, want := range []string{`got:      Exec "DELETE FROM user WHERE id = $1" with args [1]`, `expected: statement "DELETE FROM users WHERE id = $1"`} {
+		if !strings.Contains(reported, want) {
+			t.Errorf("the test failed with %q; want it to contain %q", reported, want)
+		}
+	}
+	if strings.Contains(reported, "?") {
+		t.Errorf("the report mixes placeholder styles: %q", reported)
+	}
+	if got := ft.end(); !strings.Contains(got, "remaining expectation") || !strings.Contains(got, "DELETE FROM users WHERE id = $1") {
 		t.Errorf("cleanup reported %q, want the unmet expectation", got)
+	}
+}
+
+// TestForgottenExpectCommit is the issue's reproduction: a missing
+// ExpectCommit failed nothing unless the code checked the error, and the
+// error said commit_unknown (a lost connection).
+func TestForgottenExpectCommit(t *testing.T) {
+	ft := &fakeT{}
+	m, mock := dbmtest.NewMock(ft)
+	mock.ExpectBegin()
+	mock.ExpectExec("UPDATE users SET active = ? WHERE id = ?").WithArgs(false, 3).WillReturnResult(sqlmock.NewResult(0, 1))
+	runs := 0
+	err := m.WithTx(context.Background(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+		runs++
+		_, err := tx.Exec(ctx, "UPDATE users SET active = ? WHERE id = ?", false, 3)
+		return err
+	})
+	if reported := ft.report(); !strings.Contains(reported, "got:      Commit") || !strings.Contains(reported, "expected: no more calls") {
+		t.Errorf("the test failed with %q; want the unexpected Commit named at once", reported)
+	}
+	var me *dbmtest.MismatchError
+	if !errors.As(err, &me) || me.Call != "Commit" {
+		t.Errorf("err = %v, want a *MismatchError for Commit", err)
+	}
+	for _, wrong := range []error{dbm.ErrCommitUnknown, dbm.ErrOutcomeUnknown, dbm.ErrConnection} {
+		if errors.Is(err, wrong) {
+			t.Errorf("err = %v matches %v: a mock mismatch is no connection or commit-outcome failure", err, wrong)
+		}
+	}
+	if strings.Contains(err.Error(), "commit_unknown") || runs != 1 {
+		t.Errorf("err = %v after %d runs", err, runs)
+	}
+	if sqlErr := errors.Unwrap(me); sqlErr == nil || !strings.Contains(sqlErr.Error(), "call to Commit transaction was not expected") {
+		t.Errorf("go-sqlmock's error is not reachable: %v", sqlErr)
+	}
+	ft.end()
+}
+
+// TestMismatchedArgumentsAndCallsFail covers the other kinds of mismatch.
+func TestMismatchedArgumentsAndCallsFail(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		expect func(sqlmock.Sqlmock)
+		call   func(*dbm.Manager) error
+		want   []string
+	}{
+		{"arguments", func(mock sqlmock.Sqlmock) {
+			mock.ExpectQuery("SELECT id FROM users WHERE id = ?").WithArgs(1).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+		}, func(m *dbm.Manager) error {
+			var ids []int
+			return m.ExecuteQuery(ctx, &ids, "SELECT id FROM users WHERE id = ?", 2)
+		},
+			[]string{`got:      Query "SELECT id FROM users WHERE id = $1" with args [2]`, "expected: the same statement with other arguments", "[int64 - 1]"}},
+		{"out of order", func(mock sqlmock.Sqlmock) {
+			mock.ExpectBegin()
+		}, func(m *dbm.Manager) error { _, err := m.Exec(ctx, "DELETE FROM users WHERE id = ?", 7); return err },
+			[]string{`got:      Exec "DELETE FROM users WHERE id = $1" with args [7]`, "expected: ExpectedBegin"}},
+		{"after all were met", func(sqlmock.Sqlmock) {},
+			func(m *dbm.Manager) error { _, err := m.BeginTx(ctx, nil); return err },
+			[]string{"got:      Begin", "expected: no more calls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := &fakeT{}
+			m, mock := dbmtest.NewMock(ft)
+			tc.expect(mock)
+			err := tc.call(m)
+			var me *dbmtest.MismatchError
+			if !errors.As(err, &me) || dbm.Classify(err) != dbm.ClassUnknown {
+				t.Errorf("err = %v, want a *MismatchError of no class", err)
+			}
+			reported := ft.report()
+			for _, want := range tc.want {
+				if !strings.Contains(reported, want) {
+					t.Errorf("the test failed with %q; want it to contain %q", reported, want)
+				}
+			}
+			ft.end()
+		})
+	}
+}
+
+// TestScriptedErrorsAreNotMismatches: an error the test asks for with
+// WillReturnError reaches the code as given and fails nothing, even a plain
+// errors.New one.
+func TestScriptedErrorsAreNotMismatches(t *testing.T) {
+	ft := &fakeT{}
+	m, mock := dbmtest.NewMock(ft)
+	boom := errors.New("boom: call was not expected by the payment service")
+	mock.ExpectExec("UPDATE t SET n = 1").WillReturnError(boom)
+	mock.ExpectBegin()
+	mock.ExpectCommit().WillReturnError(io.ErrUnexpectedEOF)
+	if _, err := m.Exec(context.Background(), "UPDATE t SET n = 1"); !errors.Is(err, boom) {
+		t.Errorf("err = %v, want the scripted error", err)
+	}
+	err := m.WithTx(context.Background(), nil, func(context.Context, *dbm.Tx) error { return nil })
+	if !errors.Is(err, dbm.ErrCommitUnknown) {
+		t.Errorf("err = %v, want ErrCommitUnknown for a scripted lost COMMIT reply", err)
+	}
+	if got := ft.end(); got != "" {
+		t.Errorf("scripted errors failed the test: %s", got)
 	}
 }
 

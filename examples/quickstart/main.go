@@ -58,7 +58,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := createTable(ctx, m); err != nil {
 		return err
 	}
-	err = seed(ctx, m)
+	err = seed(ctx, m, out)
 	if err == nil {
 		err = listActive(ctx, m, out)
 	}
@@ -130,15 +130,20 @@ func createTable(ctx context.Context, m *dbm.Manager) error {
 	return nil
 }
 
-// seed inserts the example users in one transaction.
-func seed(ctx context.Context, m *dbm.Manager) error {
+// seed inserts the example users in one transaction and says how many
+// once it has committed.
+func seed(ctx context.Context, m *dbm.Manager, out io.Writer) error {
 	users := []User{
 		{1, "Ada Lovelace", "ada@example.com", true},
 		{2, "Charles Babbage", "charles@example.com", false},
 		{3, "Grace Hopper", "grace@example.com", true},
 		{4, "Alan Turing", "alan@example.com", true},
 	}
+	// WithTx runs the function again after a serialization failure or a
+	// deadlock, so it must be safe to rerun: it counts inside itself, and
+	// reports through AfterCommit, which runs once, after the commit.
 	return m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		inserted := 0 // fresh on every run
 		for _, u := range users {
 			_, err := tx.Exec(ctx, `INSERT INTO users (id, name, email, active) VALUES (?, ?, ?, ?)`, u.ID, u.Name, u.Email, u.Active)
 			if errors.Is(err, dbm.ErrUniqueViolation) {
@@ -147,7 +152,8 @@ func seed(ctx context.Context, m *dbm.Manager) error {
 			if err != nil {
 				return err
 			}
+			inserted++
 		}
-		return nil
+		return tx.AfterCommit(func() { fmt.Fprintf(out, "inserted %d users\n", inserted) })
 	})
 }

@@ -28,7 +28,7 @@ func TestQuickstartOnEmbeddedSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"Ada Lovelace", "Grace Hopper", "Alan Turing", "in_use=0", "max_open=10"} {
+	for _, want := range []string{"inserted 4 users\n1 Ada Lovelace", "Grace Hopper", "Alan Turing", "in_use=0", "max_open=10"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}

@@ -1,7 +1,7 @@
 // Package conformance is one behaviour suite for package dbm, run against
 // every supported driver: [Run] takes a [Target] (how to reach a database
 // and how its SQL dialect differs) and checks type round trips,
-// placeholders, the query helpers, transactions, error classes, pool
+// JSON columns, placeholders, the query helpers, transactions, error classes, pool
 // settings, cancellation and LoadConfig. The targets themselves (lib/pq,
 // pgx, MySQL/MariaDB, SQLite file and in-memory) are in this package's
 // tests, which import the drivers; package dbm never does.
@@ -42,6 +42,8 @@ type Dialect struct {
 	Placeholder func(n int) string
 	// Column types.
 	BigInt, Double, Bool, Text, Bytes, TimestampTZ, Timestamp, Decimal string
+	// JSON is the column type for JSON documents.
+	JSON string
 	// TableOptions follows the closing parenthesis of CREATE TABLE.
 	TableOptions string
 	// Epoch returns an expression giving the whole seconds since the Unix
@@ -115,6 +117,7 @@ func Run(t *testing.T, tg Target) {
 	t.Run("Types", func(t *testing.T) { testTypes(t, tg) })
 	t.Run("Timestamps", func(t *testing.T) { testTimestamps(t, tg) })
 	t.Run("Nulls", func(t *testing.T) { testNulls(t, tg) })
+	t.Run("JSON", func(t *testing.T) { testJSON(t, tg) })
 	t.Run("Placeholders", func(t *testing.T) { testPlaceholders(t, tg) })
 	t.Run("QueryAPI", func(t *testing.T) { testQueryAPI(t, tg) })
 	t.Run("WithTx", func(t *testing.T) { testWithTx(t, tg) })
