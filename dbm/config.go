@@ -30,6 +30,10 @@ const (
 	DriverSQLite   = "sqlite"   // modernc.org/sqlite
 )
 
+// PoolerPgBouncer is the [Config].Pooler value for PgBouncer in transaction
+// pooling mode.
+const PoolerPgBouncer = "pgbouncer"
+
 // Defaults applied by [New] to zero-valued fields of [Config].
 const (
 	// DefaultMaxOpenConns bounds the pool. database/sql's default is
@@ -115,6 +119,18 @@ type Config struct {
 	// application_name or connect_timeout. From the environment:
 	// DB_PARAMS="application_name=api,connect_timeout=5".
 	Params map[string]string `env:"DB_PARAMS" envSeparator:"," envKeyValSeparator:"="`
+	// Pooler names a connection pooler between the manager and PostgreSQL
+	// that gives server connections to other clients between transactions:
+	// [PoolerPgBouncer] for PgBouncer in transaction pooling mode. Default
+	// "" (none). With it, each driver sends a statement in one round trip
+	// without named prepared statements (lib/pq: binary_parameters=yes; pgx:
+	// default_query_exec_mode=cache_describe; unless Params or the DSN set
+	// them), and
+	// a statement that keeps state in the server session (SET without
+	// LOCAL, LISTEN, session advisory locks, temporary tables without ON
+	// COMMIT DROP) fails with [ErrInvalidArgument] before it is sent. See
+	// docs/configuration.md#pgbouncer.
+	Pooler string `env:"DB_POOLER"`
 
 	// MaxOpenConns bounds the connections open at once. Default 10.
 	MaxOpenConns int `env:"DB_MAX_OPEN_CONNS"`
@@ -412,6 +428,14 @@ func (c Config) validate() error {
 			if strings.ContainsFunc(k, notParamNameRune) {
 				return configErr("Params", fmt.Sprintf("parameter name %q: names are letters, digits, '_', '.' and '-'", k), nil)
 			}
+		}
+	}
+	if c.Pooler != "" {
+		if c.Pooler != PoolerPgBouncer {
+			return configErr("Pooler", `unknown pooler (want "" or "`+PoolerPgBouncer+`")`, c.Pooler)
+		}
+		if c.Driver != DriverPostgres && c.Driver != DriverPgx {
+			return configErr("Pooler", "PgBouncer pools PostgreSQL connections: use driver postgres or pgx", c.Pooler)
 		}
 	}
 	if err := c.validateTLS(); err != nil {

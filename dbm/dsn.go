@@ -14,7 +14,8 @@ import (
 // applied and be valid. c.DSN wins when set.
 func (c Config) dsn() string {
 	if c.DSN != "" {
-		return c.DSN
+		k, v := c.poolerParam()
+		return withDSNParam(c.DSN, k, v)
 	}
 	switch c.Driver {
 	case DriverMySQL:
@@ -45,6 +46,9 @@ func (c Config) postgresURL() string {
 	}
 	if c.SSLMode != "" {
 		q.Set("sslmode", c.SSLMode)
+	}
+	if k, v := c.poolerParam(); k != "" && !q.Has(k) {
+		q.Set(k, v)
 	}
 	for _, f := range c.tlsFiles() {
 		if f.path != "" {
@@ -171,4 +175,56 @@ func (c Config) address() string {
 	default:
 		return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	}
+}
+
+// poolerParam is the driver parameter that makes the driver safe behind
+// c.Pooler: every statement in one round trip (Parse, Bind, Execute, Sync)
+// on the unnamed statement, so that no step of it lands on a server
+// connection that another client used in between, and no named prepared
+// statement is left on one. "" when no pooler is set.
+//
+// pgx's cache_describe mode learns a statement's parameter and result types
+// once (on the unnamed statement, in a round trip of its own that leaves
+// nothing behind) and then runs it in one round trip with those types, so
+// values are sent as they are without a pooler. Its "exec" mode would guess
+// the types from the Go values instead: a time.Time into a timestamp
+// without time zone column would then be converted to the session's zone.
+func (c Config) poolerParam() (key, value string) {
+	switch {
+	case c.Pooler != PoolerPgBouncer:
+		return "", ""
+	case c.Driver == DriverPgx:
+		return "default_query_exec_mode", "cache_describe"
+	default:
+		return "binary_parameters", "yes"
+	}
+}
+
+// withDSNParam adds key=value to a PostgreSQL DSN, a URL or key/value
+// pairs, unless the DSN sets key already. An empty key leaves dsn as it is.
+func withDSNParam(dsn, key, value string) string {
+	if key == "" {
+		return dsn
+	}
+	if _, _, isURL := cutScheme(dsn); isURL {
+		u, err := url.Parse(dsn)
+		if err != nil || u.Query().Has(key) {
+			return dsn // an invalid URL is reported by validate
+		}
+		if u.Fragment != "" {
+			u.RawQuery = strings.TrimPrefix(u.RawQuery+"&"+key+"="+value, "&")
+			return u.String()
+		}
+		if u.RawQuery == "" {
+			return strings.TrimSuffix(dsn, "?") + "?" + key + "=" + value
+		}
+		return strings.TrimSuffix(dsn, "&") + "&" + key + "=" + value
+	}
+	pairs, _ := parseKV(dsn)
+	for _, p := range pairs {
+		if p.key == key {
+			return dsn
+		}
+	}
+	return strings.TrimRight(dsn, " \t\n") + " " + key + "=" + value
 }

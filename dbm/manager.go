@@ -35,6 +35,7 @@ type Manager struct {
 	retryPol retryPolicy   // retries and the pool wait; see retry.go
 	leaks    *leakRegistry // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache     // what each statement's text means; see stmtcache.go
+	pooler   string        // Config.Pooler: statements that keep session state are refused
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -97,6 +98,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
+	m.pooler = cfg.Pooler
 	m.retryPol = newRetryPolicy(cfg)
 	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 

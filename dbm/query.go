@@ -68,6 +68,12 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	if strings.TrimSpace(st.sent) == "" {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
+	if s.m.pooler != "" {
+		if what := sqltext.SessionState(st.sent); what != "" {
+			return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: what + ": " + s.m.pooler +
+				" in transaction mode does not keep session state (Config.Pooler); see docs/configuration.md#pgbouncer"}
+		}
+	}
 	return st, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -112,6 +113,10 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 	p := &m.retryPol
 	for n := 1; ; n++ {
 		err := attempt()
+		if staleCachedPlan(err) {
+			m.stats.retries.Add(1)
+			err = attempt() // once: the driver prepares the statement anew
+		}
 		if replace && brokenConn(err) {
 			for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
 				m.stats.retries.Add(1)
@@ -146,6 +151,19 @@ func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int,
 	m.log.WarnContext(ctx, "dbm: giving up", slog.String("op", op), slog.Int("attempts", attempts),
 		slog.String("reason", why), slog.String("class", Classify(err).String()),
 		slog.String("statement", m.secrets.statement(query)))
+}
+
+// staleCachedPlan reports PostgreSQL's refusal to run a statement the
+// driver prepared before DDL changed the type of a column it returns
+// (0A000, "cached plan must not change result type"; pgx's statement cache
+// meets it). The server refused while binding the statement, before running
+// it, and the error ended the statement's implicit transaction; pgx forgets
+// a statement that failed. So outside a transaction the statement, read or
+// write, runs again at once, once (see [Manager.retry]); in a transaction,
+// which the error aborted, [Manager.WithTx] runs fn again.
+func staleCachedPlan(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == "0A000" && strings.Contains(e.Err.Error(), "cached plan must not change result type")
 }
 
 // readRetryable: the classes a read is retried on.
@@ -396,6 +414,9 @@ func (e *noRerun) Unwrap() []error { return []error{e.err, errNoRerun} }
 func txRerunnable(err error) bool {
 	if errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, errNoRerun) {
 		return false // anywhere in err, joined errors included
+	}
+	if staleCachedPlan(err) {
+		return true
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		// fn's error joined with a failed rollback: judge fn's error.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/conformance"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -105,6 +106,33 @@ func TestConformance(t *testing.T) {
 		sqliteFileTarget,
 		sqliteMemoryTarget,
 	} {
+		t.Run(tg.Name, func(t *testing.T) { conformance.Run(t, tg) })
+	}
+}
+
+// TestConformanceThroughPgBouncer runs the suite on both PostgreSQL
+// drivers through a PgBouncer in transaction pooling mode in front of the
+// test server, configured as docs/configuration.md#pgbouncer tells users to
+// (Config.Pooler "pgbouncer"). PgBouncer's pool is smaller than the
+// manager's, so clients take turns on server connections, as in
+// production.
+func TestConformanceThroughPgBouncer(t *testing.T) {
+	host, port := conformance.PostgresAddr(t)
+	b := pgtest.StartBouncer(t, host, port, pgtest.BouncerConfig{})
+	for _, driver := range []string{dbm.DriverPostgres, dbm.DriverPgx} {
+		tg := postgresTarget(driver)
+		tg.Name = driver + "-pgbouncer"
+		config, env := tg.Config, tg.Env
+		tg.Config = func(t testing.TB) dbm.Config {
+			cfg := config(t)
+			cfg.Host, cfg.Port, cfg.Pooler = b.Host, b.Port, dbm.PoolerPgBouncer
+			return cfg
+		}
+		tg.Env = func(t testing.TB) map[string]string {
+			vars := env(t)
+			vars["DB_HOST"], vars["DB_PORT"], vars["DB_POOLER"] = b.Host, strconv.Itoa(b.Port), dbm.PoolerPgBouncer
+			return vars
+		}
 		t.Run(tg.Name, func(t *testing.T) { conformance.Run(t, tg) })
 	}
 }
