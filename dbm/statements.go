@@ -15,7 +15,12 @@ import (
 //     ([IgnoreUnknownColumns], [WithIgnoreUnknownColumns]). A field that
 //     is a pointer to a struct (columns "author.id", "author.name", ...)
 //     stays nil when all its columns are NULL, as after a LEFT JOIN.
-//   - *[]map[string]any: one map per row, column name to value.
+//     Two columns that would go to the same field (SELECT o.id, u.id into
+//     struct{ Order; User }) are a [*ScanError] matching
+//     [ErrDuplicateColumn]: alias one ("user.id") onto a struct embedded
+//     with a prefix tag (`db:"user"`).
+//   - *[]map[string]any: one map per row, column name to value; a name
+//     twice in the result is an [ErrDuplicateColumn] error.
 //   - *[]V for a scalar V (string, int64, time.Time, a sql.Scanner, ...):
 //     the query must return one column.
 //
