@@ -118,6 +118,7 @@ func Run(t *testing.T, tg Target) {
 	t.Run("Placeholders", func(t *testing.T) { testPlaceholders(t, tg) })
 	t.Run("QueryAPI", func(t *testing.T) { testQueryAPI(t, tg) })
 	t.Run("DuplicateColumns", func(t *testing.T) { testDuplicateColumns(t, tg) })
+	t.Run("ScanSQLRows", func(t *testing.T) { testScanSQLRows(t, tg) })
 	t.Run("WithTx", func(t *testing.T) { testWithTx(t, tg) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, tg) })
 	t.Run("Pool", func(t *testing.T) { testPool(t, tg) })
