@@ -2,6 +2,7 @@ package dbm_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log"
 
@@ -42,4 +43,26 @@ func ExampleScanOne() {
 	}
 	fmt.Println(u.ID, u.Name, u.Active)
 	// Output: 3 grace true
+}
+
+// Rebind gives the text the manager would send, for statements run on
+// m.DB() or handed to another library. sqlx's DB().Rebind also rewrites the
+// '?' inside the string literal and keeps the semicolon.
+func ExampleManager_Rebind() {
+	db, err := sql.Open("postgres", "host=localhost dbname=app") // Rebind needs no connection
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := dbm.Wrap(db, dbm.DriverPostgres)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	q := "SELECT id FROM users WHERE name <> '?' AND id > ?;"
+	fmt.Println(m.Rebind(q))
+	fmt.Println(m.DB().Rebind(q))
+	// Output:
+	// SELECT id FROM users WHERE name <> '?' AND id > $1
+	// SELECT id FROM users WHERE name <> '$1' AND id > $2;
 }

@@ -54,6 +54,23 @@ func (m *Manager) Query(ctx context.Context, query string, args ...any) (*Rows, 
 	return m.session().query(ctx, query, args)
 }
 
+// Rebind returns query exactly as the manager sends it to the driver:
+// trailing semicolons and white space removed and, for drivers that number
+// their placeholders ("postgres", "pgx"), each '?' rewritten to the next $n,
+// except inside string literals, quoted identifiers, comments and
+// dollar-quoted bodies, and not at all when query already has a $n (see
+// docs/querying.md#placeholders). Use it for statements run through
+// [Manager.DB] or another library, so that they read the same as the
+// manager's: sqlx's m.DB().Rebind rewrites every '?', those in strings and
+// comments too, and keeps the semicolon. A nil Manager returns query
+// unchanged.
+func (m *Manager) Rebind(query string) string {
+	if m == nil {
+		return query
+	}
+	return sentText(query, m.numbered)
+}
+
 // session is the manager's; a nil manager's has no manager, which every
 // call reports (see [Manager.check]).
 func (m *Manager) session() session {

@@ -116,6 +116,7 @@ func Run(t *testing.T, tg Target) {
 	t.Run("Timestamps", func(t *testing.T) { testTimestamps(t, tg) })
 	t.Run("Nulls", func(t *testing.T) { testNulls(t, tg) })
 	t.Run("Placeholders", func(t *testing.T) { testPlaceholders(t, tg) })
+	t.Run("Rebind", func(t *testing.T) { testRebind(t, tg) })
 	t.Run("QueryAPI", func(t *testing.T) { testQueryAPI(t, tg) })
 	t.Run("DuplicateColumns", func(t *testing.T) { testDuplicateColumns(t, tg) })
 	t.Run("ScanSQLRows", func(t *testing.T) { testScanSQLRows(t, tg) })
