@@ -164,8 +164,8 @@ func (c Class) String() string {
 }
 
 // Sentinel returns the sentinel error the class matches, or nil for
-// [ClassUnknown] and [ClassScan] (scan errors match [ErrUnknownColumn] or
-// [ErrNullValue]).
+// [ClassUnknown] and [ClassScan] (scan errors match [ErrUnknownColumn],
+// [ErrDuplicateColumn] or [ErrNullValue], or carry a conversion error).
 func (c Class) Sentinel() error {
 	if c < numClasses {
 		return classInfo[c].sentinel
