@@ -26,10 +26,11 @@ var sqlRowsScanner = sync.OnceValue(func() *scanner { return newScanner(defaultO
 // library that hands out *sql.Rows. rows is closed in every case, also when
 // dest is unusable, so that its connection goes back to its pool. Errors
 // from the driver (reading or closing rows) come as an [*Error], classified
-// as the manager classifies them. A nil rows or a bad dest is an
-// [*ArgumentError] matching [ErrInvalidArgument].
+// as the manager classifies them. A nil rows (or a zero sql.Rows, which no
+// query returned) or a bad dest is an [*ArgumentError] matching
+// [ErrInvalidArgument].
 func ScanAll(rows *sql.Rows, dest any) error {
-	if rows == nil {
+	if unusableRows(rows) {
 		return errNilRows("ScanAll")
 	}
 	d, err := destOf("ScanAll", dest)
@@ -55,7 +56,7 @@ func ScanAll(rows *sql.Rows, dest any) error {
 // [ErrNotFound] and [sql.ErrNoRows]. rows is closed in every case; bad
 // arguments are an [*ArgumentError], as for ScanAll.
 func ScanOne(rows *sql.Rows, dest any) error {
-	if rows == nil {
+	if unusableRows(rows) {
 		return errNilRows("ScanOne")
 	}
 	v, err := oneTarget("ScanOne", dest)
@@ -71,8 +72,15 @@ func ScanOne(rows *sql.Rows, dest any) error {
 	return closeRows(rows, err)
 }
 
+// unusableRows reports a nil *sql.Rows, or one that no query made (a zero
+// sql.Rows, as new(sql.Rows) gives): database/sql panics when such rows
+// are closed.
+func unusableRows(rows *sql.Rows) bool {
+	return rows == nil || reflect.ValueOf(rows).Elem().IsZero()
+}
+
 func errNilRows(fn string) error {
-	return &ArgumentError{Func: fn, Arg: "rows", Reason: "nil *sql.Rows (did the query fail?)"}
+	return &ArgumentError{Func: fn, Arg: "rows", Reason: "nil *sql.Rows, or one no query returned (did the query fail?)"}
 }
 
 // closeRows closes rows after a read that ended with err, and returns the

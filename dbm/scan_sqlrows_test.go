@@ -129,6 +129,8 @@ func TestScanAllAndScanOneBadInput(t *testing.T) {
 	}{
 		{"ScanAll nil rows", func() error { return dbm.ScanAll(nil, &s) }, "rows"},
 		{"ScanOne nil rows", func() error { return dbm.ScanOne(nil, &o) }, "rows"},
+		{"ScanAll zero rows", func() error { return dbm.ScanAll(new(sql.Rows), &s) }, "rows"}, // database/sql's Close panics on it
+		{"ScanOne zero rows", func() error { return dbm.ScanOne(new(sql.Rows), &o) }, "rows"},
 		{"ScanAll nil dest", func() error { return dbm.ScanAll(rawRows(t, m, q), nil) }, "dest"},
 		{"ScanAll non-pointer", func() error { return dbm.ScanAll(rawRows(t, m, q), s) }, "dest"},
 		{"ScanAll nil pointer", func() error { return dbm.ScanAll(rawRows(t, m, q), nilSlice) }, "dest"},
