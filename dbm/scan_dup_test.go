@@ -224,6 +224,29 @@ func TestPrefixedEmbeddedStructDisambiguates(t *testing.T) {
 	if err := m.Get(ctx, &o, "SELECT o.id, u.email FROM orders o JOIN users u ON u.id = o.user_id"); !errors.Is(err, dbm.ErrUnknownColumn) {
 		t.Errorf("Get of an unaliased email into the prefixed struct = %v, want ErrUnknownColumn", err)
 	}
+	// An embedded pointer with the prefix stays nil on the missing side of
+	// a LEFT JOIN; a named field takes its own prefix.
+	if _, err := m.Exec(ctx, "INSERT INTO orders VALUES (3, 99)"); err != nil {
+		t.Fatal(err)
+	}
+	type orderMaybeUser struct {
+		dupOrder
+		*dupUser `db:"user"`
+	}
+	left, err := dbm.Select[orderMaybeUser](ctx, m, `SELECT o.id, o.user_id, u.id AS "user.id", u.email AS "user.email"
+		FROM orders o LEFT JOIN users u ON u.id = o.user_id ORDER BY o.id`)
+	if err != nil || len(left) != 3 || left[0].dupUser == nil || left[0].dupUser.ID != 7 || left[0].dupOrder.ID != 1 || left[2].dupUser != nil {
+		t.Errorf("LEFT JOIN into an embedded *dupUser with a prefix = %+v, %v", left, err)
+	}
+	type orderBuyer struct {
+		dupOrder
+		Buyer dupUser `db:"buyer"`
+	}
+	b, err := dbm.One[orderBuyer](ctx, m, `SELECT o.id, o.user_id, u.id AS "buyer.id", u.email AS "buyer.email"
+		FROM orders o JOIN users u ON u.id = o.user_id ORDER BY o.id`)
+	if err != nil || b.ID != 1 || b.Buyer.ID != 7 || b.Buyer.Email != "ada@example.com" {
+		t.Errorf("named field with a prefix = %+v, %v", b, err)
+	}
 	var ms []map[string]any
 	if err := m.ExecuteQuery(ctx, &ms, prefixJoin); err != nil || len(ms) != 2 || ms[0]["user.id"] != int64(7) || ms[0]["id"] != int64(1) {
 		t.Errorf("ExecuteQuery(*[]map) = %v, %v", ms, err)
