@@ -92,7 +92,8 @@ type Config struct {
 	// SSLMode is PostgreSQL's sslmode: disable, allow, prefer, require,
 	// verify-ca or verify-full. Default "prefer", or "verify-full" when
 	// SSLRootCert, SSLCert or SSLKey is set. For MySQL set Params["tls"].
-	// SQLite accepts "disable" and ignores it. See docs/configuration.md#tls for what each mode protects against.
+	// SQLite accepts "disable" and ignores it. See
+	// docs/configuration.md#tls for what each mode protects against.
 	SSLMode string `env:"DB_SSLMODE"`
 	// SSLRootCert is the path of a PEM file holding the certificate
 	// authorities that sign the server's certificate (PostgreSQL's
