@@ -127,6 +127,17 @@ func (f *badFixture) ended(commit bool) *dbm.Tx {
 	return tx
 }
 
+// rawRows runs query on an SQLite manager's *sql.DB: rows the manager does
+// not track, as ScanAll and ScanOne get them. The manager's check that no
+// connection is in use afterwards sees them.
+func (f *badFixture) rawRows(query string) *sql.Rows {
+	rows, err := f.sqlite().DB().QueryContext(f.ctx, query)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rows
+}
+
 // rows runs query on an SQLite manager and hands the open rows to use,
 // closing them afterwards.
 func (f *badFixture) rows(query string, use func(*dbm.Rows) error) error {
@@ -237,6 +248,15 @@ func badInputCases(ctx context.Context) ([]badCase, *[]Account) {
 		{"dest", "StructScan nil", func(f *badFixture) error {
 			return f.rows("SELECT 1 AS id", func(r *dbm.Rows) error { r.Next(); return r.StructScan(nil) })
 		}, dbm.ErrInvalidArgument, argumentError, []string{"StructScan", "dest", "nil"}, nil},
+		{"dest", "ScanAll nil rows", func(f *badFixture) error { return dbm.ScanAll(nil, &accounts) },
+			dbm.ErrInvalidArgument, argumentError, []string{"ScanAll", "rows", "nil *sql.Rows"}, nil},
+		{"dest", "ScanAll nil dest", func(f *badFixture) error { return dbm.ScanAll(f.rawRows("SELECT 1 AS id"), nil) },
+			dbm.ErrInvalidArgument, argumentError, []string{"ScanAll", "dest", "nil"}, nil},
+		{"dest", "ScanOne non-pointer", func(f *badFixture) error { return dbm.ScanOne(f.rawRows("SELECT 1 AS id"), Account{}) },
+			dbm.ErrInvalidArgument, argumentError, []string{"ScanOne", "dest", "not a pointer"}, nil},
+		{"dest", "two columns for one field", func(f *badFixture) error {
+			return f.sqlite().ExecuteQuery(ctx, &accounts, "SELECT 1 AS id, 2 AS id")
+		}, dbm.ErrDuplicateColumn, scanError, []string{`column "id" appears twice`, "positions 1 and 2", "Account.ID"}, nil},
 		{"dest", "column with no field", func(f *badFixture) error {
 			return f.sqlite().ExecuteQuery(ctx, &accounts, "SELECT 1 AS id, 'x' AS surprise")
 		}, dbm.ErrUnknownColumn, scanError, []string{`column "surprise"`, "no destination field in dbm_test.Account"}, nil},

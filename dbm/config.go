@@ -96,7 +96,8 @@ type Config struct {
 	// SSLMode is PostgreSQL's sslmode: disable, allow, prefer, require,
 	// verify-ca or verify-full. Default "prefer", or "verify-full" when
 	// SSLRootCert, SSLCert or SSLKey is set. For MySQL set Params["tls"].
-	// See docs/configuration.md#tls for what each mode protects against.
+	// SQLite accepts "disable" and ignores it. See
+	// docs/configuration.md#tls for what each mode protects against.
 	SSLMode string `env:"DB_SSLMODE"`
 	// SSLRootCert is the path of a PEM file holding the certificate
 	// authorities that sign the server's certificate (PostgreSQL's
@@ -251,7 +252,9 @@ func configErr(field, reason string, value any) *ConfigError {
 //	cfg, err := dbm.LoadConfig(files...)
 //
 // Every error matches [ErrConfig] and names the variable and what is wrong
-// with its value; see docs/configuration.md for the variables.
+// with its value; see docs/configuration.md for the variables. A DB_*
+// variable that LoadConfig does not read (DB_USERNAME, DB_PASWORD) is an
+// error too, naming the known variable it most likely means.
 func LoadConfig(envFiles ...string) (Config, error) {
 	return loadConfig(os.Environ(), envFiles)
 }
@@ -282,6 +285,9 @@ func loadConfig(environ, envFiles []string) (Config, error) {
 		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && strings.HasPrefix(k, "DB_") {
 			vars[k] = v
 		}
+	}
+	if err := checkVarNames(vars); err != nil {
+		return Config{}, err
 	}
 	var cfg Config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
@@ -413,7 +419,12 @@ func (c Config) validate() error {
 				return configErr("Host", err, c.Host)
 			}
 		}
-		if c.SSLMode != "" {
+		if c.SSLMode != "" && !(c.Driver == DriverSQLite && c.SSLMode == "disable") {
+			// SQLite has no connection to secure: "disable" is true of it,
+			// so a DB_SSLMODE=disable shared with other drivers is ignored.
+			if c.Driver == DriverSQLite {
+				return configErr("SSLMode", `sqlite has no network connection: only "disable" is accepted (and ignored)`, c.SSLMode)
+			}
 			if c.Driver != DriverPostgres && c.Driver != DriverPgx {
 				return configErr("SSLMode", "applies to PostgreSQL only (for MySQL set Params[\"tls\"])", c.SSLMode)
 			}

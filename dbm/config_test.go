@@ -24,6 +24,11 @@ func clearDBEnv(t *testing.T) {
 		"DB_SLOW_QUERY_THRESHOLD"} {
 		t.Setenv(v, "")
 	}
+	for _, kv := range os.Environ() { // and any other DB_*, which LoadConfig reports
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DB_") {
+			t.Setenv(k, "")
+		}
+	}
 }
 
 func TestLoadConfigSeedVariables(t *testing.T) {

@@ -33,9 +33,11 @@
 //	users, err := dbm.Select[User](ctx, m, "SELECT * FROM users WHERE active = ?", true)
 //
 // Columns map to fields by `db` tag, else by the lower-cased field name;
-// placeholders are written in the driver's style and '?' is rebound to $1,
-// $2, ... for PostgreSQL. A JSON column scans into and binds from a
-// [JSON] value on every driver.
+// two columns for one field are an [ErrDuplicateColumn] error. [ScanAll] and
+// [ScanOne] apply the same mapping to *sql.Rows opened elsewhere.
+// Placeholders are written in the driver's style and '?' is rebound to $1,
+// $2, ... for PostgreSQL. A JSON column scans into and binds from a [JSON]
+// value on every driver.
 //
 // # Transactions
 //

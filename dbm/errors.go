@@ -3,6 +3,7 @@ package dbm
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -83,6 +84,10 @@ var (
 	// ErrNullValue: a NULL arrived for a destination that cannot hold NULL;
 	// see [ScanError].
 	ErrNullValue = errors.New("dbm: NULL into non-nullable destination")
+	// ErrDuplicateColumn: two result columns would be stored in the same
+	// place (the same field, or the same key of a map[string]any), so the
+	// second would silently replace the first; see [ScanError].
+	ErrDuplicateColumn = errors.New("dbm: two columns for one destination")
 )
 
 // Class is what kind of failure an error is, independent of the driver.
@@ -159,8 +164,8 @@ func (c Class) String() string {
 }
 
 // Sentinel returns the sentinel error the class matches, or nil for
-// [ClassUnknown] and [ClassScan] (scan errors match [ErrUnknownColumn] or
-// [ErrNullValue]).
+// [ClassUnknown] and [ClassScan] (scan errors match [ErrUnknownColumn],
+// [ErrDuplicateColumn] or [ErrNullValue], or carry a conversion error).
 func (c Class) Sentinel() error {
 	if c < numClasses {
 		return classInfo[c].sentinel
@@ -278,17 +283,23 @@ func (e *ArgumentError) Error() string {
 func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // ScanError reports a result column that could not be stored: it has no
-// destination field ([ErrUnknownColumn]), it is NULL and the destination
-// cannot hold NULL ([ErrNullValue]), or the driver's value does not convert
-// (Err holds database/sql's conversion error).
+// destination field ([ErrUnknownColumn]), an earlier column goes to the same
+// destination ([ErrDuplicateColumn]), it is NULL and the destination cannot
+// hold NULL ([ErrNullValue]), or the driver's value does not convert (Err
+// holds database/sql's conversion error).
 type ScanError struct {
 	Column string // the result column's name
 	Index  int    // the column's position, from 0
 	Dest   string // the destination: a Go type, or Type.Field
-	Err    error  // ErrUnknownColumn, ErrNullValue or the conversion error
+	Err    error  // ErrUnknownColumn, ErrDuplicateColumn, ErrNullValue or the conversion error
+	// Other is, for ErrDuplicateColumn, the position (from 0) of the
+	// earlier column that goes to Dest too.
+	Other int
 	// unexported is, for ErrUnknownColumn, the unexported field the column
 	// would have gone to: reflection cannot set it.
 	unexported string
+	// otherColumn is, for ErrDuplicateColumn, the name of column Other.
+	otherColumn string
 }
 
 // Error names the column and the destination, and says how to fix the
@@ -302,6 +313,8 @@ func (e *ScanError) Error() string {
 		}
 		return "dbm: scan: column " + quote(e.Column) + " has no destination field in " + e.Dest +
 			" (add a `db:\"" + e.Column + "\"` tag, select fewer columns, or alias the column)"
+	case ErrDuplicateColumn:
+		return e.duplicate()
 	case ErrNullValue:
 		return "dbm: scan: column " + quote(e.Column) + " is NULL but " + e.Dest +
 			" cannot hold NULL (use a pointer or a sql.Null type)"
@@ -309,8 +322,24 @@ func (e *ScanError) Error() string {
 	return "dbm: scan: column " + quote(e.Column) + " into " + e.Dest + ": " + e.Err.Error()
 }
 
-// Unwrap returns the cause: [ErrUnknownColumn], [ErrNullValue] or the
-// conversion error.
+// duplicate explains ErrDuplicateColumn. Positions count from 1 here, as
+// in SQL's ORDER BY 1.
+func (e *ScanError) duplicate() string {
+	at := " (positions " + strconv.Itoa(e.Other+1) + " and " + strconv.Itoa(e.Index+1) + ")"
+	if e.Dest == "map[string]any" {
+		return "dbm: scan: column " + quote(e.Column) + " appears twice in the result" + at +
+			" and a map[string]any holds one value per name: alias one of them (AS \"user_id\")"
+	}
+	what := "column " + quote(e.Column) + " appears twice in the result" + at + " and both would go to "
+	if e.otherColumn != e.Column {
+		what = "columns " + quote(e.otherColumn) + " and " + quote(e.Column) + at + " would both go to "
+	}
+	return "dbm: scan: " + what + e.Dest + ": alias one of them and give it its own field, e.g. " +
+		"u.id AS \"user.id\" with the embedded struct tagged `db:\"user\"` (see docs/querying.md)"
+}
+
+// Unwrap returns the cause: [ErrUnknownColumn], [ErrDuplicateColumn],
+// [ErrNullValue] or the conversion error.
 func (e *ScanError) Unwrap() error { return e.Err }
 
 func quote(s string) string { return `"` + s + `"` }

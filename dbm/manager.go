@@ -225,6 +225,8 @@ func (m *Manager) Ping(ctx context.Context) error {
 // manager's statistics and error classification. With lib/pq, the driver
 // connection that [sql.Conn.Raw] passes is the manager's wrapper (see
 // docs/drivers.md); its Unwrap() driver.Conn method returns lib/pq's own.
+// Statements run on it are sent as written: pass them through
+// [Manager.Rebind] (not sqlx's DB().Rebind) to write '?' as elsewhere.
 func (m *Manager) DB() *sqlx.DB {
 	if m == nil {
 		return nil

@@ -441,6 +441,9 @@ func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 		return err
 	}
 	if t.maps {
+		if err := checkMapColumns(cols); err != nil {
+			return err
+		}
 		binary := binaryColumns(rows, cols)
 		for rows.Next() {
 			m, err := scanMap(rows, cols, binary)
@@ -500,6 +503,9 @@ func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, hint *atomic.Poin
 		return nil
 	}
 	if v.Type() == mapType {
+		if err := checkMapColumns(cols); err != nil {
+			return err
+		}
 		m, err := scanMap(rows, cols, binaryColumns(rows, cols))
 		if err == nil {
 			v.Set(reflect.ValueOf(m))

@@ -259,7 +259,10 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 			}
 			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn, unexported: unexportedMatch(elem, col)}
 		}
-		fp := fieldPlan{name: elem.Name() + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
+		if j := overlapping(p.fields[:i], fi.Index); j >= 0 {
+			return nil, duplicateColumn(cols, j, i, p.fields[j].name)
+		}
+		fp := fieldPlan{name: typeName(elem) + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
 			ptrTyp: targetTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
 		t := elem
 		for depth, idx := range fi.Index {
@@ -290,6 +293,73 @@ func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*pl
 		}
 	}
 	return p, nil
+}
+
+// overlapping returns the first of fields (the plans of the columns before
+// this one) whose field is the one at index, or contains it, or lies inside
+// it, or -1. Two such columns would write the same memory, the later one
+// silently winning: SELECT o.id, u.id into struct{ Order; User } would put
+// the user's id in Order.ID. It runs once per plan, never per row.
+func overlapping(fields []fieldPlan, index []int) int {
+	for j := range fields {
+		f := &fields[j]
+		if f.skip {
+			continue
+		}
+		n := min(len(f.index), len(index))
+		if slices.Equal(f.index[:n], index[:n]) {
+			return j
+		}
+	}
+	return -1
+}
+
+// duplicateColumn is the error for columns first and second of cols, which
+// would both be stored in dest.
+func duplicateColumn(cols []string, first, second int, dest string) error {
+	return &ScanError{Column: cols[second], Index: second, Dest: dest, Err: ErrDuplicateColumn, Other: first, otherColumn: cols[first]}
+}
+
+// typeName names t in errors: its name, or its literal for a type that has
+// none (an anonymous struct such as struct{ Order; User }).
+func typeName(t reflect.Type) string {
+	if t.Name() != "" {
+		return t.Name()
+	}
+	return t.String()
+}
+
+// duplicateName returns the positions of the first name that cols holds
+// twice, or -1, -1. A map[string]any row holds one value per name: the
+// second would replace the first.
+func duplicateName(cols []string) (first, second int) {
+	if len(cols) <= 16 {
+		for i := 1; i < len(cols); i++ {
+			for j := range i {
+				if cols[j] == cols[i] {
+					return j, i
+				}
+			}
+		}
+		return -1, -1
+	}
+	seen := make(map[string]int, len(cols))
+	for i, c := range cols {
+		if j, ok := seen[c]; ok {
+			return j, i
+		}
+		seen[c] = i
+	}
+	return -1, -1
+}
+
+// checkMapColumns rejects a result that a map[string]any cannot hold: a
+// column name that appears twice.
+func checkMapColumns(cols []string) error {
+	if j, i := duplicateName(cols); j >= 0 {
+		return duplicateColumn(cols, j, i, "map[string]any")
+	}
+	return nil
 }
 
 // unexportedMatch returns the name of an unexported field of struct t that

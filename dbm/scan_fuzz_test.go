@@ -216,6 +216,11 @@ func FuzzScanColumns(f *testing.F) {
 	f.Add([]byte{7, 2, 0, 3, 8, 9, 2, 4, 7, 0, 4, 7, 0}, false, int64(1))            // maps
 	f.Add([]byte{0, 3, 0, 3, 1, 14, 15, 1, 5, 5, 1, 4, 0, 1, 0, 7}, false, int64(2)) // json.RawMessage fields: text, bytes, NULL
 	f.Add([]byte{2, 2, 0, 2, 14, 15, 5, 5, 1, 2}, false, int64(0))                   // ... and a number, a bool
+	// A column count of 128 or more lets a column come twice (138: three).
+	f.Add([]byte{0, 1, 0, 138, 1, 2, 1, 5, 5, 5}, false, int64(3))  // "i" twice: duplicate
+	f.Add([]byte{0, 1, 0, 138, 13, 1, 13, 5, 5, 5}, true, int64(3)) // "zz" twice, lenient: both skipped
+	f.Add([]byte{0, 1, 0, 138, 1, 13, 1, 5, 5, 5}, false, int64(3)) // unknown before the duplicate
+	f.Add([]byte{7, 1, 0, 137, 2, 2, 4, 4}, false, int64(3))        // a map with "s" twice
 	f.Fuzz(func(t *testing.T, data []byte, lenient bool, v int64) {
 		next := func() byte {
 			if len(data) == 0 {
@@ -247,8 +252,9 @@ func FuzzScanColumns(f *testing.F) {
 			read = structReads[int(how)%n]
 		}
 		var cols []string
+		dups := ncols >= 128 // a column may come twice: ErrDuplicateColumn
 		for range ncols % (len(fuzzFields) + 1) {
-			if c := fuzzFields[int(next())%len(fuzzFields)].col; !slices.Contains(cols, c) {
+			if c := fuzzFields[int(next())%len(fuzzFields)].col; dups || !slices.Contains(cols, c) {
 				cols = append(cols, c)
 			}
 		}
@@ -304,8 +310,26 @@ func reference(t *testing.T, db *sql.DB, cols []string, sc *fuzzScalar, isMap, l
 	switch {
 	case sc != nil && len(cols) != 1:
 		w.planErr = dbm.ErrInvalidArgument
-	case sc == nil && !isMap && slices.Contains(cols, "zz") && !lenient:
-		w.planErr = dbm.ErrUnknownColumn
+	case isMap:
+		for i, c := range cols {
+			if slices.Contains(cols[:i], c) {
+				w.planErr = dbm.ErrDuplicateColumn
+				break
+			}
+		}
+	case sc == nil:
+		// The first column at fault decides: one with no field, or one
+		// whose field an earlier column already fills.
+		for i, c := range cols {
+			if c == "zz" && !lenient {
+				w.planErr = dbm.ErrUnknownColumn
+				break
+			}
+			if c != "zz" && slices.Contains(cols[:i], c) {
+				w.planErr = dbm.ErrDuplicateColumn
+				break
+			}
+		}
 	}
 	rows, err := db.Query(fuzzQuery)
 	if err != nil {

@@ -323,6 +323,10 @@ func iterRows[T any](r *Rows, yield func(T, error) bool) {
 	var buf [16]any
 	switch {
 	case typ == mapType:
+		if err := checkMapColumns(cols); err != nil {
+			fail(err)
+			return
+		}
 		binary := binaryColumns(r.rows, cols)
 		for r.Next() {
 			inScan = true

@@ -15,7 +15,12 @@ import (
 //     ([IgnoreUnknownColumns], [WithIgnoreUnknownColumns]). A field that
 //     is a pointer to a struct (columns "author.id", "author.name", ...)
 //     stays nil when all its columns are NULL, as after a LEFT JOIN.
-//   - *[]map[string]any: one map per row, column name to value.
+//     Two columns that would go to the same field (SELECT o.id, u.id into
+//     struct{ Order; User }) are a [*ScanError] matching
+//     [ErrDuplicateColumn]: alias one ("user.id") onto a struct embedded
+//     with a prefix tag (`db:"user"`).
+//   - *[]map[string]any: one map per row, column name to value; a name
+//     twice in the result is an [ErrDuplicateColumn] error.
 //   - *[]V for a scalar V (string, int64, time.Time, a sql.Scanner, ...):
 //     the query must return one column.
 //
@@ -47,6 +52,23 @@ func (m *Manager) Exec(ctx context.Context, query string, args ...any) (sql.Resu
 // which close for you.
 func (m *Manager) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
 	return m.session().query(ctx, query, args)
+}
+
+// Rebind returns query exactly as the manager sends it to the driver:
+// trailing semicolons and white space removed and, for drivers that number
+// their placeholders ("postgres", "pgx"), each '?' rewritten to the next $n,
+// except inside string literals, quoted identifiers, comments and
+// dollar-quoted bodies, and not at all when query already has a $n (see
+// docs/querying.md#placeholders). Use it for statements run through
+// [Manager.DB] or another library, so that they read the same as the
+// manager's: sqlx's m.DB().Rebind rewrites every '?', those in strings and
+// comments too, and keeps the semicolon. A nil Manager returns query
+// unchanged.
+func (m *Manager) Rebind(query string) string {
+	if m == nil {
+		return query
+	}
+	return sentText(query, m.numbered)
 }
 
 // session is the manager's; a nil manager's has no manager, which every

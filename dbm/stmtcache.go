@@ -53,10 +53,7 @@ func (c *stmtCache) lookup(text string, numbered bool) stmtRef {
 	if e := c.slots[i].Load(); e != nil && e.text == text {
 		return stmtRef{sent: e.sent, read: e.read, plan: &e.plan}
 	}
-	sent := sqltext.Trim(text)
-	if numbered {
-		sent = sqltext.Rebind(sent)
-	}
+	sent := sentText(text, numbered)
 	read := sqltext.IsRead(sent)
 	if c.missed[i].Swap(key) != key {
 		return stmtRef{sent: sent, read: read}
@@ -64,6 +61,16 @@ func (c *stmtCache) lookup(text string, numbered bool) stmtRef {
 	e := &stmtInfo{text: text, sent: sent, read: read}
 	c.slots[i].Store(e)
 	return stmtRef{sent: sent, read: read, plan: &e.plan}
+}
+
+// sentText is text as the manager sends it: trailing semicolons and white
+// space trimmed, '?' rebound to $n when numbered (see [Manager.Rebind]).
+func sentText(text string, numbered bool) string {
+	sent := sqltext.Trim(text)
+	if numbered {
+		sent = sqltext.Rebind(sent)
+	}
+	return sent
 }
 
 // stmtSlot returns the slot for text and the key of its address and length.
