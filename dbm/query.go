@@ -77,6 +77,24 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	return st, nil
 }
 
+// prepareArgs is prepare for a statement with its arguments: named
+// parameters and IN lists are bound (see [Manager.bind]). What the
+// statement is (a read or not, its plan hint) is judged from the caller's
+// text, so that the texts of IN lists of every length do not fill the
+// caches.
+func (s session) prepareArgs(ctx context.Context, fn, query string, args []any) (stmtRef, []any, error) {
+	st, err := s.prepare(ctx, fn, query)
+	if err != nil {
+		return stmtRef{}, nil, err
+	}
+	rw, changed, err := s.m.bind(fn, query, args)
+	if err != nil || !changed {
+		return st, args, err
+	}
+	st.sent = sentText(rw.text, s.m.numbered)
+	return st, rw.args, nil
+}
+
 // finish records a statement that ran (see [session.start]), turns its
 // error into an *Error, and logs and traces it.
 func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) error {
@@ -164,7 +182,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 // records the statement. read returns how many rows it stored; it gets the
 // statement's plan hint for [scanner.planFor] (nil when there is none).
 func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
-	st, err := s.prepare(ctx, fn, query)
+	st, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
 	}
@@ -195,7 +213,7 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	st, err := s.prepare(ctx, "Exec", query)
+	st, args, err := s.prepareArgs(ctx, "Exec", query, args)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +237,7 @@ func (s session) execOnce(ctx context.Context, q string, args []any) (sql.Result
 }
 
 func (s session) query(ctx context.Context, query string, args []any) (*Rows, error) {
-	st, err := s.prepare(ctx, "Query", query)
+	st, args, err := s.prepareArgs(ctx, "Query", query, args)
 	if err != nil {
 		return nil, err
 	}

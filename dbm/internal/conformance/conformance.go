@@ -120,6 +120,8 @@ func Run(t *testing.T, tg Target) {
 	t.Run("JSON", func(t *testing.T) { testJSON(t, tg) })
 	t.Run("Placeholders", func(t *testing.T) { testPlaceholders(t, tg) })
 	t.Run("Rebind", func(t *testing.T) { testRebind(t, tg) })
+	t.Run("INLists", func(t *testing.T) { testINLists(t, tg) })
+	t.Run("Named", func(t *testing.T) { testNamed(t, tg) })
 	t.Run("QueryAPI", func(t *testing.T) { testQueryAPI(t, tg) })
 	t.Run("DuplicateColumns", func(t *testing.T) { testDuplicateColumns(t, tg) })
 	t.Run("ScanSQLRows", func(t *testing.T) { testScanSQLRows(t, tg) })
