@@ -297,9 +297,11 @@ func badInputCases(ctx context.Context) ([]badCase, *[]Account) {
 			dbm.ErrConfig, configError, []string{"Driver", `"oracle"`, "unknown driver", "postgres, pgx, mysql, sqlite"}, nil},
 		{"config", "unknown sslmode", func(f *badFixture) error { return f.newWith(pgCfg(func(c *dbm.Config) { c.SSLMode = "strict" })) },
 			dbm.ErrConfig, configError, []string{"SSLMode", `"strict"`, "unknown mode", "verify-full"}, nil},
-		{"config", "sslmode for MySQL", func(f *badFixture) error {
-			return f.newWith(pgCfg(func(c *dbm.Config) { c.Driver, c.SSLMode = dbm.DriverMySQL, "require" }))
-		}, dbm.ErrConfig, configError, []string{"SSLMode", "PostgreSQL only", `Params["tls"]`}, nil},
+		{"config", "sslmode and Params[tls] for MySQL", func(f *badFixture) error {
+			return f.newWith(pgCfg(func(c *dbm.Config) {
+				c.Driver, c.SSLMode, c.Params = dbm.DriverMySQL, "require", map[string]string{"tls": "true"}
+			}))
+		}, dbm.ErrConfig, configError, []string{"SSLMode", `Params["tls"]`, "one of them"}, nil},
 		{"config", "SQLite without a database", func(f *badFixture) error { return f.newWith(dbm.Config{Driver: dbm.DriverSQLite}) },
 			dbm.ErrConfig, configError, []string{"Database", `":memory:"`}, nil},
 		{"config", "port inside Host", func(f *badFixture) error { return f.newWith(pgCfg(func(c *dbm.Config) { c.Host = "db:5432" })) },

@@ -95,7 +95,10 @@ type Config struct {
 	Database string `env:"DB_NAME"`
 	// SSLMode is PostgreSQL's sslmode: disable, allow, prefer, require,
 	// verify-ca or verify-full. Default "prefer", or "verify-full" when
-	// SSLRootCert, SSLCert or SSLKey is set. For MySQL set Params["tls"].
+	// SSLRootCert, SSLCert or SSLKey is set. With MySQL and MariaDB the same
+	// modes set the driver's TLS (default: none, the driver's own); modes
+	// that need certificate files also need dbm/dbmmysql imported. SQLite
+	// accepts "disable" only (and ignores it).
 	// SQLite accepts "disable" and ignores it. See
 	// docs/configuration.md#tls for what each mode protects against.
 	SSLMode string `env:"DB_SSLMODE"`
@@ -346,6 +349,9 @@ func (c Config) withDefaults() Config {
 			c.Port = defaultPort(c.Driver)
 		}
 	}
+	if c.SSLMode == "" && c.DSN == "" && c.Driver == DriverMySQL && c.hasTLSFiles() {
+		c.SSLMode = sslModeWithFiles // as for PostgreSQL below
+	}
 	if c.SSLMode == "" && c.DSN == "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
 		c.SSLMode = DefaultSSLMode
 		if c.hasTLSFiles() {
@@ -425,8 +431,8 @@ func (c Config) validate() error {
 			if c.Driver == DriverSQLite {
 				return configErr("SSLMode", `sqlite has no network connection: only "disable" is accepted (and ignored)`, c.SSLMode)
 			}
-			if c.Driver != DriverPostgres && c.Driver != DriverPgx {
-				return configErr("SSLMode", "applies to PostgreSQL only (for MySQL set Params[\"tls\"])", c.SSLMode)
+			if _, set := c.Params["tls"]; set && c.Driver == DriverMySQL {
+				return configErr("SSLMode", `also set as Params["tls"]; set one of them`, c.SSLMode)
 			}
 			if !slices.Contains(sslModes, c.SSLMode) {
 				return configErr("SSLMode", "unknown mode (want one of "+strings.Join(sslModes, ", ")+")", c.SSLMode)

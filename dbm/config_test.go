@@ -216,12 +216,18 @@ func TestLoadConfigSQLiteNeedsPath(t *testing.T) {
 	}
 }
 
-func TestSSLModeOnlyForPostgres(t *testing.T) {
+// DB_SSLMODE also sets MySQL's TLS; with DB_PARAMS=tls=... as well, which
+// one applies would be a guess.
+func TestSSLModeForMySQL(t *testing.T) {
 	clearDBEnv(t)
 	t.Setenv("DB_DRIVER", "mysql")
 	t.Setenv("DB_SSLMODE", "require")
+	if cfg, err := dbm.LoadConfig(); err != nil || cfg.SSLMode != "require" {
+		t.Errorf("LoadConfig = %+v, %v; want SSLMode require", cfg, err)
+	}
+	t.Setenv("DB_PARAMS", "tls=true")
 	_, err := dbm.LoadConfig()
-	if !errors.Is(err, dbm.ErrConfig) || !strings.Contains(err.Error(), "tls") {
+	if !errors.Is(err, dbm.ErrConfig) || !strings.Contains(err.Error(), `Params["tls"]`) {
 		t.Errorf("err = %v, want ErrConfig pointing to Params[\"tls\"]", err)
 	}
 }

@@ -92,6 +92,9 @@ func (c Config) mysqlDSN() string {
 	if params == nil {
 		params = map[string]string{}
 	}
+	if v := mysqlTLSParam(c); v != "" {
+		params["tls"] = v
+	}
 	if _, ok := params["parseTime"]; !ok {
 		params["parseTime"] = "true"
 	}

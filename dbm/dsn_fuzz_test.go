@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"io/fs"
@@ -100,6 +101,12 @@ func FuzzConfigDSN(f *testing.F) {
 		case DriverPostgres, DriverPgx:
 			checkPostgresDSN(t, c, dsn, param, want)
 		case DriverMySQL:
+			if name := mysqlTLSParam(c); name == mysqlTLSName(c) {
+				// New registers the tls.Config it names (through dbm/dbmmysql).
+				if err := mysql.RegisterTLSConfig(name, &tls.Config{}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			mc, err := mysql.ParseDSN(dsn)
 			if err != nil {
 				t.Fatalf("mysql.ParseDSN(%q): %v", dsn, err)

@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		}
 	}
 	secret := newSecrets(passwords...)
+	if err := registerMySQLTLS(cfg); err != nil {
+		return nil, err
+	}
 	dsn := cfg.dsn()
 	db, err := openPool(cfg.Driver, dsn)
 	if err != nil {

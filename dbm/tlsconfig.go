@@ -68,8 +68,8 @@ func (c Config) validateTLS() error {
 	switch {
 	case c.DSN != "":
 		return configErr(first.field, "not used when DSN is set (put "+first.param+" in the DSN instead)", first.path)
-	case !isPostgres(c.Driver):
-		return configErr(first.field, `applies to PostgreSQL only (for MySQL, register a tls.Config with mysql.RegisterTLSConfig and set Params["tls"] to its name; see docs/configuration.md#tls)`, first.path)
+	case !isPostgres(c.Driver) && c.Driver != DriverMySQL:
+		return configErr(first.field, "applies to PostgreSQL, MySQL and MariaDB only", first.path)
 	case c.SSLMode == "disable":
 		return configErr(first.field, `set, but SSLMode is "disable": certificates need TLS (use verify-full)`, first.path)
 	case c.SSLCert != "" && c.SSLKey == "":
