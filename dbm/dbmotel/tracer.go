@@ -52,11 +52,11 @@ type Tracer struct {
 	// spanAttrs are set on every statement span: db.system.name,
 	// server.address, server.port.
 	spanAttrs []attribute.KeyValue
-	// durAttrs caches, by operation name, the attributes of a successful
-	// statement's db.client.operation.duration (at most maxCached names).
-	durAttrs sync.Map // string -> metric.MeasurementOption
-	cached   int
-	cacheMu  sync.Mutex
+	// ops caches what each operation name's spans and measurements carry
+	// (at most maxCached names; others are made per call).
+	ops     sync.Map // string -> *opInfo
+	cached  int
+	cacheMu sync.Mutex
 
 	opDuration dbconv.ClientOperationDuration
 	waitTime   dbconv.ClientConnectionWaitTime
@@ -130,20 +130,12 @@ func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
 		}
 		return ctx
 	}
-	name := operationName(op.Statement)
-	spanName := name
-	if spanName == "" {
-		spanName = string(t.system)
-	}
-	attrs := make([]attribute.KeyValue, 0, len(t.spanAttrs)+2)
-	attrs = append(attrs, t.spanAttrs...)
-	if name != "" {
-		attrs = append(attrs, semconv.DBOperationName(name))
-	}
+	info := t.op(operationName(op.Statement))
+	opts := info.start
 	if t.queryText && op.Statement != "" {
-		attrs = append(attrs, semconv.DBQueryText(op.Statement))
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(semconv.DBQueryText(op.Statement)))
 	}
-	ctx, span := t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := t.tracer.Start(ctx, info.spanName, opts...)
 	if op.Attempt > 1 {
 		span.AddEvent(RetryEvent, trace.WithAttributes(AttemptKey.Int(op.Attempt)))
 	}
@@ -160,47 +152,53 @@ func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
 		endSpan(span, res, time.Time{})
 		return
 	}
-	if res.Rows >= 0 && span.IsRecording() {
-		span.SetAttributes(semconv.DBResponseReturnedRows(res.Rows))
-	}
 	endSpan(span, res, time.Time{})
-	name := operationName(op.Statement)
+	info := t.op(operationName(op.Statement))
 	if res.Err == nil {
-		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), t.successAttrs(name))
+		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok)
 		return
 	}
-	attrs := append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.ErrorTypeKey.String(res.Class.String()))
-	if name != "" {
-		attrs = append(attrs, semconv.DBOperationName(name))
-	}
+	attrs := append(info.attrs[:len(info.attrs):len(info.attrs)], semconv.ErrorTypeKey.String(res.Class.String()))
 	if code := sqlState(res.Err); code != "" {
 		attrs = append(attrs, semconv.DBResponseStatusCode(code))
 	}
 	t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(attrs...))
 }
 
-// maxCached bounds the operation names whose attribute sets are kept.
+// opInfo is what the spans and measurements of one operation name carry.
+type opInfo struct {
+	spanName string
+	attrs    []attribute.KeyValue     // the span's: spanAttrs and db.operation.name
+	start    []trace.SpanStartOption  // kind client, attrs
+	ok       metric.MeasurementOption // a successful statement's duration attributes
+}
+
+// maxCached bounds the operation names whose opInfo is kept: statements
+// come from the program's code, so a few dozen names cover them all.
 const maxCached = 64
 
-// successAttrs returns the measurement attributes of a successful
-// statement with operation name, made once per name.
-func (t *Tracer) successAttrs(name string) metric.MeasurementOption {
-	if o, ok := t.durAttrs.Load(name); ok {
-		return o.(metric.MeasurementOption)
+// op returns the opInfo of an operation name ("" for a statement without
+// one), made once per name.
+func (t *Tracer) op(name string) *opInfo {
+	if o, ok := t.ops.Load(name); ok {
+		return o.(*opInfo)
 	}
-	attrs := append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
+	info := &opInfo{spanName: name, attrs: t.spanAttrs}
 	if name == "" {
-		attrs = attrs[:len(attrs)-1]
+		info.spanName = string(t.system)
+	} else {
+		info.attrs = append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}
+	info.ok = metric.WithAttributeSet(attribute.NewSet(info.attrs...))
 	t.cacheMu.Lock()
 	if t.cached < maxCached {
-		if _, loaded := t.durAttrs.LoadOrStore(name, o); !loaded {
+		if _, loaded := t.ops.LoadOrStore(name, info); !loaded {
 			t.cached++
 		}
 	}
 	t.cacheMu.Unlock()
-	return o
+	return info
 }
 
 // endSpan sets the error attributes and status of a failed operation and
