@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	}
 	secret := newSecrets(passwords...)
 	dsn := cfg.dsn()
-	db, err := openPool(cfg.Driver, dsn)
+	db, err := openTracedPool(cfg.Driver, dsn, o.tracer, o.now, secret)
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}

@@ -174,6 +174,11 @@ func checkMetrics(t *testing.T, s *sink, system string, acquires uint64) {
 	if wait.Unit != "s" || len(hp) != 1 || hp[0].Count != acquires || attrs(hp[0].Attributes.ToSlice())["db.client.connection.pool.name"] != pool {
 		t.Errorf("wait_time = unit %q, points %+v; want s, %d waits in pool %q", wait.Unit, hp, acquires, pool)
 	}
+	create := s.metric(t, "db.client.connection.create_time")
+	if cp := create.Data.(metricdata.Histogram[float64]).DataPoints; create.Unit != "s" || len(cp) != 1 || cp[0].Count == 0 ||
+		attrs(cp[0].Attributes.ToSlice())["db.client.connection.pool.name"] != pool {
+		t.Errorf("create_time = unit %q, points %+v; want s, the connections opened, in pool %q", create.Unit, cp, pool)
+	}
 	pending := s.metric(t, "db.client.connection.pending_requests")
 	if pp := pending.Data.(metricdata.Sum[int64]).DataPoints; pending.Unit != "{request}" || len(pp) != 1 || pp[0].Value != 0 {
 		t.Errorf("pending_requests = unit %q, points %+v; want {request}, 0", pending.Unit, pp)

@@ -39,8 +39,9 @@ const (
 	CommittedKey = attribute.Key("dbm.tx.committed")
 )
 
-// Tracer is a [dbm.Tracer] (with [dbm.AcquireTracer] and
-// [dbm.AcquireStartTracer]) that makes OpenTelemetry spans and metrics.
+// Tracer is a [dbm.Tracer] (with [dbm.AcquireTracer],
+// [dbm.AcquireStartTracer] and [dbm.ConnectTracer]) that makes
+// OpenTelemetry spans and metrics.
 // Make it with [New]; it is safe for concurrent use. One Tracer belongs to
 // one manager: its pool metrics carry one pool name.
 type Tracer struct {
@@ -62,6 +63,7 @@ type Tracer struct {
 	waitTime   dbconv.ClientConnectionWaitTime
 	timeouts   dbconv.ClientConnectionTimeouts
 	pending    dbconv.ClientConnectionPendingRequests
+	createTime dbconv.ClientConnectionCreateTime
 	poolAttrs  metric.MeasurementOption // db.client.connection.pool.name
 }
 
@@ -69,6 +71,7 @@ var (
 	_ dbm.Tracer             = (*Tracer)(nil)
 	_ dbm.AcquireTracer      = (*Tracer)(nil)
 	_ dbm.AcquireStartTracer = (*Tracer)(nil)
+	_ dbm.ConnectTracer      = (*Tracer)(nil)
 )
 
 // New returns a Tracer. It fails with a [*dbm.ArgumentError] for a bad
@@ -107,11 +110,12 @@ func New(opts ...Option) (*Tracer, error) {
 		t.spanAttrs = append(t.spanAttrs, semconv.DBNamespace(o.namespace))
 	}
 	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
-	var errs [4]error
+	var errs [5]error
 	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
 	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
 	t.timeouts, errs[2] = dbconv.NewClientConnectionTimeouts(t.meter)
 	t.pending, errs[3] = dbconv.NewClientConnectionPendingRequests(t.meter)
+	t.createTime, errs[4] = dbconv.NewClientConnectionCreateTime(t.meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -251,4 +255,15 @@ func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.Trace
 		trace.WithTimestamp(end.Add(-res.Duration)),
 		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op.Name)))
 	endSpan(span, res, end)
+}
+
+// TraceConnect records the time the driver took to open a new connection
+// (db.client.connection.create_time), with error.type when it failed.
+func (t *Tracer) TraceConnect(ctx context.Context, res dbm.TraceResult) {
+	if res.Err == nil {
+		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+		return
+	}
+	t.createTime.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(
+		semconv.DBClientConnectionPoolName(t.poolName), semconv.ErrorTypeKey.String(res.Class.String())))
 }
