@@ -30,8 +30,11 @@
 // db.client.connection.timeouts and db.client.connection.pending_requests
 // for the acquisitions the manager makes itself (see [dbm.AcquireTracer]:
 // set Config.AcquireTimeout to have every statement outside a transaction
-// counted). docs/observability.md lists what each measures and how it
-// compares with XSAM/otelsql.
+// counted), and db.client.connection.create_time for the connections the
+// pool of [dbm.New] opens ([dbm.ConnectTracer]).
+// db.client.connection.use_time is not reported: database/sql does not
+// tell when it lends and takes back a connection. docs/observability.md
+// lists what each measures and how it compares with XSAM/otelsql.
 //
 // This package is separate so that only programs that import it compile
 // OpenTelemetry; package dbm does not depend on it.
