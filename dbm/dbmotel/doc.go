@@ -14,8 +14,9 @@
 //	...
 //	defer reg.Unregister()
 //
-// Spans: one client span per statement attempt, named after its operation
-// (the statement's first keyword, "SELECT"), with db.system.name,
+// Spans: one client span per statement attempt, named "{db.operation.name}
+// {target}" ("SELECT app": the statement's first keyword and db.namespace,
+// else server.address:server.port), with db.system.name,
 // db.operation.name, server.address and server.port, error.type (the
 // [dbm.Class]) and an error status when it failed; db.query.text only with
 // [WithQueryText]. A retried statement's second and later attempts, and a

@@ -2,6 +2,7 @@ package dbmotel_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,11 +67,12 @@ func (s *sink) open(t *testing.T, cfg dbm.Config) *dbm.Manager {
 	return m
 }
 
-// ended returns the spans that ended so far, by name.
+// ended returns the spans that ended so far called name, or name and a
+// target ("SELECT test").
 func (s *sink) ended(name string) []sdktrace.ReadOnlySpan {
 	var out []sdktrace.ReadOnlySpan
 	for _, sp := range s.spans.Ended() {
-		if sp.Name() == name {
+		if n := sp.Name(); n == name || strings.HasPrefix(n, name+" ") {
 			out = append(out, sp)
 		}
 	}

@@ -63,3 +63,28 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("ObservePool(nil) = %v, want an ArgumentError for m", err)
 	}
 }
+
+// TestSpanNames: {db.operation.name} {target}, the target being
+// db.namespace, else server.address:server.port; without an operation the
+// target alone, else db.system.name.
+func TestSpanNames(t *testing.T) {
+	for _, c := range []struct {
+		opts    []Option
+		q, want string
+	}{
+		{[]Option{WithConfig(dbm.Config{Database: "app"})}, "SELECT 1", "SELECT app"},
+		{[]Option{WithServer("db", 5433)}, "insert into t values (1)", "insert db:5433"},
+		{[]Option{WithServer("db", 0)}, "SELECT 1", "SELECT db"},
+		{nil, "SELECT 1", "SELECT"},
+		{[]Option{WithServer("db", 5433)}, "", "db:5433"},
+		{[]Option{WithSystemName("postgresql")}, "/* no keyword */", "postgresql"},
+	} {
+		tr, err := New(c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.op(operationName(c.q)).spanName; got != c.want {
+			t.Errorf("span name of %q = %q, want %q", c.q, got, c.want)
+		}
+	}
+}

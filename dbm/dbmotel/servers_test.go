@@ -116,6 +116,10 @@ func checkServer(t *testing.T, s *sink, m *dbm.Manager, tg target, cfg dbm.Confi
 		}
 	}
 
+	if n := s.ended("SELECT")[0].Name(); n != "SELECT "+cfg.Database {
+		t.Errorf("span name %q, want {db.operation.name} {db.namespace}: SELECT %s", n, cfg.Database)
+	}
+
 	// The failing statement: error status, error.type the class.
 	failed := s.ended("SELEC")
 	if len(failed) != 1 {

@@ -3,6 +3,8 @@ package dbmotel
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,6 +51,7 @@ type Tracer struct {
 	meter     metric.Meter
 	system    dbconv.SystemNameAttr
 	poolName  string
+	target    string // the span name's {target}: db.namespace, else server.address:server.port
 	queryText bool
 	// spanAttrs are set on every statement span: db.system.name,
 	// server.address, server.port.
@@ -108,6 +111,14 @@ func New(opts ...Option) (*Tracer, error) {
 	}
 	if o.namespace != "" {
 		t.spanAttrs = append(t.spanAttrs, semconv.DBNamespace(o.namespace))
+	}
+	switch {
+	case o.namespace != "":
+		t.target = o.namespace
+	case o.host != "" && o.port != 0:
+		t.target = net.JoinHostPort(o.host, strconv.Itoa(o.port))
+	default:
+		t.target = o.host
 	}
 	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
 	var errs [5]error
@@ -188,9 +199,15 @@ func (t *Tracer) op(name string) *opInfo {
 		return o.(*opInfo)
 	}
 	info := &opInfo{spanName: name, attrs: t.spanAttrs}
-	if name == "" {
+	switch {
+	case name == "" && t.target == "":
 		info.spanName = string(t.system)
-	} else {
+	case name == "":
+		info.spanName = t.target
+	case t.target != "":
+		info.spanName = name + " " + t.target
+	}
+	if name != "" {
 		info.attrs = append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
 	}
 	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}

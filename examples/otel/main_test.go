@@ -16,7 +16,7 @@ func TestRun(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{
 		"user 1 is Ada",
-		`"Name": "SELECT"`, `"Name": "INSERT"`, `"Name": "dbm.transaction"`, `"Name": "dbm.acquire"`,
+		`"Name": "SELECT :memory:"`, `"Name": "INSERT :memory:"`, `"Name": "dbm.transaction"`, `"Name": "dbm.acquire"`,
 		`"db.system.name"`, `"sqlite"`, `"db.query.text"`,
 		`"Name": "db.client.operation.duration"`, `"Name": "db.client.connection.count"`,
 		`"Name": "db.client.connection.wait_time"`,
