@@ -82,8 +82,9 @@ func TestConnectTracerSeesFailedConnections(t *testing.T) {
 				t.Fatalf("no failed connect reported; New: %v", err)
 			}
 			for _, res := range got {
-				if res.Err == nil || res.Class != dbm.ClassConnection {
-					t.Errorf("connect = %+v, want a connection error", res)
+				// Refused, or on a loaded machine cut by the deadline first.
+				if res.Err == nil || res.Class != dbm.ClassConnection && res.Class != dbm.ClassTimeout {
+					t.Errorf("connect = %+v, want a connection error (or a timeout)", res)
 				}
 				if strings.Contains(fmtAll(res.Err), pw) {
 					t.Errorf("connect error shows the password: %v", res.Err)
