@@ -25,11 +25,11 @@ func (dropSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
 func (dropSpans) Shutdown(context.Context) error                  { return nil }
 func (dropSpans) ForceFlush(context.Context) error                { return nil }
 
-// noopExport returns a Tracer over a real SDK TracerProvider (AlwaysSample,
+// noopExport returns a Tracer over a real SDK TracerProvider (with sampler,
 // spans dropped at the end) and a real MeterProvider whose ManualReader is
 // never read (every measurement is still aggregated).
-func noopExport(b *testing.B, cfg dbm.Config) *dbmotel.Tracer {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(dropSpans{}))
+func noopExport(b *testing.B, cfg dbm.Config, sampler sdktrace.Sampler) *dbmotel.Tracer {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(dropSpans{}))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
@@ -46,6 +46,8 @@ func noopExport(b *testing.B, cfg dbm.Config) *dbmotel.Tracer {
 // lookup of one row with dbm.Manager.Get, on a manager without a tracer
 // (impl=plain) and with dbmotel reporting to a no-op exporter (impl=otel),
 // on in-memory SQLite and on PostgreSQL (lib/pq; skipped without a server).
+// impl=unsampled is dbmotel with a sampler that records no span (what most
+// statements cost under a low sampling ratio): only the metrics remain.
 //
 //	go test -run '^$' -bench OtelPointSelect -benchmem -count 6 ./dbm/dbmotel | benchstat -col /impl -
 func BenchmarkOtelPointSelect(b *testing.B) {
@@ -62,11 +64,13 @@ func BenchmarkOtelPointSelect(b *testing.B) {
 	} {
 		b.Run("db="+db.name, func(b *testing.B) {
 			cfg := db.config(b)
-			for _, impl := range []string{"plain", "otel"} {
+			for _, impl := range []string{"plain", "otel", "unsampled"} {
 				var opts []dbm.Option
-				if impl == "otel" {
-					ot := noopExport(b, cfg)
-					opts = append(opts, dbm.WithTracer(ot))
+				switch impl {
+				case "otel":
+					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.AlwaysSample())))
+				case "unsampled":
+					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.NeverSample())))
 				}
 				b.Run("impl="+impl, func(b *testing.B) { benchPointSelect(b, cfg, opts...) })
 			}

@@ -73,7 +73,9 @@ var about = map[string]string{
 		"to a no-op exporter: a real SDK TracerProvider (AlwaysSample) whose only span\n" +
 		"processor drops the ended spans, and a real MeterProvider whose ManualReader\n" +
 		"is never read. Every span is made, given its attributes and ended, and every\n" +
-		"measurement aggregated; only the export is left out. On in-memory SQLite\n" +
+		"measurement aggregated; only the export is left out. **unsampled** is the same\n" +
+		"with a sampler that records no span (most statements under a low sampling\n" +
+		"ratio): the metrics remain. On in-memory SQLite\n" +
 		"(`db=sqlite`) and PostgreSQL 15 through lib/pq (`db=postgres`). The goal is\n" +
 		"at most 5% more per point select; the CPU-time table counts only this\n" +
 		"process (not the server's work, nor waits for a core).",
