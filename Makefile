@@ -61,8 +61,9 @@ cover:
 	$(GO) test -count=1 -coverprofile=coverage.out -covermode=atomic $(PKGS)
 	$(GO) tool cover -func=coverage.out | tail -n 1
 
-## bench: the benchmarks of both modules (the library's in ./dbm and the peer
-## comparisons in bench/, which has its own go.mod), summarised with
+## bench: the benchmarks of both modules (the library's in ./dbm and
+## ./dbm/dbmotel, and the peer comparisons in bench/, which has its own
+## go.mod), summarised with
 ## benchstat; then docs/benchmarks.md is rewritten from the results. The test
 ## binaries are built once and run $(COUNT) times in turn, each run going
 ## through every implementation, so that load from other work on the machine
@@ -73,10 +74,12 @@ BENCHFLAGS = -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchti
 bench:
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -c -o $(BENCH_OUT)/dbm.test ./dbm
+	$(GO) test -c -o $(BENCH_OUT)/dbmotel.test ./dbm/dbmotel
 	cd bench && $(GO) test -c -o $(BENCH_OUT)/bench.test .
 	: > $(BENCH_OUT)/dbm.txt; : > $(BENCH_OUT)/bench.txt
 	for i in $$(seq $(COUNT)); do \
 		(cd dbm && $(BENCH_OUT)/dbm.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/dbm.txt && \
+		(cd dbm/dbmotel && $(BENCH_OUT)/dbmotel.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/dbm.txt && \
 		(cd bench && $(BENCH_OUT)/bench.test $(BENCHFLAGS)) | tee -a $(BENCH_OUT)/bench.txt || exit 1; \
 	done
 	$(GO) run $(BENCHSTAT) -col /impl $(BENCH_OUT)/dbm.txt > $(BENCH_OUT)/benchstat.txt

@@ -32,12 +32,24 @@ func TestLibraryImportsNoHeavyDriver(t *testing.T) {
 // dbm: only programs that import dbm/dbmprom compile it. The second check
 // shows the first can see the dependency where it is.
 func TestLibraryImportsNoPrometheus(t *testing.T) {
+	checkOptionalDep(t, "github.com/prometheus/client_golang", "./dbmprom")
+}
+
+// TestLibraryImportsNoOpenTelemetry keeps OpenTelemetry out of package dbm:
+// only programs that import dbm/dbmotel compile it.
+func TestLibraryImportsNoOpenTelemetry(t *testing.T) {
+	checkOptionalDep(t, "go.opentelemetry.io/", "./dbmotel")
+}
+
+// checkOptionalDep checks that package dbm does not depend on client while
+// pkg, the package that exports to it, does.
+func checkOptionalDep(t *testing.T, client, pkg string) {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("SKIP: go command not found: %v", err)
 	}
-	const client = "github.com/prometheus/client_golang"
-	for pkg, want := range map[string]bool{".": false, "./dbmprom": true} {
+	for pkg, want := range map[string]bool{".": false, pkg: true} {
 		out, err := exec.Command(goBin, "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	dsn := cfg.dsn()
-	db, err := openPool(cfg.Driver, dsn)
+	db, err := openTracedPool(cfg.Driver, dsn, o.tracer, o.now, secret)
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}

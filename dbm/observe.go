@@ -13,10 +13,11 @@ const poolWarnInterval = time.Minute
 
 // observer holds what the manager needs to log, trace and time statements.
 type observer struct {
-	tracer    Tracer           // nil: no tracing
-	acquirer  AcquireTracer    // tracer, when it also implements AcquireTracer
-	now       func() time.Time // time.Now, replaced in tests
-	watchPool bool             // a logger was set: warn about pool waits
+	tracer    Tracer             // nil: no tracing
+	acquirer  AcquireTracer      // tracer, when it also implements AcquireTracer
+	waiting   AcquireStartTracer // tracer, when it implements AcquireTracer and AcquireStartTracer
+	now       func() time.Time   // time.Now, replaced in tests
+	watchPool bool               // a logger was set: warn about pool waits
 
 	// The pool check runs at most once per poolWarnInterval: the goroutine
 	// that moves nextPoolCheck forward does it.
@@ -27,9 +28,14 @@ type observer struct {
 
 func newObserver(o options) observer {
 	acq, _ := o.tracer.(AcquireTracer)
+	var waiting AcquireStartTracer
+	if acq != nil {
+		waiting, _ = o.tracer.(AcquireStartTracer)
+	}
 	return observer{
 		tracer:    o.tracer,
 		acquirer:  acq,
+		waiting:   waiting,
 		now:       o.now,
 		watchPool: o.logger.Handler() != slog.DiscardHandler,
 	}
@@ -161,11 +167,16 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 }
 
 // traceAcquire takes a connection with m.acquireConn and tells the
-// [AcquireTracer] how long that took.
+// [AcquireTracer] how long that took (and the [AcquireStartTracer] that
+// the wait begins).
 func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+	top := TraceOp{Name: op, Statement: m.secrets.statement(q)}
+	if m.obs.waiting != nil {
+		m.obs.waiting.TraceAcquireStart(ctx, top)
+	}
 	start := m.obs.now()
 	conn, err := m.acquireConn(ctx, op, q)
-	m.obs.acquirer.TraceAcquire(ctx, TraceOp{Name: op, Statement: m.secrets.statement(q)},
+	m.obs.acquirer.TraceAcquire(ctx, top,
 		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
 	return conn, err
 }

@@ -426,20 +426,7 @@ func TestAcquireTracerSeesConnectionWaits(t *testing.T) {
 
 	// A pool that stays full: the wait ends in ErrPoolTimeout, and the
 	// tracer is told so.
-	m.DB().SetMaxOpenConns(1)
-	mock.ExpectBegin()
-	mock.ExpectRollback()
-	held, err := m.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbm.SetRetryForTest(m, 1, time.Millisecond, time.Millisecond, 20*time.Millisecond)
-	if err := m.Ping(ctx); !errors.Is(err, dbm.ErrPoolTimeout) {
-		t.Fatalf("Ping on a full pool = %v, want ErrPoolTimeout", err)
-	}
-	if err := held.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	pingFullPool(t, m, mock)
 	last := rec.acquires[len(rec.acquires)-1]
 	if last.op.Name != "ping" || !errors.Is(last.res.Err, dbm.ErrPoolTimeout) || last.res.Class != dbm.ClassPoolTimeout {
 		t.Errorf("last acquire event = %+v; want ping ending in ErrPoolTimeout", last)

@@ -15,6 +15,10 @@ import (
 // context. Both are called on the goroutine that runs the operation and
 // must be safe for concurrent use. They must not call back into the
 // manager.
+//
+// A tracer may also implement [AcquireTracer] and [AcquireStartTracer]
+// (waits for a pool connection) and [ConnectTracer] (new connections).
+// Package dbm/dbmotel is a Tracer for OpenTelemetry.
 type Tracer interface {
 	// Start is called before the operation. The context it returns is used
 	// for the operation (it reaches the driver) and is passed to End; a

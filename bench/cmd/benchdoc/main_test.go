@@ -21,6 +21,8 @@ BenchmarkPoint/driver=pgx/impl=sql-2     	 100	      400 ns/op
 BenchmarkPoint/driver=pgx/impl=dbm-2     	 100	      440 ns/op
 BenchmarkLeakTracking/op=Query/impl=off-2 	 100	      1000 ns/op	     500 B/op	      10 allocs/op
 BenchmarkLeakTracking/op=Query/impl=on-2  	 100	      1250 ns/op	     530 B/op	      12 allocs/op
+BenchmarkOtel/db=sqlite/impl=otel-2      	 100	      1100 ns/op
+BenchmarkOtel/db=sqlite/impl=plain-2     	 100	      1000 ns/op
 BenchmarkOther-2                         	 100	      400 ns/op
 PASS
 `
@@ -30,8 +32,11 @@ func TestParseMediansAndRatios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Benchmarks) != 3 {
-		t.Fatalf("got %d benchmarks, want 3 (Other has no impl)", len(s.Benchmarks))
+	if len(s.Benchmarks) != 4 {
+		t.Fatalf("got %d benchmarks, want 4 (Other has no impl)", len(s.Benchmarks))
+	}
+	if o := s.Benchmarks[3]; o.Baseline() != "plain" {
+		t.Errorf("baseline = %q, want plain (otel comes first but plain is the reference)", o.Baseline())
 	}
 	scan := s.Benchmarks[0]
 	if scan.Name != "Scan" || scan.Baseline() != "hand" || strings.Join(scan.Rows, ",") != "rows=1" {

@@ -83,9 +83,9 @@ func Parse(r io.Reader) (*Set, error) {
 
 // Baseline is the implementation the others are compared with: "hand" (the
 // database/sql loop a user writes), else "sql" (plain database/sql), else
-// the first.
+// "plain" (the manager without an optional feature), else the first.
 func (b *Benchmark) Baseline() string {
-	for _, want := range []string{"hand", "sql"} {
+	for _, want := range []string{"hand", "sql", "plain"} {
 		if slices.Contains(b.Impls, want) {
 			return want
 		}

@@ -68,6 +68,17 @@ var about = map[string]string{
 		"(`dbm.WithLeakTracking(false)`), serially and from parallel goroutines.\n" +
 		"Issue 4's goal is at most 150 ns and 2 allocations extra; compare with\n" +
 		"AddCleanupFloor below, the part of it the runtime takes.",
+	"OtelPointSelect": "Issue 20's overhead goal: a primary-key lookup of one row with `Get`, on a\n" +
+		"manager without a tracer (**plain**) and with `dbm/dbmotel` (**otel**) reporting\n" +
+		"to a no-op exporter: a real SDK TracerProvider (AlwaysSample) whose only span\n" +
+		"processor drops the ended spans, and a real MeterProvider whose ManualReader\n" +
+		"is never read. Every span is made, given its attributes and ended, and every\n" +
+		"measurement aggregated; only the export is left out. **unsampled** is the same\n" +
+		"with a sampler that records no span (most statements under a low sampling\n" +
+		"ratio): the metrics remain. On in-memory SQLite\n" +
+		"(`db=sqlite`) and PostgreSQL 15 through lib/pq (`db=postgres`). The goal is\n" +
+		"at most 5% more per point select; the CPU-time table counts only this\n" +
+		"process (not the server's work, nor waits for a core).",
 	"AddCleanupFloor": "The runtime primitive the leak detector must use, alone: `runtime.AddCleanup`\n" +
 		"on a freshly allocated object and `Cleanup.Stop` (**cleanup**), against\n" +
 		"allocating the object only (**alloc**). The difference is the floor under\n" +
@@ -77,7 +88,7 @@ var about = map[string]string{
 // deltas are the benchmarks whose point is a cost added on top of the
 // baseline: they get a table of the extra time and allocations per
 // operation (difference of medians) besides the ratios.
-var deltas = map[string]bool{"LeakTracking": true, "AddCleanupFloor": true}
+var deltas = map[string]bool{"LeakTracking": true, "AddCleanupFloor": true, "OtelPointSelect": true}
 
 func renderBenchmark(w io.Writer, b *Benchmark) {
 	base := b.Baseline()

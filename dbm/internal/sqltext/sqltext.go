@@ -141,11 +141,41 @@ func identByte(q string, i int) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// short reports whether Shorten would return q unchanged: it fits in max
+// bytes, is printable ASCII (so each byte is one rune, and TrimSpace keeps
+// its printable ends), and holds no white space but single blanks.
+func short(q string, max int) bool {
+	if len(q) == 0 || len(q) > max || !printable(q[0]) || !printable(q[len(q)-1]) {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == ' ':
+			if q[i+1] == ' ' { // q does not end with a blank
+				return false
+			}
+		case !printable(c):
+			return false
+		}
+	}
+	return true
+}
+
+func printable(c byte) bool { return c > ' ' && c < 0x7f }
+
 // Shorten collapses runs of white space and cuts the statement to at most
 // max bytes (on a rune boundary), marking the cut with "...". It is what logs,
 // errors and leak reports show: the statement text only, never argument
 // values.
 func Shorten(q string, max int) string {
+	if short(q, max) {
+		return q // nothing to collapse or cut: no copy
+	}
+	return collapse(q, max)
+}
+
+// collapse is Shorten's general case: it copies q rune by rune.
+func collapse(q string, max int) string {
 	var b strings.Builder
 	space := false
 	for _, r := range strings.TrimSpace(q) {

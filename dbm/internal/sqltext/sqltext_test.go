@@ -80,6 +80,41 @@ func TestShorten(t *testing.T) {
 	}
 }
 
+// TestShortenFastPath: a statement that needs no change is returned
+// without a copy, and the fast path agrees with the general one.
+func TestShortenFastPath(t *testing.T) {
+	for _, q := range []string{
+		"SELECT name FROM users WHERE id = $1", "SELECT  1", "SELECT 1 ", " SELECT 1", "SELECT\n1", "SELECT\t1",
+		"SELECT 1\u00a0", "\u0085SELECT 1", "SELECT 'é'", "x", "", "SELECT 12345678",
+	} {
+		for _, max := range []int{8, 9, 200} {
+			if got, want := Shorten(q, max), collapse(q, max); got != want {
+				t.Errorf("Shorten(%q, %d) = %q, general path %q", q, max, got, want)
+			}
+		}
+	}
+	q := "SELECT name FROM users WHERE id = $1"
+	if n := testing.AllocsPerRun(100, func() { _ = Shorten(q, 200) }); n != 0 {
+		t.Errorf("Shorten of a short single-spaced statement allocates %v times", n)
+	}
+}
+
+// FuzzShorten checks that the fast path always agrees with the general one.
+func FuzzShorten(f *testing.F) {
+	for _, q := range []string{"SELECT  *\n\tFROM   users", "  SELECT 1  ", "SELECT abcdef", "SELECT ééé", "SELECT 1"} {
+		f.Add(q, 8)
+		f.Add(q, 200)
+	}
+	f.Fuzz(func(t *testing.T, q string, max int) {
+		if max < 0 || max > 1000 {
+			return
+		}
+		if got, want := Shorten(q, max), collapse(q, max); got != want {
+			t.Errorf("Shorten(%q, %d) = %q, general path %q", q, max, got, want)
+		}
+	})
+}
+
 // FuzzRebind checks that rebinding never panics, changes nothing but the
 // placeholders, and numbers them from $1 in order.
 func FuzzRebind(f *testing.F) {

@@ -1,0 +1,205 @@
+package dbmotel_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+	"github.com/dbmanager-go/dbmanager/dbm/dbmotel"
+)
+
+// wrapMock returns a manager over sqlmock traced by s.
+func (s *sink) wrapMock(t *testing.T) (*dbm.Manager, sqlmock.Sqlmock) {
+	t.Helper()
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(s.tracer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := mock.ExpectationsWereMet(); err != nil {
+			t.Errorf("sqlmock: %v", err)
+		}
+		_ = m.Close()
+	})
+	return m, mock
+}
+
+// eventAttempts returns the dbm.attempt of each event called name.
+func eventAttempts(sp sdktrace.ReadOnlySpan, name string) []string {
+	var out []string
+	for _, e := range sp.Events() {
+		if e.Name == name {
+			out = append(out, attrs(e.Attributes)[string(dbmotel.AttemptKey)])
+		}
+	}
+	return out
+}
+
+// TestRetryIsAnEvent: a read retried after a deadlock is two spans, the
+// first failed with error.type deadlock, the second with a dbm.retry event
+// for attempt 2.
+func TestRetryIsAnEvent(t *testing.T) {
+	s := newSink(t, dbmotel.WithSystemName("postgresql"))
+	m, mock := s.wrapMock(t)
+	mock.ExpectQuery("SELECT n FROM t").WillReturnError(&pq.Error{Code: "40P01"})
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+	var n int
+	if err := m.Get(context.Background(), &n, "SELECT n FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	spans := s.ended("SELECT")
+	if len(spans) != 2 {
+		t.Fatalf("%d SELECT spans, want one per attempt", len(spans))
+	}
+	if got := attrs(spans[0].Attributes())["error.type"]; got != "deadlock" {
+		t.Errorf("first attempt error.type = %q, want deadlock", got)
+	}
+	if got := eventAttempts(spans[0], dbmotel.RetryEvent); len(got) != 0 {
+		t.Errorf("first attempt has retry events %v", got)
+	}
+	if got := eventAttempts(spans[1], dbmotel.RetryEvent); len(got) != 1 || got[0] != "2" {
+		t.Errorf("second attempt retry events %v, want one for attempt 2", got)
+	}
+}
+
+// TestWithTxRerunIsAnEvent: a WithTx function rerun after a serialization
+// failure gives a second transaction span with a dbm.tx.rerun event.
+func TestWithTxRerunIsAnEvent(t *testing.T) {
+	s := newSink(t)
+	m, mock := s.wrapMock(t)
+	mock.ExpectBegin()
+	mock.ExpectExec("UPDATE t SET n = 1").WillReturnError(&pq.Error{Code: "40001"})
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec("UPDATE t SET n = 1").WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectCommit()
+	if err := m.WithTx(context.Background(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE t SET n = 1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	txs := s.ended(dbmotel.TxSpan)
+	if len(txs) != 2 {
+		t.Fatalf("%d transaction spans, want 2", len(txs))
+	}
+	// The first run rolled back (successfully: the span's error is the
+	// rollback's); its statement failed with serialization.
+	if a := attrs(txs[0].Attributes()); a["dbm.tx.committed"] != "false" {
+		t.Errorf("first transaction attributes %v, want not committed", a)
+	}
+	if ups := s.ended("UPDATE"); len(ups) != 2 || attrs(ups[0].Attributes())["error.type"] != "serialization" ||
+		ups[0].Parent().SpanID() != txs[0].SpanContext().SpanID() {
+		t.Errorf("want two UPDATE spans, the first failed with serialization under the first transaction")
+	}
+	if got := eventAttempts(txs[1], dbmotel.RerunEvent); len(got) != 1 || got[0] != "2" {
+		t.Errorf("second transaction rerun events %v, want one for attempt 2", got)
+	}
+	if got := eventAttempts(txs[0], dbmotel.RerunEvent); len(got) != 0 {
+		t.Errorf("first transaction has rerun events %v", got)
+	}
+}
+
+// TestQueryTextOnlyWhenEnabled: db.query.text is off by default and, when
+// on, holds the statement as sent with its placeholders.
+func TestQueryTextOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s := newSink(t, dbmotel.WithQueryText(on))
+		m, mock := s.wrapMock(t)
+		mock.ExpectQuery("SELECT n FROM t WHERE id = $1").WithArgs(7).WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+		var n int
+		if err := m.Get(context.Background(), &n, "SELECT n FROM t WHERE id = ?", 7); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if on {
+			want = "SELECT n FROM t WHERE id = $1"
+		}
+		wantAttrs(t, "SELECT", attrs(s.ended("SELECT")[0].Attributes()), map[string]string{"db.query.text": want})
+	}
+}
+
+// holdPool opens a SQLite manager with one connection traced by s, and
+// holds that connection in a transaction; the returned func releases it.
+func holdPool(t *testing.T, s *sink, acquire time.Duration) (*dbm.Manager, func()) {
+	t.Helper()
+	m := s.open(t, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", MaxOpenConns: 1, AcquireTimeout: acquire})
+	tx, err := m.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, func() {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTimeouts: a wait for the pool that runs out (Config.AcquireTimeout)
+// counts in db.client.connection.timeouts and fails its acquire span.
+func TestTimeouts(t *testing.T) {
+	s := newSink(t, dbmotel.WithPoolName("p1"))
+	m, release := holdPool(t, s, 50*time.Millisecond)
+	defer release()
+	if err := m.Ping(context.Background()); !errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Fatalf("Ping on a held pool = %v, want ErrPoolTimeout", err)
+	}
+	timeouts := s.metric(t, "db.client.connection.timeouts")
+	if tp := timeouts.Data.(metricdata.Sum[int64]).DataPoints; timeouts.Unit != "{timeout}" || len(tp) != 1 || tp[0].Value != 1 ||
+		attrs(tp[0].Attributes.ToSlice())["db.client.connection.pool.name"] != "p1" {
+		t.Errorf("timeouts = unit %q, points %+v; want {timeout}, 1 in pool p1", timeouts.Unit, tp)
+	}
+	acq := s.ended(dbmotel.AcquireSpan)
+	if last := acq[len(acq)-1]; attrs(last.Attributes())["error.type"] != "pool_timeout" {
+		t.Errorf("timed-out acquire span attributes %v", attrs(last.Attributes()))
+	}
+}
+
+// TestPendingRequests: a caller waiting for the pool's only connection
+// counts in db.client.connection.pending_requests until it has one.
+func TestPendingRequests(t *testing.T) {
+	s := newSink(t)
+	m, release := holdPool(t, s, time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- m.Ping(context.Background()) }()
+	if !waitFor(func() bool { return pendingNow(t, s) == 1 }) {
+		release()
+		t.Fatal("pending_requests never showed the waiting ping")
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := pendingNow(t, s); n != 0 {
+		t.Errorf("pending_requests = %d after the wait, want 0", n)
+	}
+}
+
+func pendingNow(t *testing.T, s *sink) int64 {
+	dp := s.metric(t, "db.client.connection.pending_requests").Data.(metricdata.Sum[int64]).DataPoints
+	if len(dp) != 1 {
+		t.Fatalf("pending_requests points %+v", dp)
+	}
+	return dp[0].Value
+}
+
+// waitFor polls cond for up to a minute (the machine may be loaded).
+func waitFor(cond func() bool) bool {
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,286 @@
+package dbmotel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// instrumentation is the instrumentation scope's name.
+const instrumentation = "github.com/dbmanager-go/dbmanager/dbm/dbmotel"
+
+// The names of what the package adds to the conventions.
+const (
+	// AcquireSpan is the name of the span of a wait for a pool connection.
+	AcquireSpan = "dbm.acquire"
+	// TxSpan is the name of a transaction's span, from BEGIN to COMMIT or
+	// ROLLBACK; the statements in it are its children.
+	TxSpan = "dbm.transaction"
+	// RetryEvent is the event on the span of a statement's second and
+	// later attempts.
+	RetryEvent = "dbm.retry"
+	// RerunEvent is the event on the transaction span of a
+	// [dbm.Manager.WithTx] function's second and later runs.
+	RerunEvent = "dbm.tx.rerun"
+	// AttemptKey is the attempt's number (2, 3, ...) on those events.
+	AttemptKey = attribute.Key("dbm.attempt")
+	// CommittedKey tells on a transaction span whether it committed.
+	CommittedKey = attribute.Key("dbm.tx.committed")
+)
+
+// Tracer is a [dbm.Tracer] (with [dbm.AcquireTracer],
+// [dbm.AcquireStartTracer] and [dbm.ConnectTracer]) that makes
+// OpenTelemetry spans and metrics.
+// Make it with [New]; it is safe for concurrent use. One Tracer belongs to
+// one manager: its pool metrics carry one pool name.
+type Tracer struct {
+	tracer    trace.Tracer
+	meter     metric.Meter
+	system    dbconv.SystemNameAttr
+	poolName  string
+	target    string // the span name's {target}: db.namespace, else server.address:server.port
+	queryText bool
+	// spanAttrs are set on every statement span: db.system.name,
+	// server.address, server.port.
+	spanAttrs []attribute.KeyValue
+	// ops caches what each operation name's spans and measurements carry
+	// (at most maxCached names; others are made per call).
+	ops     sync.Map // string -> *opInfo
+	cached  int
+	cacheMu sync.Mutex
+
+	opDuration dbconv.ClientOperationDuration
+	waitTime   dbconv.ClientConnectionWaitTime
+	timeouts   dbconv.ClientConnectionTimeouts
+	pending    dbconv.ClientConnectionPendingRequests
+	createTime dbconv.ClientConnectionCreateTime
+	poolAttrs  metric.MeasurementOption // db.client.connection.pool.name
+}
+
+var (
+	_ dbm.Tracer             = (*Tracer)(nil)
+	_ dbm.AcquireTracer      = (*Tracer)(nil)
+	_ dbm.AcquireStartTracer = (*Tracer)(nil)
+	_ dbm.ConnectTracer      = (*Tracer)(nil)
+)
+
+// New returns a Tracer. It fails with a [*dbm.ArgumentError] for a bad
+// option, or with the meter's error when an instrument cannot be made.
+func New(opts ...Option) (*Tracer, error) {
+	o := options{system: "other_sql"}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	if o.tp == nil {
+		o.tp = otel.GetTracerProvider()
+	}
+	if o.mp == nil {
+		o.mp = otel.GetMeterProvider()
+	}
+	t := &Tracer{
+		tracer:    o.tp.Tracer(instrumentation),
+		meter:     o.mp.Meter(instrumentation),
+		system:    dbconv.SystemNameAttr(o.system),
+		poolName:  o.pool(),
+		queryText: o.queryText,
+		spanAttrs: []attribute.KeyValue{semconv.DBSystemNameKey.String(o.system)},
+	}
+	if o.host != "" {
+		t.spanAttrs = append(t.spanAttrs, semconv.ServerAddress(o.host))
+		if o.port != 0 {
+			t.spanAttrs = append(t.spanAttrs, semconv.ServerPort(o.port))
+		}
+	}
+	if o.namespace != "" {
+		t.spanAttrs = append(t.spanAttrs, semconv.DBNamespace(o.namespace))
+	}
+	switch {
+	case o.namespace != "":
+		t.target = o.namespace
+	case o.host != "" && o.port != 0:
+		t.target = net.JoinHostPort(o.host, strconv.Itoa(o.port))
+	default:
+		t.target = o.host
+	}
+	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
+	var errs [5]error
+	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
+	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
+	t.timeouts, errs[2] = dbconv.NewClientConnectionTimeouts(t.meter)
+	t.pending, errs[3] = dbconv.NewClientConnectionPendingRequests(t.meter)
+	t.createTime, errs[4] = dbconv.NewClientConnectionCreateTime(t.meter)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// PoolName returns the db.client.connection.pool.name of the metrics.
+func (t *Tracer) PoolName() string { return t.poolName }
+
+// Start opens the span of a statement attempt or a transaction.
+func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
+	if op.Name == dbm.TraceTx {
+		ctx, span := t.tracer.Start(ctx, TxSpan, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.spanAttrs...))
+		if op.Attempt > 1 {
+			span.AddEvent(RerunEvent, trace.WithAttributes(AttemptKey.Int(op.Attempt)))
+		}
+		return ctx
+	}
+	info := t.op(operationName(op.Statement))
+	opts := info.start
+	if t.queryText && op.Statement != "" {
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(semconv.DBQueryText(op.Statement)))
+	}
+	ctx, span := t.tracer.Start(ctx, info.spanName, opts...)
+	if op.Attempt > 1 {
+		span.AddEvent(RetryEvent, trace.WithAttributes(AttemptKey.Int(op.Attempt)))
+	}
+	return ctx
+}
+
+// End closes the span Start opened and records the statement's duration.
+func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	span := trace.SpanFromContext(ctx)
+	if op.Name == dbm.TraceTx {
+		if span.IsRecording() {
+			span.SetAttributes(CommittedKey.Bool(res.Committed))
+		}
+		endSpan(span, res, time.Time{})
+		return
+	}
+	endSpan(span, res, time.Time{})
+	info := t.op(operationName(op.Statement))
+	if res.Err == nil {
+		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok)
+		return
+	}
+	attrs := append(info.attrs[:len(info.attrs):len(info.attrs)], semconv.ErrorTypeKey.String(res.Class.String()))
+	if code := sqlState(res.Err); code != "" {
+		attrs = append(attrs, semconv.DBResponseStatusCode(code))
+	}
+	t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(attrs...))
+}
+
+// opInfo is what the spans and measurements of one operation name carry.
+type opInfo struct {
+	spanName string
+	attrs    []attribute.KeyValue     // the span's: spanAttrs and db.operation.name
+	start    []trace.SpanStartOption  // kind client, attrs
+	ok       metric.MeasurementOption // a successful statement's duration attributes
+}
+
+// maxCached bounds the operation names whose opInfo is kept: statements
+// come from the program's code, so a few dozen names cover them all.
+const maxCached = 64
+
+// op returns the opInfo of an operation name ("" for a statement without
+// one), made once per name.
+func (t *Tracer) op(name string) *opInfo {
+	if o, ok := t.ops.Load(name); ok {
+		return o.(*opInfo)
+	}
+	info := &opInfo{spanName: name, attrs: t.spanAttrs}
+	switch {
+	case name == "" && t.target == "":
+		info.spanName = string(t.system)
+	case name == "":
+		info.spanName = t.target
+	case t.target != "":
+		info.spanName = name + " " + t.target
+	}
+	if name != "" {
+		info.attrs = append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
+	}
+	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}
+	info.ok = metric.WithAttributeSet(attribute.NewSet(info.attrs...))
+	t.cacheMu.Lock()
+	if t.cached < maxCached {
+		if _, loaded := t.ops.LoadOrStore(name, info); !loaded {
+			t.cached++
+		}
+	}
+	t.cacheMu.Unlock()
+	return info
+}
+
+// endSpan sets the error attributes and status of a failed operation and
+// ends span (at end, when it is not zero).
+func endSpan(span trace.Span, res dbm.TraceResult, end time.Time) {
+	if res.Err != nil && span.IsRecording() {
+		class := res.Class.String()
+		attrs := []attribute.KeyValue{semconv.ErrorTypeKey.String(class)}
+		if code := sqlState(res.Err); code != "" {
+			attrs = append(attrs, semconv.DBResponseStatusCode(code))
+		}
+		span.SetAttributes(attrs...)
+		// The class, not the error's text: the text may quote values
+		// from the server's message.
+		span.SetStatus(codes.Error, class)
+	}
+	if end.IsZero() {
+		span.End()
+		return
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// sqlState is the server's error code (SQLSTATE, or MySQL's number) of a
+// manager error, "" when there is none.
+func sqlState(err error) string {
+	var e *dbm.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// TraceAcquireStart counts a caller that begins to wait for a connection.
+func (t *Tracer) TraceAcquireStart(ctx context.Context, _ dbm.TraceOp) {
+	t.pending.Inst().Add(ctx, 1, t.poolAttrs)
+}
+
+// TraceAcquire records a wait for a pool connection: its span (made after
+// the fact, from when the wait began), its duration and, when no
+// connection was had in time, a timeout.
+func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	t.pending.Inst().Add(ctx, -1, t.poolAttrs)
+	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+	if errors.Is(res.Err, dbm.ErrPoolTimeout) {
+		t.timeouts.Inst().Add(ctx, 1, t.poolAttrs)
+	}
+	end := time.Now()
+	_, span := t.tracer.Start(ctx, AcquireSpan, trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithTimestamp(end.Add(-res.Duration)),
+		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op.Name)))
+	endSpan(span, res, end)
+}
+
+// TraceConnect records the time the driver took to open a new connection
+// (db.client.connection.create_time), with error.type when it failed.
+func (t *Tracer) TraceConnect(ctx context.Context, res dbm.TraceResult) {
+	if res.Err == nil {
+		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+		return
+	}
+	t.createTime.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(
+		semconv.DBClientConnectionPoolName(t.poolName), semconv.ErrorTypeKey.String(res.Class.String())))
+}
