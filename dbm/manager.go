@@ -178,6 +178,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	deadline, _ := ctx.Deadline()
 	backoff := 25 * time.Millisecond
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -185,8 +186,12 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() == nil || last == nil {
-			last = err // keep the server's reason rather than "deadline exceeded"
+		// Keep the server's reason rather than "deadline exceeded": also
+		// when the deadline cut this attempt's dial an instant before ctx
+		// reports it (the dial's "i/o timeout" at the deadline says nothing
+		// about the server; the refusal before it does).
+		if last == nil || ctx.Err() == nil && time.Now().Before(deadline) {
+			last = err
 		}
 		class, _ := classify(ctx, err)
 		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil || isCertificateFailure(err) {
