@@ -239,18 +239,24 @@ func (m *Manager) DriverName() string {
 	return m.driver
 }
 
-// Close closes the pool: idle connections at once, connections in use when
-// they are given back (like [sql.DB.Close], it does not wait for statements
-// in flight). It is idempotent; afterwards every call on the manager returns an error
-// matching [ErrClosed]. Rows or transactions still open do not stop it: the
-// pool is closed anyway, and Close returns an error matching [ErrLeaked]
-// whose [*LeakError] lists each with the location that opened it.
+// Close closes the pool. Rows and transactions still open do not stop it:
+// Close lists them, closes the rows and rolls the transactions back (never
+// commits them), logs what it closed once at WARN with the location that
+// opened each, and returns an error matching [ErrLeaked] whose [*LeakError]
+// lists them. Their connections then close with the pool, so no server
+// session of the manager is left, none idle in a transaction holding locks.
+// Like [sql.DB.Close], it does not wait for statements in flight: their
+// connections close when those statements return; work that still uses a
+// resource Close ended gets an error, never a panic. Close is idempotent;
+// afterwards every call on the manager returns an error matching
+// [ErrClosed].
 func (m *Manager) Close() error {
 	if m == nil {
 		return errNilManager("Close")
 	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {
 			err = errors.Join(err, m.anchor.Close())
@@ -258,7 +264,7 @@ func (m *Manager) Close() error {
 		if err != nil {
 			m.closeErr = m.wrap(context.Background(), "close", "", err)
 		}
-		m.closeErr = errors.Join(m.closeErr, m.leaks.closeLeaks())
+		m.closeErr = errors.Join(m.closeErr, leaked)
 	})
 	return m.closeErr
 }

@@ -58,6 +58,11 @@ type Stats struct {
 	// dropped without being closed, which the manager then closed (rows) or
 	// rolled back (transactions) to give their connections back.
 	LeaksReclaimed uint64
+	// LeakCollections is how many garbage collections the manager forced
+	// because a caller waited for a connection while Rows or Tx were open,
+	// so that those the program dropped are reclaimed and their
+	// connections reach the waiter (see docs/leaks.md). Rate-limited.
+	LeakCollections uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64
