@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
 	m.retryPol = newRetryPolicy(cfg)
+	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
 	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
 	if cfg.unverifiedRemote() {
@@ -136,7 +137,10 @@ func openPool(driverName, dsn string) (*sqlx.DB, error) {
 // or one the application already configured. driverName selects the
 // placeholder style ("postgres" and "pgx" rebind '?' to $1) and how errors
 // are classified; any name is accepted. Wrap does not ping and does not
-// change the pool's settings; [Manager.Close] closes db.
+// change the pool's settings; [Manager.Close] closes db. What the manager
+// itself decides takes [Config]'s defaults: the retry policy, and
+// [DefaultAcquireTimeout] for the wait for a connection (see
+// [WithAcquireTimeout]).
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -161,6 +165,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		obs:      newObserver(o),
 		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}
+	m.retryPol.acquire = o.acquireTimeout(0)
 	m.leaks = newLeakRegistry(m, o)
 	return m
 }

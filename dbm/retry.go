@@ -73,7 +73,7 @@ func newRetryPolicy(cfg Config) retryPolicy {
 		attempts: cfg.RetryMaxAttempts,
 		initial:  cfg.RetryInitialBackoff,
 		max:      cfg.RetryMaxBackoff,
-		acquire:  max(cfg.AcquireTimeout, 0), // NoAcquireTimeout: 0
+		acquire:  max(cfg.AcquireTimeout, 0), // NoAcquireTimeout: 0; see options.acquireTimeout
 		clock:    realClock,
 	}
 }
