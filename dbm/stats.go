@@ -38,8 +38,9 @@ type Stats struct {
 	Transactions uint64
 	// Commits is the number of transactions committed.
 	Commits uint64
-	// Rollbacks is the number of transactions rolled back, by the caller or
-	// by [Manager.WithTx].
+	// Rollbacks is the number of transactions rolled back: by the caller,
+	// by [Manager.WithTx], by the leak detector's reclaim of a dropped
+	// [Tx], or by [Manager.Close] for one left open.
 	Rollbacks uint64
 	// Retries is the number of times a statement or a [Manager.WithTx]
 	// function was run again after a retryable error (see
