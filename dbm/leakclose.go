@@ -34,41 +34,38 @@ func (r *leakRegistry) closeLeaks() error {
 }
 
 // endAllOpen closes the rows and rolls back the transactions still open,
-// and logs what it closed in one WARN record with their locations. Rows go
-// first: a rollback waits for the rows of its transaction. Each kind is
-// ended in parallel, so that one slow driver call (lib/pq reading the rest
-// of a large result) does not hold up the others. Work of other goroutines
-// that still uses them gets database/sql's errors for closed rows and ended
+// and logs what it closed in one WARN record with their locations. All are
+// ended at once, each on a goroutine of its own, and endAllOpen waits for
+// them: one slow driver call (lib/pq reading the rest of a large result)
+// does not hold up the others, and none waits on another. (Ended in turn,
+// rows whose reader waits for a row lock would wait for the rollback of
+// the transaction that holds it. database/sql's rollback needs no order: it
+// cancels the transaction's own rows first.) Work of other goroutines that
+// still uses them gets database/sql's errors for closed rows and ended
 // transactions (sql.ErrTxDone), never a panic.
 func (r *leakRegistry) endAllOpen() {
-	var rows, txs []*leakNode
+	var open []*leakNode
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for n := s.head; n != nil; n = n.next {
-			if n.kind == kindTx {
-				txs = append(txs, n)
-			} else {
-				rows = append(rows, n)
-			}
+			open = append(open, n)
 		}
 		s.mu.Unlock()
 	}
 	var closed []string
+	var wg sync.WaitGroup
 	now := r.now()
-	for _, nodes := range [][]*leakNode{rows, txs} {
-		var wg sync.WaitGroup
-		for _, n := range nodes {
-			// remove takes n from the registry unless its owner closed
-			// it meanwhile; from then on n is this function's (see end).
-			if open, _, _, _ := r.remove(n, false); !open {
-				continue
-			}
-			closed = append(closed, r.describe(n.infoLocked(), now).String())
-			wg.Go(func() { r.end(n, errTxClosedByClose) })
+	for _, n := range open {
+		// remove takes n from the registry unless its owner closed it
+		// meanwhile; from then on n is this function's (see end).
+		if ok, _, _, _ := r.remove(n, false); !ok {
+			continue
 		}
-		wg.Wait()
+		closed = append(closed, r.describe(n.infoLocked(), now).String())
+		wg.Go(func() { r.end(n, errTxClosedByClose) })
 	}
+	wg.Wait()
 	if len(closed) > 0 {
 		r.m.log.Warn("dbm: Close closed rows and transactions left open (rows closed, transactions rolled back)",
 			slog.Int("count", len(closed)), slog.String("closed", strings.Join(closed, "; ")))

@@ -29,7 +29,9 @@ func pgOpenApp(t *testing.T, maxOpen int) (admin, m *dbm.Manager, app string) {
 	app = "dbm-test-" + pgRandom(6)
 	cfg := postgresConfig(t)
 	cfg.MaxOpenConns = maxOpen
-	cfg.Params = map[string]string{"search_path": schema, "application_name": app}
+	// lock_timeout: a session of m blocked by a bug fails its test after a
+	// while instead of hanging it.
+	cfg.Params = map[string]string{"search_path": schema, "application_name": app, "lock_timeout": "60s"}
 	m, err := dbm.New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -177,4 +179,66 @@ func TestPostgresCloseLeavesNoSession(t *testing.T) {
 		t.Errorf("Commit after Close = %v; want ErrClosed", err)
 	}
 	_ = rows.Close()
+}
+
+// TestPostgresCloseDoesNotWaitOnItself: rows whose reader is blocked on a
+// row lock that a transaction left open holds. Close must roll that
+// transaction back while it closes the rows; ended one after the other
+// (rows first), the rows would wait for the lock forever. The sessions'
+// lock_timeout (60s, see pgOpenApp) bounds the wait of a broken Close, so
+// the test fails instead of hanging.
+func TestPostgresCloseDoesNotWaitOnItself(t *testing.T) {
+	admin, m, app := pgOpenApp(t, 4)
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, "INSERT INTO touched SELECT generate_series(1, 20000)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE touched SET id = id WHERE id = 20000"); err != nil { // locks the last row
+		t.Fatal(err)
+	}
+	rows, err := m.Query(ctx, "SELECT id FROM touched FOR UPDATE") // streams until the locked row
+	if err != nil {
+		t.Fatal(err)
+	}
+	reading := make(chan error, 1)
+	go func() {
+		for rows.Next() {
+		}
+		reading <- rows.Err()
+	}()
+	// Wait until the reader is blocked on the lock, as the server sees it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		if err := admin.Get(ctx, &waiting, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE NOT l.granted AND a.application_name = ?`, app); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never waited for the row lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- m.Close() }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, dbm.ErrLeaked) {
+			t.Errorf("Close = %v; want ErrLeaked", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("Close did not return within 90s: it waits for rows blocked on a lock of a transaction it has not rolled back yet")
+	}
+	if waited := time.Since(start); waited > 50*time.Second {
+		t.Errorf("Close took %v: it waited for the lock timeout, not for the rollback", waited)
+	}
+	<-reading
 }
