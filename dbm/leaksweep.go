@@ -57,8 +57,9 @@ type waitWatch struct {
 
 // startSweeper starts the sweep loop unless it runs, Close was called, or a
 // test turned it off. Opens call it when they find sweeping clear, which is
-// rare: the loop runs while there are young nodes and stops when there are
-// none (so an idle manager, or one never closed, keeps no goroutine).
+// rare: the loop runs while tracked resources are open and stops when none
+// is (so an idle manager, or one never closed with nothing open, keeps no
+// goroutine).
 func (r *leakRegistry) startSweeper() {
 	if r.opts.noSweeper {
 		return
@@ -189,7 +190,10 @@ func (r *leakRegistry) sweepBefore(cutoff time.Duration) (young int) {
 func (r *leakRegistry) reclaimForWaiters(now time.Time) {
 	w := &r.wait
 	if r.aged.Load() == 0 {
-		w.since = time.Time{} // nothing that a collection could reclaim
+		// Nothing that a collection could reclaim. (w.waits is not
+		// updated: a wait that began meanwhile counts at the next look,
+		// at worst one collection the rate limit allows anyway.)
+		w.since = time.Time{}
 		return
 	}
 	st := r.m.db.Stats()
