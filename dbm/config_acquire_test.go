@@ -118,3 +118,38 @@ func TestWithAcquireTimeout(t *testing.T) {
 		t.Errorf("New with Config.AcquireTimeout 1s and WithAcquireTimeout(NoAcquireTimeout): %v, want 0 (the option wins)", got)
 	}
 }
+
+// TestAcquireUnderAShorterDeadline: a caller whose own deadline comes
+// before AcquireTimeout needs no timer of the manager's: its call
+// (a write: always on a connection of its own) allocates less than one without a deadline, and a wait that runs out is
+// the caller's timeout (ErrTimeout), not the pool's.
+func TestAcquireUnderAShorterDeadline(t *testing.T) {
+	m := newMem(t, 1)
+	m.DB().SetMaxOpenConns(1)
+	short, cancel := context.WithTimeout(context.Background(), dbm.DefaultAcquireTimeout/2)
+	defer cancel()
+	get := func(ctx context.Context) func() {
+		return func() {
+			if _, err := m.Exec(ctx, "UPDATE t SET n = 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bg := testing.AllocsPerRun(50, get(context.Background()))
+	dl := testing.AllocsPerRun(50, get(short))
+	t.Logf("allocs: %.0f under a shorter deadline, %.0f without", dl, bg)
+	if dl > bg-4 {
+		t.Errorf("Exec allocates %.0f times under a deadline shorter than AcquireTimeout, %.0f without one; want at least 4 fewer (no context.WithTimeout)", dl, bg)
+	}
+	// An exhausted pool: the caller's own deadline ends the wait.
+	tx, err := m.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	ctx, cancel3 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel3()
+	if _, err := m.Exec(ctx, "UPDATE t SET n = 1"); !errors.Is(err, dbm.ErrTimeout) || errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Errorf("wait under the caller's 50ms deadline: %v; want ErrTimeout, not ErrPoolTimeout", err)
+	}
+}

@@ -345,7 +345,7 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) 
 // acquireConn is acquire without tracing.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
 	actx := ctx
-	if m.retryPol.acquire > 0 {
+	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
 		defer cancel()
@@ -358,6 +358,14 @@ func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, err
 		return nil, m.poolTimeoutErr(op, q, err)
 	}
 	return nil, m.wrap(ctx, op, q, err)
+}
+
+// endsWithin reports whether ctx's deadline comes within d: a bound of d
+// on a wait under ctx would then never be reached, and the context and
+// timer that set it (five allocations) can be saved.
+func endsWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
 }
 
 // poolTimeoutErr is the [ErrPoolTimeout] error of a wait for a connection
