@@ -169,3 +169,36 @@ func TestNoCollectionWithoutWaiters(t *testing.T) {
 		t.Errorf("LeakCollections = %d with a free connection all along; want 0", c)
 	}
 }
+
+// TestPoolTimeoutNamesTheOldestOpen: the ErrPoolTimeout message names the
+// five oldest open resources with their locations and counts the rest.
+func TestPoolTimeoutNamesTheOldestOpen(t *testing.T) {
+	m := newSQLitePool(t, 100*time.Millisecond)
+	m.DB().SetMaxOpenConns(1)
+	ctx := context.Background()
+	tx, err := m.BeginTx(ctx, nil)
+	txLine := line() - 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for range 6 {
+		rows, err := tx.Query(ctx, "SELECT 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+	}
+	var n int
+	err = m.Get(ctx, &n, "SELECT 1")
+	if !errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Fatalf("Get on a pool held by the transaction: %v, want ErrPoolTimeout", err)
+	}
+	msg := err.Error()
+	if want := fmt.Sprintf("tx opened at leaks_wait_test.go:%d", txLine); !strings.Contains(msg, want) {
+		t.Errorf("message %q does not name the oldest, %q", msg, want)
+	}
+	if got := strings.Count(msg, " opened at "); got != 5 || !strings.Contains(msg, "; and 2 more") {
+		t.Errorf("message %q names %d resources; want 5 and \"and 2 more\"", msg, got)
+	}
+}
