@@ -63,7 +63,21 @@ const (
 	DefaultRetryMaxAttempts    = 3
 	DefaultRetryInitialBackoff = 50 * time.Millisecond
 	DefaultRetryMaxBackoff     = 1 * time.Second
+	// DefaultAcquireTimeout bounds the wait for a free pool connection, so
+	// that no call waits forever by default: HikariCP's connectionTimeout.
+	// A dropped Rows or Tx is given back within a fraction of a second of a
+	// caller starting to wait (see docs/leaks.md), so what runs it out is a
+	// pool held by work that is alive: the caller then gets an
+	// [ErrPoolTimeout] naming what holds the connections, instead of
+	// hanging. See docs/configuration.md.
+	DefaultAcquireTimeout = 30 * time.Second
 )
+
+// NoAcquireTimeout, as Config.AcquireTimeout, turns the bound off: a caller
+// waits for a pool connection as long as its context allows. An explicit
+// DB_ACQUIRE_TIMEOUT=0 means the same. (A zero AcquireTimeout in a Config
+// literal is "unset", and takes [DefaultAcquireTimeout].)
+const NoAcquireTimeout time.Duration = -1
 
 // Config describes how to reach the database and how to run the pool. The
 // zero value plus the fields that locate the database (Host, User, Database,
@@ -153,8 +167,11 @@ type Config struct {
 	// AcquireTimeout bounds the wait for a free pool connection of a
 	// statement on the manager, of [Manager.BeginTx] (and each run of
 	// [Manager.WithTx]) and of [Manager.Ping]; past it the call fails with
-	// [ErrPoolTimeout], which is not retried. Zero: wait as long as the
-	// caller's context allows. See docs/errors-and-retries.md.
+	// [ErrPoolTimeout], which is not retried; its message names the Rows
+	// and Tx open at that moment, with their file:line. Default 30s
+	// ([DefaultAcquireTimeout]). [NoAcquireTimeout] (or an explicit
+	// DB_ACQUIRE_TIMEOUT=0) waits as long as the caller's context allows.
+	// See docs/errors-and-retries.md.
 	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,
@@ -296,6 +313,9 @@ func loadConfig(environ, envFiles []string) (Config, error) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
 		return Config{}, envError(err, vars)
 	}
+	if _, set := vars[fieldVars["AcquireTimeout"]]; set && cfg.AcquireTimeout == 0 {
+		cfg.AcquireTimeout = NoAcquireTimeout // an explicit 0: no bound
+	}
 	if len(cfg.Params) > 0 { // "a=1, b=2" means a and b
 		params := make(map[string]string, len(cfg.Params))
 		for k, v := range cfg.Params {
@@ -375,6 +395,7 @@ func (c Config) withDefaults() Config {
 	if c.RetryMaxAttempts == 0 {
 		c.RetryMaxAttempts = DefaultRetryMaxAttempts
 	}
+	setDefault(&c.AcquireTimeout, DefaultAcquireTimeout)
 	return c
 }
 
@@ -472,13 +493,16 @@ func (c Config) validate() error {
 		v     time.Duration
 	}{
 		{"ConnMaxLifetime", c.ConnMaxLifetime}, {"ConnMaxIdleTime", c.ConnMaxIdleTime},
-		{"ConnectTimeout", c.ConnectTimeout}, {"AcquireTimeout", c.AcquireTimeout},
+		{"ConnectTimeout", c.ConnectTimeout},
 		{"RetryInitialBackoff", c.RetryInitialBackoff}, {"RetryMaxBackoff", c.RetryMaxBackoff},
 		{"LeakThreshold", c.LeakThreshold}, {"SlowQueryThreshold", c.SlowQueryThreshold},
 	} {
 		if d.v < 0 {
 			return configErr(d.field, "must not be negative", d.v)
 		}
+	}
+	if c.AcquireTimeout < 0 && c.AcquireTimeout != NoAcquireTimeout {
+		return configErr("AcquireTimeout", "must not be negative (NoAcquireTimeout, -1ns, or DB_ACQUIRE_TIMEOUT=0 turns the bound off)", c.AcquireTimeout)
 	}
 	if c.RetryMaxAttempts < 0 {
 		return configErr("RetryMaxAttempts", "must not be negative", c.RetryMaxAttempts)

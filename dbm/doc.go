@@ -72,8 +72,11 @@
 //
 // [Manager.Leaks] lists the [Rows] and [Tx] still open with the file:line
 // that opened them; dropped ones are closed when the garbage collector
-// finds them, and [Manager.Close] reports what was left open with
-// [ErrLeaked] (see docs/leaks.md and package dbm/dbmtest).
+// finds them, which the manager makes happen when a caller waits for a
+// connection. A wait is bounded by Config.AcquireTimeout (30s by default);
+// the [ErrPoolTimeout] then names what is open. [Manager.Close] closes and
+// rolls back what was left open and reports it with [ErrLeaked] (see
+// docs/leaks.md and package dbm/dbmtest).
 //
 // # Testing
 //

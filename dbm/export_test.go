@@ -40,3 +40,7 @@ func SetPQDialForTest(dial func(ctx context.Context, network, addr string) (net.
 	pqDial.Store(&dial)
 	return func() { pqDial.Store(nil) }
 }
+
+// AcquireTimeoutOf is the bound on the wait for a pool connection that m
+// applies (0: only the caller's context).
+func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }

@@ -131,6 +131,7 @@ type leakNode struct {
 	youngRows *Rows
 	youngTx   *Tx
 	cleanup   runtime.Cleanup // attached by sweep; guarded by shard.mu
+	aged      bool            // the cleanup is attached: counted in reg.aged; guarded by shard.mu
 	// what the cleanup gives back after closing rows or tx, if they own one
 	conn *ownedConn
 	// a reclaimed tx's span, ended by the cleanup (nil without a Tracer)
@@ -168,6 +169,13 @@ type leakRegistry struct {
 	detected  atomic.Uint64
 	reclaimed atomic.Uint64
 	attached  atomic.Uint64 // cleanups attached by sweep; for tests
+	// aged counts the open nodes with a cleanup attached: the resources a
+	// garbage collection could reclaim if the program dropped them.
+	aged atomic.Int64
+	// collections counts the garbage collections forced for a caller that
+	// waited for a connection (see reclaimForWaiters).
+	collections atomic.Uint64
+	wait        waitWatch // the sweep loop's own; see leaksweep.go
 
 	// sweeping is set while a sweep loop runs (or is being started); every
 	// open reads it, and starts the loop when it is clear.
@@ -329,6 +337,10 @@ func (r *leakRegistry) remove(n *leakNode, byCaller bool) (wasOpen, warned, pend
 	}
 	n.prev, n.next = nil, nil
 	n.youngRows, n.youngTx = nil, nil
+	if n.aged {
+		n.aged = false
+		r.aged.Add(-1)
+	}
 	warned, pending, c = n.warned, n.warnPending, n.cleanup
 	if pending && byCaller {
 		n.closedEarly = true
@@ -364,29 +376,37 @@ func recycle(n *leakNode) {
 }
 
 // reclaim is the cleanup that sweep attaches to a tracked Rows or Tx that
-// lives long; it runs after
-// the garbage collector found the wrapper unreachable. A resource that was
-// still open gives its connection back to the pool. The closing happens on a
-// new goroutine because it may block: rolling back a transaction waits for
-// its open rows, and a driver may read the rest of a result from the network.
+// lives long; it runs after the garbage collector found the wrapper
+// unreachable. A resource that was still open gives its connection back to
+// the pool. The closing happens on a new goroutine because it may block:
+// rolling back a transaction waits for its open rows, and a driver may read
+// the rest of a result from the network.
 func reclaim(n *leakNode) {
 	r := n.reg
 	if open, _, _, _ := r.remove(n, false); !open {
 		return
 	}
 	go func() {
-		if n.rows != nil {
-			_ = n.rows.Close()
-		}
-		if n.tx != nil {
-			_ = n.tx.Rollback()
-			r.m.stats.rollbacks.Add(1)
-			r.m.traceTxEnd(n.traceCtx, n.trace, false, errTxReclaimed)
-		}
-		n.conn.release() // after the rows or tx let it go
+		r.end(n, errTxReclaimed)
 		r.m.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
 		r.reclaimed.Add(1)
 	}()
+}
+
+// end closes n's rows or rolls back its transaction, then gives back the
+// connection it owns. n was removed by its caller, who owns it: nothing
+// recycles it any more (a release that comes later finds it closed). why
+// is what a [Tracer] is told about a transaction.
+func (r *leakRegistry) end(n *leakNode, why error) {
+	if n.rows != nil {
+		_ = n.rows.Close()
+	}
+	if n.tx != nil {
+		_ = n.tx.Rollback()
+		r.m.stats.rollbacks.Add(1)
+		r.m.traceTxEnd(n.traceCtx, n.trace, false, why)
+	}
+	n.conn.release() // after the rows or tx let it go
 }
 
 // check logs, once each, the resources open longer than the threshold.
@@ -592,31 +612,12 @@ func internalFrame(f runtime.Frame) bool {
 	return strings.HasPrefix(f.Function, "runtime.") || strings.HasPrefix(f.Function, "iter.")
 }
 
-// closeLeaks stops the threshold check and the sweeper and returns the error [Manager.Close]
-// reports for what is still open, or nil.
-func (r *leakRegistry) closeLeaks() error {
-	if r == nil {
-		return nil
-	}
-	r.stopOnce.Do(func() {
-		if r.stop != nil {
-			close(r.stop)
-			<-r.stopped
-		}
-		r.stopSweeper()
-	})
-	leaks := r.snapshot()
-	if len(leaks) == 0 {
-		return nil
-	}
-	return r.m.newError(ClassLeaked, "", "close", "", &LeakError{Leaks: leaks})
-}
-
 // leakStats fills the leak counters of s.
 func (r *leakRegistry) leakStats(s *Stats) {
 	if r != nil {
 		s.LeaksDetected = r.detected.Load()
 		s.LeaksReclaimed = r.reclaimed.Load()
+		s.LeakCollections = r.collections.Load()
 	}
 }
 

@@ -93,12 +93,19 @@ func TestQueryRacingCloseIsStillReclaimed(t *testing.T) {
 	}
 }
 
-// A young resource left open at Close and dropped afterwards is reclaimed:
-// Close attaches the cleanup to everything still young.
-func TestYoungResourceDroppedAfterCloseIsReclaimed(t *testing.T) {
+// A young resource left open at Close is closed by Close: its connection
+// is not left for a garbage collection to give back, and dropping the
+// wrapper afterwards reclaims nothing more.
+func TestYoungResourceLeftOpenAtCloseIsClosed(t *testing.T) {
 	m := newMem(t, 3)
 	dropAfterClose(t, m)
-	gcUntil(t, "rows dropped after Close were not reclaimed", func() bool { return m.Stats().LeaksReclaimed == 1 })
+	if s := m.Stats(); s.InUse != 0 || s.OpenConnections != 0 {
+		t.Fatalf("after Close: InUse = %d, OpenConnections = %d; want 0", s.InUse, s.OpenConnections)
+	}
+	runtime.GC()
+	if r := m.Stats().LeaksReclaimed; r != 0 {
+		t.Errorf("LeaksReclaimed = %d after Close ended the rows; want 0", r)
+	}
 }
 
 //go:noinline
@@ -119,4 +126,112 @@ func TestBackgroundSweeperReclaimsATx(t *testing.T) {
 	m := newSQLite(t)
 	dropTx(t, m)
 	gcUntil(t, "the dropped transaction was not reclaimed by the background sweeper", func() bool { return m.Stats().LeaksReclaimed == 1 })
+}
+
+// TestCloseWhileWorkRuns: Close while other goroutines query, iterate rows
+// and run transactions, some of them holding rows and transactions open
+// across the Close: nothing panics, nothing deadlocks (Close and every
+// worker return within a bound that only a hang reaches), every call after
+// Close fails cleanly, and what Close ended is logged once.
+func TestCloseWhileWorkRuns(t *testing.T) {
+	logs := &logBuffer{}
+	m := newMem(t, 50, dbm.WithLogger(logs.logger()))
+	m.DB().SetMaxOpenConns(4)
+	ctx := context.Background()
+	held := make(chan struct{}) // closed once a worker holds rows and a tx open
+	var holdOnce sync.Once
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch (w + i) % 4 {
+				case 0: // rows read while Close may close them
+					rows, err := m.Query(ctx, "SELECT id FROM users")
+					if err != nil {
+						continue
+					}
+					for rows.Next() {
+					}
+					_ = rows.Err()
+					_ = rows.Close()
+				case 1: // a transaction with rows, committed
+					tx, err := m.BeginTx(ctx, nil)
+					if err != nil {
+						continue
+					}
+					if rows, err := tx.Query(ctx, "SELECT id FROM users"); err == nil {
+						for rows.Next() {
+						}
+						_ = rows.Close()
+					}
+					_ = tx.Commit()
+				case 2:
+					var ids []int64
+					_ = m.ExecuteQuery(ctx, &ids, "SELECT id FROM users")
+				case 3: // rows and a tx held open across Close, used afterwards
+					if w != 3 {
+						continue
+					}
+					holdOnce.Do(func() {
+						rows, err := m.Query(ctx, "SELECT id FROM users")
+						if err != nil {
+							t.Error(err)
+							close(held)
+							return
+						}
+						tx, err := m.BeginTx(ctx, nil)
+						if err != nil {
+							t.Error(err)
+							close(held)
+							return
+						}
+						close(held)
+						<-stop
+						for rows.Next() {
+						}
+						_ = rows.Close()
+						if err := tx.Commit(); !errors.Is(err, dbm.ErrClosed) {
+							t.Errorf("Commit of a tx Close rolled back = %v; want ErrClosed", err)
+						}
+					})
+				}
+			}
+		})
+	}
+	<-held
+	time.Sleep(20 * time.Millisecond) // let the others run a while
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	var closeErr error
+	select {
+	case closeErr = <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return within 30s while work ran")
+	}
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("workers did not return within 30s of Close")
+	}
+	if !errors.Is(closeErr, dbm.ErrLeaked) {
+		t.Errorf("Close with rows and a tx held open = %v; want ErrLeaked", closeErr)
+	}
+	if _, err := m.Exec(ctx, "SELECT 1"); !errors.Is(err, dbm.ErrClosed) {
+		t.Errorf("Exec after Close = %v; want ErrClosed", err)
+	}
+	if got := logs.lines("level=WARN", "Close closed rows and transactions", "leaks_close_race_test.go:"); len(got) != 1 {
+		t.Errorf("Close's WARN with locations logged %d times; want once\nlog:\n%s", len(got), logs)
+	}
+	if s := m.Stats(); s.InUse != 0 {
+		t.Errorf("InUse = %d after Close and the workers returned; want 0", s.InUse)
+	}
 }

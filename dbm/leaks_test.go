@@ -452,7 +452,8 @@ func TestLeakThresholdFromConfig(t *testing.T) {
 
 func TestCloseReportsLeaks(t *testing.T) {
 	ctx := context.Background()
-	m := newSQLite(t)
+	logs := &logBuffer{}
+	m := newSQLite(t, dbm.WithLogger(logs.logger()))
 	rows, err := m.Query(ctx, "SELECT 1")
 	rowsLine := line() - 1
 	if err != nil {
@@ -476,14 +477,32 @@ func TestCloseReportsLeaks(t *testing.T) {
 			t.Errorf("Close error %q does not contain %q", err, want)
 		}
 	}
-	// The pool is closed all the same.
+	// The pool is closed all the same, and so are the rows and the
+	// transaction (rolled back): no connection is left open.
 	if _, err := m.Exec(ctx, "SELECT 1"); !errors.Is(err, dbm.ErrClosed) {
 		t.Errorf("Exec after Close = %v, want ErrClosed", err)
 	}
+	if s := m.Stats(); s.OpenConnections != 0 || s.InUse != 0 || s.Rollbacks != 1 || len(m.Leaks()) != 0 {
+		t.Errorf("after Close: OpenConnections = %d, InUse = %d, Rollbacks = %d, Leaks() = %v; want 0, 0, 1, none",
+			s.OpenConnections, s.InUse, s.Rollbacks, m.Leaks())
+	}
+	if rows.Next() {
+		t.Error("rows.Next after Close = true; want the rows closed")
+	}
+	// What Close ended is logged once, with the locations.
+	if got := logs.lines("level=WARN", "Close closed rows and transactions", "count=2", `rows \"SELECT 1\" opened at `+at(rowsLine), "tx opened at "+at(txLine)); len(got) != 1 {
+		t.Errorf("Close's WARN lines: %q; want one naming both\nlog:\n%s", got, logs)
+	}
 	_ = rows.Close()
+	if err := tx.Commit(); !errors.Is(err, dbm.ErrClosed) {
+		t.Errorf("Commit after Close = %v; want ErrClosed", err)
+	}
 	_ = tx.Rollback()
 	if err2 := m.Close(); !errors.Is(err2, dbm.ErrLeaked) {
 		t.Errorf("second Close = %v, want the same error", err2)
+	}
+	if got := logs.lines("Close closed rows"); len(got) != 1 {
+		t.Errorf("Close's WARN logged %d times after two Closes; want once", len(got))
 	}
 }
 

@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.slow = cfg.SlowQueryThreshold
 	m.pooler = cfg.Pooler
 	m.retryPol = newRetryPolicy(cfg)
+	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
 	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
 	if cfg.unverifiedRemote() {
@@ -141,7 +142,10 @@ func openPool(driverName, dsn string) (*sqlx.DB, error) {
 // or one the application already configured. driverName selects the
 // placeholder style ("postgres" and "pgx" rebind '?' to $1) and how errors
 // are classified; any name is accepted. Wrap does not ping and does not
-// change the pool's settings; [Manager.Close] closes db.
+// change the pool's settings; [Manager.Close] closes db. What the manager
+// itself decides takes [Config]'s defaults: the retry policy, and
+// [DefaultAcquireTimeout] for the wait for a connection (see
+// [WithAcquireTimeout]).
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -166,6 +170,7 @@ func newManager(db *sqlx.DB, driverName string, o options) *Manager {
 		obs:      newObserver(o),
 		retryPol: newRetryPolicy(Config{}.withDefaults()),
 	}
+	m.retryPol.acquire = o.acquireTimeout(0)
 	m.leaks = newLeakRegistry(m, o)
 	return m
 }
@@ -251,18 +256,24 @@ func (m *Manager) DriverName() string {
 	return m.driver
 }
 
-// Close closes the pool: idle connections at once, connections in use when
-// they are given back (like [sql.DB.Close], it does not wait for statements
-// in flight). It is idempotent; afterwards every call on the manager returns an error
-// matching [ErrClosed]. Rows or transactions still open do not stop it: the
-// pool is closed anyway, and Close returns an error matching [ErrLeaked]
-// whose [*LeakError] lists each with the location that opened it.
+// Close closes the pool. Rows and transactions still open do not stop it:
+// Close lists them, closes the rows and rolls the transactions back (never
+// commits them), logs what it closed once at WARN with the location that
+// opened each, and returns an error matching [ErrLeaked] whose [*LeakError]
+// lists them. Their connections then close with the pool, so no server
+// session of the manager is left, none idle in a transaction holding locks.
+// Like [sql.DB.Close], it does not wait for statements in flight: their
+// connections close when those statements return; work that still uses a
+// resource Close ended gets an error, never a panic. Close is idempotent;
+// afterwards every call on the manager returns an error matching
+// [ErrClosed].
 func (m *Manager) Close() error {
 	if m == nil {
 		return errNilManager("Close")
 	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {
 			err = errors.Join(err, m.anchor.Close())
@@ -270,7 +281,7 @@ func (m *Manager) Close() error {
 		if err != nil {
 			m.closeErr = m.wrap(context.Background(), "close", "", err)
 		}
-		m.closeErr = errors.Join(m.closeErr, m.leaks.closeLeaks())
+		m.closeErr = errors.Join(m.closeErr, leaked)
 	})
 	return m.closeErr
 }

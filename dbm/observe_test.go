@@ -382,7 +382,7 @@ func TestAcquireTracerSeesConnectionWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &acquireRecorder{}
-	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(rec), dbm.WithClock(clock.Now))
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(rec), dbm.WithClock(clock.Now), dbm.WithAcquireTimeout(dbm.NoAcquireTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

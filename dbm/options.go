@@ -17,6 +17,7 @@ type options struct {
 	now           func() time.Time // the clock for durations; tests replace it
 	leak          leakOptions      // see leaks.go
 	ignoreUnknown bool             // WithIgnoreUnknownColumns
+	acquire       *time.Duration   // WithAcquireTimeout; nil: Config's
 	bad           *ArgumentError   // the first option given an invalid value
 }
 
@@ -60,6 +61,35 @@ func buildOptions(opts []Option) options {
 		}
 	}
 	return o
+}
+
+// WithAcquireTimeout sets how long a call waits for a free pool connection
+// before it fails with [ErrPoolTimeout], overriding Config.AcquireTimeout;
+// [NoAcquireTimeout] turns the bound off (only the caller's context bounds
+// the wait). It is the way to set it for a manager made with [Wrap], which
+// takes no Config and otherwise applies [DefaultAcquireTimeout]. Zero means
+// the default. Another negative d makes [New] and [Wrap] fail with an
+// [*ArgumentError].
+func WithAcquireTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d < 0 && d != NoAcquireTimeout {
+			o.invalid("WithAcquireTimeout", "negative duration "+d.String()+" (NoAcquireTimeout turns the bound off)")
+			return
+		}
+		o.acquire = &d
+	})
+}
+
+// acquireTimeout is the bound on the wait for a connection: the option's,
+// else cfg's (with its default), as retryPolicy.acquire holds it.
+func (o *options) acquireTimeout(cfg time.Duration) time.Duration {
+	if o.acquire != nil {
+		cfg = *o.acquire
+	}
+	if cfg == 0 {
+		cfg = DefaultAcquireTimeout
+	}
+	return max(cfg, 0) // NoAcquireTimeout: 0
 }
 
 // WithLogger sets where the manager logs: slow statements (see

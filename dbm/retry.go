@@ -73,7 +73,7 @@ func newRetryPolicy(cfg Config) retryPolicy {
 		attempts: cfg.RetryMaxAttempts,
 		initial:  cfg.RetryInitialBackoff,
 		max:      cfg.RetryMaxBackoff,
-		acquire:  cfg.AcquireTimeout,
+		acquire:  max(cfg.AcquireTimeout, 0), // NoAcquireTimeout: 0; see options.acquireTimeout
 		clock:    realClock,
 	}
 }
@@ -362,7 +362,7 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) 
 // acquireConn is acquire without tracing.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
 	actx := ctx
-	if m.retryPol.acquire > 0 {
+	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
 		defer cancel()
@@ -372,23 +372,57 @@ func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, err
 		return conn, nil
 	}
 	if ctx.Err() == nil && actx.Err() != nil {
-		st := m.db.Stats()
-		return nil, m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: st, err: err})
+		return nil, m.poolTimeoutErr(op, q, err)
 	}
 	return nil, m.wrap(ctx, op, q, err)
 }
+
+// endsWithin reports whether ctx's deadline comes within d: a bound of d
+// on a wait under ctx would then never be reached, and the context and
+// timer that set it (five allocations) can be saved.
+func endsWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
+}
+
+// poolTimeoutErr is the [ErrPoolTimeout] error of a wait for a connection
+// that ran out of Config.AcquireTimeout: it shows the pool's counts and the
+// oldest Rows and Tx open at that moment, where they were opened, which are
+// what holds the connections when the pool is exhausted by a leak.
+func (m *Manager) poolTimeoutErr(op, q string, err error) error {
+	return m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: m.db.Stats(), open: m.Leaks(), err: err})
+}
+
+// poolTimeoutShown is how many open resources an [ErrPoolTimeout] message
+// names; the rest are counted.
+const poolTimeoutShown = 5
 
 // poolTimeout is the cause of an [ErrPoolTimeout] error.
 type poolTimeout struct {
 	wait  time.Duration
 	stats sql.DBStats
+	open  []Leak // oldest first, from Manager.Leaks
 	err   error
 }
 
 func (e *poolTimeout) Error() string {
 	s := e.stats
-	return fmt.Sprintf("no free connection within %s (in use %d, idle %d, max open %d, waited %d times in all): %v",
-		e.wait, s.InUse, s.Idle, s.MaxOpenConnections, s.WaitCount, e.err)
+	msg := fmt.Sprintf("no free connection within %s (in use %d, idle %d, max open %d, waited %d times in all)",
+		e.wait, s.InUse, s.Idle, s.MaxOpenConnections, s.WaitCount)
+	if len(e.open) > 0 {
+		var b strings.Builder
+		for i, l := range e.open[:min(len(e.open), poolTimeoutShown)] {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(l.String())
+		}
+		if more := len(e.open) - poolTimeoutShown; more > 0 {
+			fmt.Fprintf(&b, "; and %d more", more)
+		}
+		msg += "; open rows and transactions (close them, or they hold the connections): " + b.String()
+	}
+	return msg + ": " + e.err.Error()
 }
 func (e *poolTimeout) Unwrap() error { return e.err }
 

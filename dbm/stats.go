@@ -38,8 +38,9 @@ type Stats struct {
 	Transactions uint64
 	// Commits is the number of transactions committed.
 	Commits uint64
-	// Rollbacks is the number of transactions rolled back, by the caller or
-	// by [Manager.WithTx].
+	// Rollbacks is the number of transactions rolled back: by the caller,
+	// by [Manager.WithTx], by the leak detector's reclaim of a dropped
+	// [Tx], or by [Manager.Close] for one left open.
 	Rollbacks uint64
 	// Retries is the number of times a statement or a [Manager.WithTx]
 	// function was run again after a retryable error (see
@@ -58,6 +59,11 @@ type Stats struct {
 	// dropped without being closed, which the manager then closed (rows) or
 	// rolled back (transactions) to give their connections back.
 	LeaksReclaimed uint64
+	// LeakCollections is how many garbage collections the manager forced
+	// because a caller waited for a connection while Rows or Tx were open,
+	// so that those the program dropped are reclaimed and their
+	// connections reach the waiter (see docs/leaks.md). Rate-limited.
+	LeakCollections uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64

@@ -53,6 +53,7 @@ var metrics = []metric{
 	{"retries_total", "Total number of statements and WithTx functions run again after a retryable error.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Retries) }},
 	{"leaks_detected_total", "Total number of rows and transactions open longer than Config.LeakThreshold.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksDetected) }},
 	{"leaks_reclaimed_total", "Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksReclaimed) }},
+	{"leak_collections_total", "Total number of garbage collections forced because a caller waited for a connection while rows or transactions were open.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeakCollections) }},
 }
 
 // Collector is a [prometheus.Collector] for one [dbm.Manager]. Make it with

@@ -87,8 +87,8 @@ dbm_transactions_total 2
 		t.Error(err)
 	}
 	// Every number of the pool is there, under its conventional name.
-	if n := testutil.CollectAndCount(c); n != 18 {
-		t.Errorf("%d series, want 18: 17 metrics and one error class", n)
+	if n := testutil.CollectAndCount(c); n != 19 {
+		t.Errorf("%d series, want 19: 18 metrics and one error class", n)
 	}
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
@@ -176,6 +176,9 @@ func TestCollectorReportsRetriesAndLeaks(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	want := `
+# HELP dbm_leak_collections_total Total number of garbage collections forced because a caller waited for a connection while rows or transactions were open.
+# TYPE dbm_leak_collections_total counter
+dbm_leak_collections_total 0
 # HELP dbm_leaks_reclaimed_total Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.
 # TYPE dbm_leaks_reclaimed_total counter
 dbm_leaks_reclaimed_total 1
@@ -183,7 +186,7 @@ dbm_leaks_reclaimed_total 1
 # TYPE dbm_retries_total counter
 dbm_retries_total 1
 `
-	if err := testutil.CollectAndCompare(dbmprom.NewCollector(m), strings.NewReader(want), "dbm_leaks_reclaimed_total", "dbm_retries_total"); err != nil {
+	if err := testutil.CollectAndCompare(dbmprom.NewCollector(m), strings.NewReader(want), "dbm_leak_collections_total", "dbm_leaks_reclaimed_total", "dbm_retries_total"); err != nil {
 		t.Error(err)
 	}
 }
