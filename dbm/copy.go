@@ -81,21 +81,27 @@ func (tx *Tx) CopyFrom(ctx context.Context, table string, columns []string, rows
 	pull, stop := iter.Pull2(rows)
 	defer stop()
 	index := 0
+	var stopped error // why next stopped the load: pgx reports it inside a server error
 	next := func() ([]any, bool, error) {
 		row, err, ok := pull()
 		switch {
 		case !ok:
 			return nil, false, nil
 		case err != nil:
-			return nil, false, &sourceError{index: index, err: err}
+			stopped = &sourceError{index: index, err: err}
+			return nil, false, stopped
 		case len(row) != len(columns):
-			return nil, false, &ArgumentError{Func: fn, Arg: "rows", Reason: "row " + strconv.Itoa(index) + " has " +
+			stopped = &ArgumentError{Func: fn, Arg: "rows", Reason: "row " + strconv.Itoa(index) + " has " +
 				strconv.Itoa(len(row)) + " values, want " + strconv.Itoa(len(columns)) + " (one per column)"}
+			return nil, false, stopped
 		}
 		index++
 		return row, true, nil
 	}
 	n, err := tx.copyRows(ctx, parts, columns, next)
+	if stopped != nil {
+		err = stopped
+	}
 	if err != nil {
 		if _, rbErr := tx.s.exec(ctx, "ROLLBACK TO "+sp, nil); rbErr != nil {
 			return 0, fmt.Errorf("%w (and rolling back to the savepoint before the load failed: %w)", err, rbErr)
@@ -120,7 +126,7 @@ func (tx *Tx) copyRows(ctx context.Context, table, columns []string, next func()
 			n, handled, err := copyPgx(ctx, conn, table, columns, next)
 			if handled {
 				if err != nil {
-					err = m.wrap(ctx, "copy", "COPY "+qualified(m.driver, table), err)
+					err = m.wrap(ctx, "exec", "COPY "+qualified(m.driver, table), err)
 				}
 				return n, err
 			}
