@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // "mysql"
 	_ "github.com/dbmanager-go/dbmanager/dbm/dbmpgx" // "pgx", with COPY for Tx.CopyFrom
+	_ "github.com/go-sql-driver/mysql"               // "mysql"
 	"go.uber.org/goleak"
 	_ "modernc.org/sqlite" // "sqlite"
 
@@ -26,8 +26,8 @@ var postgresDialect = conformance.Dialect{
 	Epoch:               func(col string) string { return "CAST(floor(extract(epoch FROM " + col + ")) AS BIGINT)" },
 	Sleep:               "SELECT pg_sleep(5)",
 	NaiveKeepsWallClock: true,
-	Session: conformance.SessionSetting{"SET application_name = 'dbm_c5_pinned'", "SELECT current_setting('application_name')", "dbm_c5_pinned"},
-	TryLock: "SELECT CASE WHEN pg_try_advisory_lock(hashtext(?)) THEN 1 ELSE 0 END",
+	Session:             conformance.SessionSetting{"SET application_name = 'dbm_c5_pinned'", "SELECT current_setting('application_name')", "dbm_c5_pinned"},
+	TryLock:             "SELECT CASE WHEN pg_try_advisory_lock(hashtext(?)) THEN 1 ELSE 0 END",
 }
 
 func postgresTarget(driver string) conformance.Target {
