@@ -16,15 +16,9 @@ import (
 // only): Tx.CopyFrom loads with multi-row INSERTs numbered $1..$n, each
 // under PostgreSQL's 65535 parameters, and table may name its schema.
 func TestCopyFromPgxWithoutDbmpgx(t *testing.T) {
-	host, port := conformance.PostgresAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverPgx, Host: host, Port: port, User: "postgres", Database: "test",
-		SSLMode: "disable", MaxOpenConns: 2})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	defer m.Close()
+	m := openPgx(t, ctx, 2)
 	schema := fmt.Sprintf("dbm_copy_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := m.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
@@ -49,7 +43,7 @@ func TestCopyFromPgxWithoutDbmpgx(t *testing.T) {
 		rows[i] = []any{int64(i), int64(i), nil, int64(-i)}
 	}
 	before := m.Stats().Statements
-	err = m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+	err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
 		n, err := tx.CopyFrom(ctx, schema+".c", []string{"a", "b", "c", "d"}, dbm.CopyRows(rows))
 		if err == nil && n != int64(len(rows)) {
 			t.Errorf("CopyFrom = %d, want %d", n, len(rows))
@@ -74,4 +68,18 @@ func TestCopyFromPgxWithoutDbmpgx(t *testing.T) {
 			t.Errorf("loaded by %.80q; want a multi-row INSERT with $n placeholders", q)
 		}
 	}
+}
+
+// openPgx opens a manager with the pgx driver on the test server, with at
+// most maxConns connections, closed when the test ends.
+func openPgx(t *testing.T, ctx context.Context, maxConns int) *dbm.Manager {
+	t.Helper()
+	host, port := conformance.PostgresAddr(t)
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverPgx, Host: host, Port: port, User: "postgres", Database: "test",
+		SSLMode: "disable", MaxOpenConns: maxConns})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
 }
