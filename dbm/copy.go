@@ -123,11 +123,13 @@ func (tx *Tx) copyRows(ctx context.Context, table, columns []string, next func()
 		return tx.copyIn(ctx, table, columns, next)
 	case DriverPgx:
 		if conn := tx.sqlConn(); conn != nil && copyhook.Pgx != nil {
-			n, handled, err := copyPgx(ctx, conn, table, columns, next)
+			handled := true
+			q := "COPY " + qualified(m.driver, table) + " (" + quoteList(m.driver, columns) + ") FROM STDIN BINARY"
+			n, err := tx.observed(ctx, q, func(ctx context.Context) (n int64, err error) {
+				n, handled, err = copyPgx(ctx, conn, table, columns, next)
+				return n, err
+			})
 			if handled {
-				if err != nil {
-					err = m.wrap(ctx, "exec", "COPY "+qualified(m.driver, table), err)
-				}
 				return n, err
 			}
 		}
@@ -177,9 +179,7 @@ func copyPgx(ctx context.Context, conn *sql.Conn, table, columns []string, next 
 func (tx *Tx) copyIn(ctx context.Context, table, columns []string, next func() ([]any, bool, error)) (int64, error) {
 	m := tx.s.m
 	q := "COPY " + qualified(m.driver, table) + " (" + quoteList(m.driver, columns) + ") FROM STDIN"
-	st := tx.s.newStmt(TraceExec, q)
-	sctx := tx.s.start(ctx, &st)
-	n, err := func() (n int64, err error) {
+	return tx.observed(ctx, q, func(sctx context.Context) (n int64, err error) {
 		stmt, err := tx.tx.PrepareContext(sctx, q)
 		if err != nil {
 			return 0, err
@@ -204,11 +204,20 @@ func (tx *Tx) copyIn(ctx context.Context, table, columns []string, next func() (
 		}
 		_, err = stmt.ExecContext(sctx)
 		return n, err
-	}()
+	})
+}
+
+// observed runs one COPY statement q (run) as the manager runs a statement:
+// counted, traced, logged when slow, its error classified, except an error
+// of CopyFrom's own checks or of the caller's rows, returned as it is.
+func (tx *Tx) observed(ctx context.Context, q string, run func(ctx context.Context) (int64, error)) (int64, error) {
+	st := tx.s.newStmt(TraceExec, q)
+	sctx := tx.s.start(ctx, &st)
+	n, err := run(sctx)
 	if err != nil && !isArgOrSource(err) {
-		return 0, m.finish(sctx, &st, int(n), err)
+		return n, tx.s.m.finish(sctx, &st, int(n), err)
 	}
-	_ = m.finish(sctx, &st, int(n), nil)
+	_ = tx.s.m.finish(sctx, &st, int(n), nil)
 	return n, err
 }
 
