@@ -125,6 +125,28 @@ func testConn(t *testing.T, tg Target) {
 		if rows.Next() {
 			t.Error("rows still readable after the Conn was closed")
 		}
+		// A transaction left open is rolled back.
+		tbl := table(t, m, tg, "pinnedtx", "id "+d.BigInt)
+		c, err = m.Conn(ctx)
+		if err != nil {
+			t.Fatalf("Conn: %v", err)
+		}
+		tx, err := c.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatalf("Conn.BeginTx: %v", err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+tbl+" (id) VALUES (?)", 1); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("Close with a transaction open: %v", err)
+		}
+		if err := tx.Commit(); !errors.Is(err, dbm.ErrClosed) {
+			t.Errorf("Commit after the Conn was closed: %v, want ErrClosed", err)
+		}
+		if n, err := dbm.One[int64](ctx, m, "SELECT count(*) FROM "+tbl); err != nil || n != 0 {
+			t.Errorf("%d rows, %v after Close rolled back the Conn's transaction; want 0", n, err)
+		}
 		if leaks := m.Leaks(); len(leaks) != 0 {
 			t.Errorf("Leaks after Close = %v, want none", leaks)
 		}
