@@ -57,8 +57,9 @@ func (c *ownedConn) release() {
 // beginTx starts the transaction of [Manager.BeginTx]. With
 // Config.AcquireTimeout set, the wait for a connection is bounded like a
 // statement's (an error matching [ErrPoolTimeout]) and the transaction runs
-// on a [sql.Conn] that the returned ownedConn holds; without it, it is
-// database/sql's own BeginTx at no extra cost. On either path a broken
+// on a [sql.Conn] that the returned ownedConn holds, as it does on pgx when
+// package dbm/dbmpgx is imported ([Tx.CopyFrom] reaches pgx's connection
+// through it); otherwise, it is database/sql's own BeginTx at no extra cost. On either path a broken
 // connection is replaced (see replaceBadConns).
 func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *ownedConn, error) {
 	var stx *sql.Tx
