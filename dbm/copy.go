@@ -39,8 +39,10 @@ func CopyRows(rows [][]any) iter.Seq2[[]any, error] {
 // rows is read once, in order; [CopyRows] makes one from a [][]any, and a
 // function can stream them (from a file, another query) without holding
 // them all. A value is anything the driver takes as an argument (nil is
-// NULL). CopyFrom is done with a row when it asks for the next one, so a
-// source may reuse one slice for every row. An error yielded by rows stops
+// NULL). A source may reuse one []any for every row (CopyFrom copies the
+// values out of it), but not change what a value refers to, such as the
+// bytes of a []byte, until CopyFrom returns: a batched INSERT sends them
+// later. An error yielded by rows stops
 // the load and is returned, wrapped (errors.Is finds it), with the row's
 // index.
 //
