@@ -85,3 +85,32 @@ func TestCopyFromMySQLPacketLimit(t *testing.T) {
 		t.Errorf("%d statements for %d rows of 256 KiB with max_allowed_packet %d; want at least 5 INSERTs + SAVEPOINT + RELEASE", got, n, packet)
 	}
 }
+
+// A source may hand out the same []any for every row.
+func TestCopyFromSourceReusesItsRow(t *testing.T) {
+	m := newSQLite(t)
+	ctx := context.Background()
+	if _, err := m.Exec(ctx, "CREATE TABLE r (a INTEGER, b TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	src := func(yield func([]any, error) bool) {
+		row := make([]any, 2)
+		for i := range 5 {
+			row[0], row[1] = int64(i), strings.Repeat("x", i)
+			if !yield(row, nil) {
+				return
+			}
+		}
+	}
+	err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		_, err := tx.CopyFrom(ctx, "r", []string{"a", "b"}, src)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dbm.Select[int64](ctx, m, "SELECT a * 10 + length(b) FROM r ORDER BY a")
+	if err != nil || len(got) != 5 || got[0] != 0 || got[4] != 44 {
+		t.Errorf("rows = %v, %v; want [0 11 22 33 44]", got, err)
+	}
+}
