@@ -556,6 +556,7 @@ func badInputCases(ctx context.Context) ([]badCase, *[]Account) {
 		cases = append(cases, badCase{"closed manager", c.name + " after Close", func(f *badFixture) error { return c.call(f.closed()) },
 			dbm.ErrClosed, managerError, []string{"closed", "manager is closed"}, nil})
 	}
+	cases = append(cases, pinnedBadCases(ctx)...) // badinput_pinned_test.go
 	return cases, &accounts
 }
 

@@ -28,7 +28,7 @@
 // [Manager.ExecuteQuery] stores every row in a slice of structs, pointers to
 // structs, maps or scalars; [Manager.Get] stores one row. The generic
 // [Select], [One] and [Iter] do the same for a type parameter, and accept a
-// [*Manager] or a [*Tx] alike (a [Querier]):
+// [*Manager], a [*Tx] or a [*Conn] alike (a [Querier]):
 //
 //	users, err := dbm.Select[User](ctx, m, "SELECT * FROM users WHERE active = ?", true)
 //
@@ -46,7 +46,12 @@
 // the function again in a new transaction, so the function must be safe to
 // rerun; side effects outside the database go in [Tx.AfterCommit], which
 // runs them once after the commit. [Manager.BeginTx] gives the caller a
-// [*Tx] to end; `defer tx.Rollback()` is always safe.
+// [*Tx] to end; `defer tx.Rollback()` is always safe. [Tx.Savepoint],
+// [Tx.RollbackTo] and [Tx.Release] work inside one, and [Tx.CopyFrom]
+// bulk-loads rows (COPY on PostgreSQL; see package dbm/dbmpgx for pgx).
+//
+// [Manager.Conn] pins one connection for statements that share session
+// state (SET, temporary tables, advisory locks); [Conn.Close] discards it.
 //
 // # Errors
 //
@@ -70,7 +75,7 @@
 //
 // # Leaks
 //
-// [Manager.Leaks] lists the [Rows] and [Tx] still open with the file:line
+// [Manager.Leaks] lists the [Rows], [Tx] and [Conn] still open with the file:line
 // that opened them; dropped ones are closed when the garbage collector
 // finds them, which the manager makes happen when a caller waits for a
 // connection. A wait is bounded by Config.AcquireTimeout (30s by default);

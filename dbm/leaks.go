@@ -18,14 +18,13 @@ import (
 	"github.com/dbmanager-go/dbmanager/dbm/internal/fpstack"
 )
 
-// Leak is one [Rows] or [Tx] that is still open, as [Manager.Leaks] and the
+// Leak is one [Rows], [Tx] or [Conn] that is still open, as [Manager.Leaks] and the
 // error of [Manager.Close] report it. See docs/leaks.md.
 type Leak struct {
-	// Kind is "rows" or "tx" ("conn" is reserved: the manager hands out no
-	// dedicated connections).
+	// Kind is "rows", "tx" or "conn" (a [Conn] from [Manager.Conn]).
 	Kind string
 	// Query is the statement that opened the rows, shortened, with no
-	// argument values; empty for a transaction.
+	// argument values; empty for a transaction or a connection.
 	Query string
 	// Age is how long the resource has been open.
 	Age time.Duration
@@ -88,9 +87,10 @@ func (m *Manager) Leaks() []Leak {
 const (
 	kindRows uint8 = iota
 	kindTx
+	kindConn
 )
 
-var kindNames = [...]string{kindRows: "rows", kindTx: "tx"}
+var kindNames = [...]string{kindRows: "rows", kindTx: "tx", kindConn: "conn"}
 
 // leakPCs is how many frames are recorded at open without LeakStacks: enough
 // to get past the manager's own frames (Query, session.query, Iter, a retry
@@ -118,7 +118,7 @@ type leakNode struct {
 	// closedEarly: the caller closed it meanwhile, so check logs the INFO
 	// after its WARN and recycles the node. Both guarded by shard.mu.
 	warnPending, closedEarly bool
-	kind                     uint8 // kindRows, kindTx
+	kind                     uint8 // kindRows, kindTx, kindConn
 	shard                    uint8 // index into leakRegistry.shards
 	reg                      *leakRegistry
 	query                    string        // as sent; shortened and scrubbed only when reported
@@ -130,6 +130,7 @@ type leakNode struct {
 	// The wrapper while the node is young; guarded by shard.mu.
 	youngRows *Rows
 	youngTx   *Tx
+	youngConn *Conn
 	cleanup   runtime.Cleanup // attached by sweep; guarded by shard.mu
 	aged      bool            // the cleanup is attached: counted in reg.aged; guarded by shard.mu
 	// what the cleanup gives back after closing rows or tx, if they own one
@@ -266,6 +267,28 @@ func (r *leakRegistry) trackTx(tx *Tx) {
 	}
 }
 
+// trackConn starts tracking c. Its node's conn is the Conn's own
+// connection, which a reclaim discards (see ownedConn.release).
+func (r *leakRegistry) trackConn(c *Conn) {
+	if r != nil {
+		n := nodePool.Get().(*leakNode)
+		n.conn, n.youngConn = c.own, c
+		r.open(n, kindConn, "")
+		c.leak = n
+		if !r.sweeping.Load() {
+			r.startSweeper()
+		}
+	}
+}
+
+// releaseConn forgets c: it was closed. Conn calls it once.
+func (r *leakRegistry) releaseConn(c *Conn) {
+	if n := c.leak; n != nil {
+		r.release(n)
+	}
+	runtime.KeepAlive(c) // until the cleanup is stopped; see leakNode
+}
+
 // releaseRows forgets rows: they were closed. It is idempotent.
 func (r *leakRegistry) releaseRows(rows *Rows) {
 	if n := rows.leak.Swap(nil); n != nil {
@@ -336,7 +359,7 @@ func (r *leakRegistry) remove(n *leakNode, byCaller bool) (wasOpen, warned, pend
 		s.tail = n.prev
 	}
 	n.prev, n.next = nil, nil
-	n.youngRows, n.youngTx = nil, nil
+	n.youngRows, n.youngTx, n.youngConn = nil, nil, nil
 	if n.aged {
 		n.aged = false
 		r.aged.Add(-1)

@@ -151,7 +151,7 @@ func (r *leakRegistry) sweepBefore(cutoff time.Duration) (young int) {
 		s.mu.Lock()
 		for n := s.head; n != nil; n = n.next {
 			switch {
-			case n.youngRows == nil && n.youngTx == nil:
+			case n.youngRows == nil && n.youngTx == nil && n.youngConn == nil:
 				continue
 			case n.opened > cutoff:
 				young++
@@ -161,10 +161,12 @@ func (r *leakRegistry) sweepBefore(cutoff time.Duration) (young int) {
 				// cleanup is attached; release, which stops it,
 				// holds s.mu too.
 				n.cleanup = runtime.AddCleanup(n.youngRows, reclaim, n)
-			default:
+			case n.youngTx != nil:
 				n.cleanup = runtime.AddCleanup(n.youngTx, reclaim, n)
+			default:
+				n.cleanup = runtime.AddCleanup(n.youngConn, reclaim, n)
 			}
-			n.youngRows, n.youngTx, n.aged = nil, nil, true
+			n.youngRows, n.youngTx, n.youngConn, n.aged = nil, nil, nil, true
 			attached++
 		}
 		s.mu.Unlock()

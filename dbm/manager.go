@@ -315,7 +315,7 @@ func (m *Manager) check(ctx context.Context, fn string) error {
 // opOf maps a method to the Error.Op of the work it does.
 var opOf = map[string]string{
 	"ExecuteQuery": "query", "Select": "query", "Get": "query", "Query": "query",
-	"Exec": "exec", "BeginTx": "begin", "WithTx": "begin", "Ping": "ping",
+	"Exec": "exec", "BeginTx": "begin", "WithTx": "begin", "Ping": "ping", "Conn": "conn",
 }
 
 var errManagerClosed = errors.New("manager is closed")

@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/copyhook"
 )
 
 // ownedConn is a connection taken from the pool (with [Manager.acquire]) for
@@ -22,6 +24,9 @@ import (
 type ownedConn struct {
 	conn *sql.Conn
 	stop func() bool
+	// discard: release closes the connection instead of giving it back,
+	// because it carries a caller's session state (a [Conn]'s).
+	discard bool
 }
 
 // own makes conn owned by a Tx or Rows begun with ctx. own(ctx, nil) is nil.
@@ -42,18 +47,25 @@ func (c *ownedConn) release() {
 		return
 	}
 	c.stop()
+	if c.discard {
+		// database/sql closes a connection whose Raw returns ErrBadConn.
+		_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 	_ = c.conn.Close() // sql.ErrConnDone after the first time: ignored
 }
 
 // beginTx starts the transaction of [Manager.BeginTx]. With
 // Config.AcquireTimeout set, the wait for a connection is bounded like a
 // statement's (an error matching [ErrPoolTimeout]) and the transaction runs
-// on a [sql.Conn] that the returned ownedConn holds; without it, it is
-// database/sql's own BeginTx at no extra cost. On either path a broken
+// on a [sql.Conn] that the returned ownedConn holds, as it does on pgx when
+// package dbm/dbmpgx is imported ([Tx.CopyFrom] reaches pgx's connection
+// through it); otherwise, it is database/sql's own BeginTx at no extra cost. On either path a broken
 // connection is replaced (see replaceBadConns).
 func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *ownedConn, error) {
 	var stx *sql.Tx
-	if m.retryPol.acquire <= 0 {
+	// pgx's COPY (Tx.CopyFrom with dbm/dbmpgx) needs the transaction's
+	// sql.Conn: on pgx with it imported, transactions take one.
+	if m.retryPol.acquire <= 0 && (m.driver != DriverPgx || copyhook.Pgx == nil) {
 		err := m.replaceBadConns(func() (err error) {
 			stx, err = m.db.BeginTx(ctx, opts)
 			return err

@@ -12,8 +12,8 @@ import (
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
 
-// Querier is what can run statements: a [*Manager] (on the pool) and a [*Tx]
-// (inside its transaction). The generic helpers [Select], [One] and [Iter]
+// Querier is what can run statements: a [*Manager] (on the pool), a [*Tx]
+// (inside its transaction) and a [*Conn] (on one pinned connection). The generic helpers [Select], [One] and [Iter]
 // take a Querier, so the same code runs in and out of a transaction.
 //
 // It is sealed (only this package implements it) because the helpers reach
@@ -42,6 +42,7 @@ type session struct {
 	attempt int // which try of a retried statement this is (0 or 1: the first)
 	// ex's connection when the statement has one of its own; its Rows take it
 	conn *sql.Conn
+	pin  *Conn // the pinned connection ex belongs to, if any (see conn.go)
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
@@ -63,6 +64,9 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	}
 	if s.tx != nil && s.tx.done.Load() {
 		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrTxDone)
+	}
+	if s.pin != nil && s.pin.done.Load() {
+		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrConnDone)
 	}
 	st := s.m.stmts.lookup(query, s.m.numbered)
 	if strings.TrimSpace(st.sent) == "" {
@@ -257,7 +261,11 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	return s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn), tx: s.tx}), nil
+	r := s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn), tx: s.tx})
+	if s.pin != nil && s.tx == nil {
+		s.pin.add(openOnConn{rows: r}) // Conn.Close closes them first
+	}
+	return r, nil
 }
 
 // target describes the slice that ExecuteQuery fills.
@@ -433,7 +441,7 @@ func checkElem(fn, arg string, t reflect.Type) error {
 // called.
 func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
 	if q == nil || q.session().m == nil {
-		return &ArgumentError{Func: fn, Arg: "q", Reason: "nil Querier (a nil *dbm.Manager or *dbm.Tx)"}
+		return &ArgumentError{Func: fn, Arg: "q", Reason: "nil Querier (a nil *dbm.Manager, *dbm.Tx or *dbm.Conn)"}
 	}
 	if ctx == nil {
 		return errNilCtx(fn)

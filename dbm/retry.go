@@ -28,6 +28,8 @@ import (
 //     [NotIdempotent] marks any statement, a read included, as a write.
 //   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
 //     whole function instead (see [Manager.WithTx]).
+//   - On a [Conn] no statement is retried nor moved to another connection:
+//     its session state lives on that one.
 //   - A read (or idempotent write), BEGIN or ping whose pooled connection
 //     turns out broken runs again at once on another one, without a pause
 //     and without using up an attempt (see replaceBadConns); a write never
@@ -285,8 +287,10 @@ func (e *ctxEnded) Is(target error) bool { return target == e.sentinel }
 // result (rows) still uses that connection after once returns: once hands
 // it to the [Rows] (session.conn), which give it back when closed.
 func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep bool, once func(session) error) error {
-	if s.tx != nil {
-		return once(s) // never retry a statement inside a transaction
+	if s.tx != nil || s.pin != nil {
+		// Never retry a statement inside a transaction, nor move one off
+		// a pinned connection (its session state lives there).
+		return once(s)
 	}
 	m := s.m
 	idem, marked := idempotence(ctx)

@@ -32,6 +32,7 @@ type Tx struct {
 // isolation level. The transaction is rolled back by database/sql if ctx is
 // canceled before Commit. With Config.AcquireTimeout set, the wait for a
 // connection is bounded by it: past it, an error matching [ErrPoolTimeout].
+// On a [Conn], use [Conn.BeginTx].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err

@@ -51,6 +51,14 @@ type Dialect struct {
 	Epoch func(col string) string
 	// Sleep is a statement that runs for seconds unless it is cancelled.
 	Sleep string
+	// Session is a setting that lives in a database session: Set changes
+	// it, Get reads it (one string column), Want is what Get returns
+	// after Set.
+	Session SessionSetting
+	// TryLock takes a session-level advisory lock named by its one
+	// argument (a string) without waiting and returns 1 when it got it, 0
+	// when another session holds it; empty when the database has none.
+	TryLock string
 	// NaiveKeepsWallClock: a time.Time with a zone other than UTC stored in
 	// a timestamp-without-time-zone column comes back with the same wall
 	// clock in UTC (the zone is dropped), rather than as the same instant.
@@ -130,6 +138,9 @@ func Run(t *testing.T, tg Target) {
 	t.Run("Pool", func(t *testing.T) { testPool(t, tg) })
 	t.Run("Cancel", func(t *testing.T) { testCancel(t, tg) })
 	t.Run("LoadConfig", func(t *testing.T) { testLoadConfig(t, tg) })
+	t.Run("Conn", func(t *testing.T) { testConn(t, tg) })
+	t.Run("Savepoints", func(t *testing.T) { testSavepoints(t, tg) })
+	t.Run("CopyFrom", func(t *testing.T) { testCopyFrom(t, tg) })
 }
 
 // maxConns keeps every pool of the suite small: the servers are shared.
@@ -203,3 +214,7 @@ func assertIdle(t *testing.T, m *dbm.Manager) {
 		t.Errorf("Stats().InUse = %d after the calls returned, want 0 (a connection is stuck)", s.InUse)
 	}
 }
+
+// SessionSetting is a setting that lives in one database session; see
+// [Dialect].Session.
+type SessionSetting struct{ Set, Get, Want string }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // "mysql"
-	_ "github.com/jackc/pgx/v5/stdlib" // "pgx"
+	_ "github.com/dbmanager-go/dbmanager/dbm/dbmpgx" // "pgx", with COPY for Tx.CopyFrom
+	_ "github.com/go-sql-driver/mysql"               // "mysql"
 	"go.uber.org/goleak"
 	_ "modernc.org/sqlite" // "sqlite"
 
@@ -26,6 +26,8 @@ var postgresDialect = conformance.Dialect{
 	Epoch:               func(col string) string { return "CAST(floor(extract(epoch FROM " + col + ")) AS BIGINT)" },
 	Sleep:               "SELECT pg_sleep(5)",
 	NaiveKeepsWallClock: true,
+	Session:             conformance.SessionSetting{"SET application_name = 'dbm_c5_pinned'", "SELECT current_setting('application_name')", "dbm_c5_pinned"},
+	TryLock:             "SELECT CASE WHEN pg_try_advisory_lock(hashtext(?)) THEN 1 ELSE 0 END",
 }
 
 func postgresTarget(driver string) conformance.Target {
@@ -62,6 +64,8 @@ var mysqlTarget = conformance.Target{
 		TableOptions: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 		Epoch:        func(col string) string { return "CAST(FLOOR(UNIX_TIMESTAMP(" + col + ")) AS SIGNED)" },
 		Sleep:        "SELECT SLEEP(5)",
+		Session:      conformance.SessionSetting{"SET @dbm_c5_pinned = 'dbm_c5_pinned'", "SELECT COALESCE(@dbm_c5_pinned, 'unset')", "dbm_c5_pinned"},
+		TryLock:      "SELECT GET_LOCK(?, 0)",
 	},
 }
 
@@ -75,6 +79,8 @@ var sqliteDialect = conformance.Dialect{
 	Epoch: func(col string) string { return "CAST(strftime('%s', " + col + ") AS INTEGER)" },
 	// Counts to a billion: seconds of work that an interrupt stops.
 	Sleep: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c",
+	// A connection's own page cache size (the default is -2000).
+	Session: conformance.SessionSetting{"PRAGMA cache_size = -4321", "SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size", "-4321"},
 }
 
 var sqliteFileTarget = conformance.Target{

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
-	"github.com/dbmanager-go/dbmanager/dbm/internal/conformance"
 )
 
 // pgx keeps a prepared statement per connection and statement text. After
@@ -19,15 +18,9 @@ import (
 // implicit transaction was rolled back, nothing of it took effect, so the
 // manager runs it once more, read or write. A write is not doubled.
 func TestPgxCachedPlanAfterDDL(t *testing.T) {
-	host, port := conformance.PostgresAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverPgx, Host: host, Port: port, User: "postgres", Database: "test",
-		SSLMode: "disable", MaxOpenConns: 1})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	defer m.Close()
+	m := openPgx(t, ctx, 1)
 	table := fmt.Sprintf("dbm_cachedplan_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := m.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY, x int NOT NULL, n int NOT NULL)"); err != nil {
 		t.Fatal(err)
@@ -64,7 +57,7 @@ func TestPgxCachedPlanAfterDDL(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := 0
-	err = m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+	err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
 		runs++
 		_, err := dbm.One[string](ctx, tx, write, 1)
 		return err
