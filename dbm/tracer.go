@@ -33,11 +33,11 @@ type Tracer interface {
 // it took a pool connection itself and how long it waited for it. That is
 // every write not marked [Idempotent] (such a write runs on a connection of
 // its own, see docs/errors-and-retries.md; statements marked
-// [NotIdempotent] count as writes) and, when Config.AcquireTimeout is set,
-// every statement outside a transaction, [Manager.BeginTx] and
-// [Manager.Ping]. What database/sql runs on the pool directly is not
-// reported: reads and [Idempotent] writes without an acquire timeout, and
-// BeginTx and Ping without one. database/sql does not tell how long one such
+// [NotIdempotent] count as writes) and, when an acquire timeout is set (as
+// it is by default, [DefaultAcquireTimeout]), every statement outside a
+// transaction, [Manager.BeginTx] and [Manager.Ping]. What database/sql runs
+// on the pool directly is not reported: with [NoAcquireTimeout], reads and
+// [Idempotent] writes, BeginTx and Ping. database/sql does not tell how long one such
 // call waited; there the wait is part of the operation's duration.
 type AcquireTracer interface {
 	// TraceAcquire is called after each acquisition. op.Name is the
