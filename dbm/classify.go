@@ -37,7 +37,10 @@ func classify(ctx context.Context, err error) (Class, string) {
 			return ClassCanceled, ""
 		}
 	}
-	if isCertificateFailure(err) { // lib/pq returns it bare, pgx inside a net.Error
+	// A refused certificate (lib/pq returns it bare, pgx inside a
+	// net.Error), and a connection that ConnectTimeout cut short: the
+	// server is not reachable, whatever the net.Error says.
+	if isCertificateFailure(err) || dialTimedOut(err) {
 		return ClassConnection, ""
 	}
 	switch {

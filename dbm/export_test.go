@@ -40,3 +40,10 @@ func SetPQDialForTest(dial func(ctx context.Context, network, addr string) (net.
 	pqDial.Store(&dial)
 	return func() { pqDial.Store(nil) }
 }
+
+// SetReplaceWindowForTest sets how long work whose connections keep
+// breaking goes on running on new ones (New takes it from
+// Config.ConnectTimeout).
+func SetReplaceWindowForTest(m *Manager, d time.Duration) {
+	m.retryPol.replaceFor = d
+}

@@ -28,9 +28,8 @@ import (
 //   - Inside a [Tx] no statement is retried; [Manager.WithTx] reruns the
 //     whole function instead (see [Manager.WithTx]).
 //   - A read (or idempotent write), BEGIN or ping whose pooled connection
-//     turns out broken runs again at once on another one, without a pause
-//     and without using up an attempt (see replaceBadConns); a write never
-//     does.
+//     turns out broken runs again on another one, without using up an
+//     attempt (see replaceBadConns and replacer); a write never does.
 
 // retryPolicy is the manager's retry and pool-wait settings.
 type retryPolicy struct {
@@ -38,7 +37,10 @@ type retryPolicy struct {
 	initial  time.Duration // the first pause's cap
 	max      time.Duration // the cap of any pause
 	acquire  time.Duration // Config.AcquireTimeout; 0: wait as long as ctx allows
-	clock    clock
+	// replaceFor is Config.ConnectTimeout: how long work whose connections
+	// keep breaking goes on running on new ones (see replacer).
+	replaceFor time.Duration
+	clock      clock
 	// draw returns a uniformly random duration in [0, n); nil: rand.N.
 	// Tests replace it (see export_test.go).
 	draw func(n time.Duration) time.Duration
@@ -69,11 +71,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // applied.
 func newRetryPolicy(cfg Config) retryPolicy {
 	return retryPolicy{
-		attempts: cfg.RetryMaxAttempts,
-		initial:  cfg.RetryInitialBackoff,
-		max:      cfg.RetryMaxBackoff,
-		acquire:  cfg.AcquireTimeout,
-		clock:    realClock,
+		attempts:   cfg.RetryMaxAttempts,
+		initial:    cfg.RetryInitialBackoff,
+		max:        cfg.RetryMaxBackoff,
+		acquire:    cfg.AcquireTimeout,
+		replaceFor: cfg.ConnectTimeout,
+		clock:      realClock,
 	}
 }
 
@@ -103,17 +106,17 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 // log records only.
 //
 // With replace set (work that is harmless to repeat), an attempt whose
-// connection turns out broken runs again at once, without a pause and
-// without using up an attempt (see replaceBadConns); each such rerun counts
-// in Stats.Retries. The loop is written out here rather than calling
+// connection turns out broken runs again without using up an attempt (see
+// replaceBadConns and replacer); each such rerun counts in Stats.Retries. The loop is written out here rather than calling
 // replaceBadConns, so that the frames between the caller and the statement
 // stay few: the leak detector records only the first leakPCs of them.
 func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error) error {
 	p := &m.retryPol
+	var r replacer
 	for n := 1; ; n++ {
 		err := attempt()
 		if replace && brokenConn(err) {
-			for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
+			for r.start(m); brokenConn(err) && r.again(ctx); {
 				m.stats.retries.Add(1)
 				err = attempt()
 			}
@@ -341,36 +344,41 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) 
 	return m.acquireConn(ctx, op, q)
 }
 
-// acquireConn is acquire without tracing.
+// acquireConn is acquire without tracing. AcquireTimeout bounds the wait
+// for a full pool only: a connection the wait dials itself is made on ctx
+// and bounded by ConnectTimeout (see dialConnector), and its failure is a
+// connection error that names the dial, not a pool timeout.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
 	actx := ctx
 	if m.retryPol.acquire > 0 {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
+		actx, cancel = context.WithTimeout(context.WithValue(ctx, dialingKey{}, ctx), m.retryPol.acquire)
 		defer cancel()
 	}
 	conn, err := m.db.Conn(actx)
 	if err == nil {
 		return conn, nil
 	}
-	if ctx.Err() == nil && actx.Err() != nil {
+	var de *dialError
+	if ctx.Err() == nil && actx.Err() != nil && !errors.As(err, &de) {
 		st := m.db.Stats()
-		return nil, m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: st, err: err})
+		return nil, m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: st, connecting: m.dials.connecting(), err: err})
 	}
 	return nil, m.wrap(ctx, op, q, err)
 }
 
 // poolTimeout is the cause of an [ErrPoolTimeout] error.
 type poolTimeout struct {
-	wait  time.Duration
-	stats sql.DBStats
-	err   error
+	wait       time.Duration
+	stats      sql.DBStats
+	connecting string // the connections being made for waiters, if any (see dialConnector.connecting)
+	err        error
 }
 
 func (e *poolTimeout) Error() string {
 	s := e.stats
-	return fmt.Sprintf("no free connection within %s (in use %d, idle %d, max open %d, waited %d times in all): %v",
-		e.wait, s.InUse, s.Idle, s.MaxOpenConnections, s.WaitCount, e.err)
+	return fmt.Sprintf("no free connection within %s (in use %d%s, idle %d, max open %d, waited %d times in all): %v",
+		e.wait, s.InUse, e.connecting, s.Idle, s.MaxOpenConnections, s.WaitCount, e.err)
 }
 func (e *poolTimeout) Unwrap() error { return e.err }
 
