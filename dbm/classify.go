@@ -92,7 +92,9 @@ var argumentMistakes = []struct{ prefix, middle string }{
 	{"sql: Scan called without calling Next", ""},           // database/sql
 	{"destination not a pointer", ""},                       // database/sql: Scan
 	{"pq: got ", " parameters but the statement requires "}, // lib/pq
-	{"expected ", " arguments, got "},                       // pgx
+	{"expected ", " arguments, got "},                       // pgx: argument count (a query)
+	{"mismatched param and argument count", ""},             // pgx: argument count (Exec)
+	{"failed to encode args[", ""},                          // pgx: an argument it cannot send
 	{"missing argument with index ", ""},                    // modernc.org/sqlite
 	{"missing named argument ", ""},                         // modernc.org/sqlite
 	{"argument count mismatch (got: ", ""},                  // go-sql-driver/mysql

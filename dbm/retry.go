@@ -319,7 +319,9 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 //
 // A write the caller's deadline or cancellation cut short without an answer
 // from the server (no code: the server did not say it cancelled the
-// statement) is just as unknown, and is labelled too.
+// statement) is just as unknown, and is labelled too. An error that pgx
+// says came before anything was sent (SafeToRetry: its context had ended
+// before the statement went out) is not: the write did not take effect.
 func markOutcomeUnknown(err error) {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -327,7 +329,7 @@ func markOutcomeUnknown(err error) {
 	}
 	lost := e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004"
 	cut := (e.Class == ClassTimeout || e.Class == ClassCanceled) && e.Code == ""
-	if lost || cut {
+	if (lost || cut) && !safeToRetry(e.Err) { // pgx knows it sent nothing: not unknown
 		if _, done := e.Err.(*outcomeUnknown); !done {
 			e.Err = &outcomeUnknown{e.Err}
 		}
