@@ -30,8 +30,8 @@ test: vet fmt-check
 ## STRESS_COUNT times in a row with the race detector while another process
 ## (dbm/internal/cpuhog) keeps one core busy: the load under which they must
 ## still pass. The test binary is built once; each run is one pass over the
-## tests, and the target prints how many runs passed (and fails when one did
-## not). The hog is started and stopped here; it also stops by itself after
+## tests (its -v log, with the tests' figures, in STRESS_OUT/run-N.txt), and
+## the target prints how many runs passed (and fails when one did not). The hog is started and stopped here; it also stops by itself after
 ## STRESS_HOG_MAX, or when make is gone.
 STRESS_COUNT ?= 10
 STRESS_RUN ?= ^(TestReliability|TestPostgresPool|TestPostgresStale|TestPostgresTerminatedBackends|TestPostgresSlowDial|TestPostgresLostReply|TestBrokenConnections)
@@ -45,10 +45,10 @@ stress:
 	trap 'kill $$hog 2>/dev/null' EXIT INT TERM; \
 	pass=0; start=$$(date +%s); \
 	for i in $$(seq $(STRESS_COUNT)); do \
-		if (cd dbm && $(STRESS_OUT)/dbm.test -test.run '$(STRESS_RUN)' -test.count=1) > $(STRESS_OUT)/run-$$i.txt 2>&1; then \
+		if (cd dbm && $(STRESS_OUT)/dbm.test -test.run '$(STRESS_RUN)' -test.count=1 -test.v) > $(STRESS_OUT)/run-$$i.txt 2>&1; then \
 			pass=$$((pass+1)); echo "stress: run $$i of $(STRESS_COUNT) passed"; \
 		else \
-			echo "stress: run $$i of $(STRESS_COUNT) FAILED:"; grep -v '^\s*$$' $(STRESS_OUT)/run-$$i.txt | head -n 60; \
+			echo "stress: run $$i of $(STRESS_COUNT) FAILED:"; grep -E -A12 -- '--- FAIL' $(STRESS_OUT)/run-$$i.txt | head -n 80; \
 		fi; \
 	done; \
 	echo "stress: $$pass of $(STRESS_COUNT) runs passed, $$(( $(STRESS_COUNT) - pass )) failed, in $$(( $$(date +%s) - start ))s, one core kept busy (logs in $(STRESS_OUT))"; \

@@ -22,6 +22,7 @@ import (
 // with ErrTimeout (the caller's deadline had not passed). A full pool is
 // still ErrPoolTimeout.
 func TestPostgresSlowDialIsNotPoolTimeout(t *testing.T) {
+	longTest(t, "network faults that wait out timeouts")
 	proxy, cfg := pgViaProxy(t)
 	cfg.MaxOpenConns = 2
 	cfg.AcquireTimeout = 50 * time.Millisecond

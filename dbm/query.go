@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"iter"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -57,18 +58,36 @@ func shorten(q string) string {
 // prepare checks the call and returns the statement as it is sent
 // (trailing semicolons trimmed, '?' rebound for $n drivers), whether it
 // only reads, and its cached plan hint.
-func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error) {
+func (s session) prepare(ctx context.Context, fn, query string, args []any) (stmtRef, error) {
 	if err := s.m.check(ctx, fn); err != nil {
 		return stmtRef{}, err
 	}
 	if s.tx != nil && s.tx.done.Load() {
 		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrTxDone)
 	}
-	st := s.m.stmts.lookup(query, s.m.numbered)
+	st := s.m.stmts.lookup(query, s.m.numbered, s.m.driver == DriverSQLite)
 	if strings.TrimSpace(st.sent) == "" {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
+	if st.args >= 0 && len(args) > st.args && !hasNamed(args) {
+		// SQLite binds the arguments its statement names and ignores any
+		// more: a call with one too many would run, wrongly, without a word.
+		// (Too few, it reports itself.)
+		return stmtRef{}, &ArgumentError{Func: fn, Arg: "args",
+			Reason: strconv.Itoa(len(args)) + " arguments for a statement with " + strconv.Itoa(st.args) + " placeholders (SQLite would ignore the rest)"}
+	}
 	return st, nil
+}
+
+// hasNamed reports whether args holds a [sql.NamedArg], which SQLite binds
+// by name: then the placeholders cannot be counted by position.
+func hasNamed(args []any) bool {
+	for _, a := range args {
+		if _, ok := a.(sql.NamedArg); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // finish records a statement that ran (see [session.start]), turns its
@@ -158,7 +177,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 // records the statement. read returns how many rows it stored; it gets the
 // statement's plan hint for [scanner.planFor] (nil when there is none).
 func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
-	st, err := s.prepare(ctx, fn, query)
+	st, err := s.prepare(ctx, fn, query, args)
 	if err != nil {
 		return err
 	}
@@ -189,7 +208,7 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	st, err := s.prepare(ctx, "Exec", query)
+	st, err := s.prepare(ctx, "Exec", query, args)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +232,7 @@ func (s session) execOnce(ctx context.Context, q string, args []any) (sql.Result
 }
 
 func (s session) query(ctx context.Context, query string, args []any) (*Rows, error) {
-	st, err := s.prepare(ctx, "Query", query)
+	st, err := s.prepare(ctx, "Query", query, args)
 	if err != nil {
 		return nil, err
 	}

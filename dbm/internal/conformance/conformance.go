@@ -54,11 +54,6 @@ type Dialect struct {
 	// a timestamp-without-time-zone column comes back with the same wall
 	// clock in UTC (the zone is dropped), rather than as the same instant.
 	NaiveKeepsWallClock bool
-	// ExtraArgumentsIgnored: the driver binds the arguments the statement
-	// names and ignores any more (modernc.org/sqlite, which lets arguments
-	// run on into a following statement), so too many arguments is not an
-	// error there. A known gap, in docs/errors-and-retries.md.
-	ExtraArgumentsIgnored bool
 }
 
 // requireIntegration is the variable CI sets: with it, a target whose

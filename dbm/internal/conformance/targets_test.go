@@ -70,8 +70,7 @@ var sqliteDialect = conformance.Dialect{
 	TimestampTZ: "TIMESTAMP", Timestamp: "DATETIME", Decimal: "DECIMAL(24,4)",
 	Epoch: func(col string) string { return "CAST(strftime('%s', " + col + ") AS INTEGER)" },
 	// Counts to a billion: seconds of work that an interrupt stops.
-	Sleep:                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c",
-	ExtraArgumentsIgnored: true,
+	Sleep: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c",
 }
 
 var sqliteFileTarget = conformance.Target{
