@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,15 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, &dialError{err: err, timeout: c.timeout, timedOut: timedOut}
 	}
 	return conn, nil
+}
+
+// Close closes the driver's connector if it can be closed, as [sql.DB.Close]
+// would have without the wrapper.
+func (c *dialConnector) Close() error {
+	if cl, ok := c.Connector.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
 }
 
 // dialError is the error of a connection that could not be made: the server

@@ -107,9 +107,10 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 //
 // With replace set (work that is harmless to repeat), an attempt whose
 // connection turns out broken runs again without using up an attempt (see
-// replaceBadConns and replacer); each such rerun counts in Stats.Retries. The loop is written out here rather than calling
-// replaceBadConns, so that the frames between the caller and the statement
-// stay few: the leak detector records only the first leakPCs of them.
+// replaceBadConns and replacer); each such rerun counts in Stats.Retries.
+// The loop is written out here rather than calling replaceBadConns, so that
+// the frames between the caller and the statement stay few: the leak
+// detector records only the first leakPCs of them.
 func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error) error {
 	p := &m.retryPol
 	var r replacer
