@@ -1,4 +1,5 @@
-# dbmanager: make run (quickstart on embedded SQLite), make test (all tests).
+# dbmanager: make run (quickstart on embedded SQLite), make test (all tests),
+# make stress (the reliability and pool tests again and again, one core busy).
 GO       ?= go
 BENCH    ?= .
 PKGS     ?= ./...
@@ -10,7 +11,7 @@ RACE     ?= $(shell CGO_ENABLED=1 $(GO) env CC >/dev/null 2>&1 && command -v "$$
 BENCHSTAT ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 FUZZTIME ?= 30s
 
-.PHONY: run test vet fmt-check lint cover bench fuzz
+.PHONY: run test vet fmt-check lint cover bench fuzz stress
 
 ## run: the quickstart on an embedded in-memory SQLite database (no setup).
 run:
@@ -24,6 +25,34 @@ run:
 test: vet fmt-check
 	$(GO) test $(RACE) -count=1 $(PKGS)
 	cd bench && $(GO) test -count=1 ./...
+
+## stress: the reliability and pool tests of ./dbm (STRESS_RUN), run
+## STRESS_COUNT times in a row with the race detector while another process
+## (dbm/internal/cpuhog) keeps one core busy: the load under which they must
+## still pass. The test binary is built once; each run is one pass over the
+## tests (its -v log, with the tests' figures, in STRESS_OUT/run-N.txt), and
+## the target prints how many runs passed (and fails when one did not). The hog is started and stopped here; it also stops by itself after
+## STRESS_HOG_MAX, or when make is gone.
+STRESS_COUNT ?= 10
+STRESS_RUN ?= ^(TestReliability|TestPostgresPool|TestPostgresStale|TestPostgresTerminatedBackends|TestPostgresSlowDial|TestPostgresLostReply|TestBrokenConnections)
+STRESS_HOG_MAX ?= 3h
+STRESS_OUT ?= $(CURDIR)/bench/out/stress
+stress:
+	@mkdir -p $(STRESS_OUT)
+	$(GO) test $(RACE) -c -o $(STRESS_OUT)/dbm.test ./dbm
+	$(GO) build -o $(STRESS_OUT)/cpuhog ./dbm/internal/cpuhog
+	@$(STRESS_OUT)/cpuhog -for $(STRESS_HOG_MAX) & hog=$$!; \
+	trap 'kill $$hog 2>/dev/null' EXIT INT TERM; \
+	pass=0; start=$$(date +%s); \
+	for i in $$(seq $(STRESS_COUNT)); do \
+		if (cd dbm && $(STRESS_OUT)/dbm.test -test.run '$(STRESS_RUN)' -test.count=1 -test.v) > $(STRESS_OUT)/run-$$i.txt 2>&1; then \
+			pass=$$((pass+1)); echo "stress: run $$i of $(STRESS_COUNT) passed"; \
+		else \
+			echo "stress: run $$i of $(STRESS_COUNT) FAILED:"; grep -E -A12 -- '--- FAIL' $(STRESS_OUT)/run-$$i.txt | head -n 80; \
+		fi; \
+	done; \
+	echo "stress: $$pass of $(STRESS_COUNT) runs passed, $$(( $(STRESS_COUNT) - pass )) failed, in $$(( $$(date +%s) - start ))s, one core kept busy (logs in $(STRESS_OUT))"; \
+	test $$pass -eq $(STRESS_COUNT)
 
 ## fuzz: every fuzz target of both modules, each for $(FUZZTIME), one after
 ## another (go test -fuzz takes one target at a time). Targets are found by

@@ -40,7 +40,10 @@ func classify(ctx context.Context, err error) (Class, string) {
 			return ClassCanceled, ""
 		}
 	}
-	if isCertificateFailure(err) { // lib/pq returns it bare, pgx inside a net.Error
+	// A refused certificate (lib/pq returns it bare, pgx inside a
+	// net.Error), and a connection that ConnectTimeout cut short: the
+	// server is not reachable, whatever the net.Error says.
+	if isCertificateFailure(err) || dialTimedOut(err) {
 		return ClassConnection, ""
 	}
 	switch {
@@ -121,7 +124,9 @@ var argumentMistakes = []struct{ prefix, middle string }{
 	{"sql: Scan called without calling Next", ""},           // database/sql
 	{"destination not a pointer", ""},                       // database/sql: Scan
 	{"pq: got ", " parameters but the statement requires "}, // lib/pq
-	{"expected ", " arguments, got "},                       // pgx
+	{"expected ", " arguments, got "},                       // pgx: argument count (a query)
+	{"mismatched param and argument count", ""},             // pgx: argument count (Exec)
+	{"failed to encode args[", ""},                          // pgx: an argument it cannot send
 	{"missing argument with index ", ""},                    // modernc.org/sqlite
 	{"missing named argument ", ""},                         // modernc.org/sqlite
 	{"argument count mismatch (got: ", ""},                  // go-sql-driver/mysql

@@ -162,16 +162,21 @@ type Config struct {
 	// ConnMaxIdleTime closes connections idle longer than this. Default 10m.
 	ConnMaxIdleTime time.Duration `env:"DB_CONN_MAX_IDLE_TIME"`
 	// ConnectTimeout bounds how long [New] retries its first connection when
-	// the context passed to New has no deadline. Default 10s.
+	// the context passed to New has no deadline; how long making any one
+	// connection (dial and login) may take, later too (past it, the call
+	// fails with [ErrConnection]); and how long a read whose connections
+	// keep breaking goes on running on new ones. Default 10s. See
+	// docs/errors-and-retries.md.
 	ConnectTimeout time.Duration `env:"DB_CONNECT_TIMEOUT"`
-	// AcquireTimeout bounds the wait for a free pool connection of a
-	// statement on the manager, of [Manager.BeginTx] (and each run of
+	// AcquireTimeout bounds the wait for a free connection of a full pool,
+	// of a statement on the manager, of [Manager.BeginTx] (and each run of
 	// [Manager.WithTx]) and of [Manager.Ping]; past it the call fails with
 	// [ErrPoolTimeout], which is not retried; its message names the Rows
-	// and Tx open at that moment, with their file:line. Default 30s
-	// ([DefaultAcquireTimeout]). [NoAcquireTimeout] (or an explicit
-	// DB_ACQUIRE_TIMEOUT=0) waits as long as the caller's context allows.
-	// See docs/errors-and-retries.md.
+	// and Tx open at that moment, with their file:line. Making a new
+	// connection when the pool has room is bounded by ConnectTimeout
+	// instead. Default 30s ([DefaultAcquireTimeout]). [NoAcquireTimeout]
+	// (or an explicit DB_ACQUIRE_TIMEOUT=0) waits as long as the caller's
+	// context allows. See docs/errors-and-retries.md.
 	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,

@@ -53,7 +53,7 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 	// Taking a connection is harmless to repeat: a broken pooled one is
 	// replaced (see replaceBadConns) by checking it with a ping first, so
 	// that the Conn starts on a connection that works.
-	err := m.replaceBadConns(func() error {
+	err := m.replaceBadConns(ctx, func() error {
 		c, err := m.acquire(ctx, "conn", "")
 		if err != nil {
 			return err

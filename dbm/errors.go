@@ -197,7 +197,11 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		cause := e.Err.Error()
+		if e.Class != ClassUnknown {
+			cause = dropRepeat(cause, e.Class.String()+": ")
+		}
+		b.WriteString(cause)
 	}
 	if e.Query != "" {
 		b.WriteString(" [statement: ")
@@ -205,6 +209,14 @@ func (e *Error) Error() string {
 		b.WriteString("]")
 	}
 	return b.String()
+}
+
+// dropRepeat removes prefix (the class, "timeout: ") where it starts the
+// cause's text or one of its ": "-separated parts: pgx starts its timeout
+// errors with "timeout: ", and the message has said so already.
+func dropRepeat(cause, prefix string) string {
+	cause = strings.TrimPrefix(cause, prefix)
+	return strings.ReplaceAll(cause, ": "+prefix, ": ")
 }
 
 // Unwrap returns the driver's error.

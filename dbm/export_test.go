@@ -44,3 +44,10 @@ func SetPQDialForTest(dial func(ctx context.Context, network, addr string) (net.
 // AcquireTimeoutOf is the bound on the wait for a pool connection that m
 // applies (0: only the caller's context).
 func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }
+
+// SetReplaceWindowForTest sets how long work whose connections keep
+// breaking goes on running on new ones (New takes it from
+// Config.ConnectTimeout).
+func SetReplaceWindowForTest(m *Manager, d time.Duration) {
+	m.retryPol.replaceFor = d
+}

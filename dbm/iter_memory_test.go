@@ -32,6 +32,7 @@ func heapGrowth(loop func(sample func())) uint64 {
 const iterRows = 1_000_000
 
 func TestIterStreamsAMillionRowsInFlatMemory(t *testing.T) {
+	longTest(t, "streaming a million rows")
 	db, err := sql.Open(memdriver.Name, "stream:1000000")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,17 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// longTest skips a test of the long tier under go test -short: storms,
+// long reliability runs, network faults that wait out timeouts. The full
+// suite (make test) runs them all; pgtest.Start skips the tests with a
+// throwaway server (restarts) the same way.
+func longTest(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: skips %s; the full suite (make test) runs it", what)
+	}
+}
+
 // missingServer skips the test with a visible reason, or fails it when
 // DBM_REQUIRE_INTEGRATION=1 (CI), so CI can never pass by skipping: the
 // one rule, shared with the conformance suite (and tested there).

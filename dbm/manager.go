@@ -31,11 +31,12 @@ type Manager struct {
 	secrets  secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
-	obs      observer      // tracer, clock and pool watch; see observe.go
-	retryPol retryPolicy   // retries and the pool wait; see retry.go
-	leaks    *leakRegistry // open Rows and Tx; nil when tracking is off
-	stmts    stmtCache     // what each statement's text means; see stmtcache.go
-	pooler   string        // Config.Pooler: statements that keep session state are refused
+	obs      observer       // tracer, clock and pool watch; see observe.go
+	retryPol retryPolicy    // retries and the pool wait; see retry.go
+	dials    *dialConnector // makes the pool's connections; nil for Wrap
+	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
+	stmts    stmtCache      // what each statement's text means; see stmtcache.go
+	pooler   string         // Config.Pooler: statements that keep session state are refused
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -88,7 +89,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	dsn := cfg.dsn()
-	db, err := openTracedPool(cfg.Driver, dsn, o.tracer, o.now, secret)
+	db, dials, err := openPool(cfg.Driver, dsn, cfg.ConnectTimeout, o, secret)
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}
@@ -98,6 +99,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	db.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
 
 	m := newManager(db, cfg.Driver, o)
+	m.dials = dials
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
@@ -128,14 +130,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// openPool opens the pool. lib/pq's connections get a dialer that makes
+// openPool opens the pool on the driver's connector, wrapped so that each
+// new connection is bounded by ConnectTimeout and its failure names the
+// dial (see dial.go). lib/pq's connections also get a dialer that makes
 // them end a call when its context ends, also on a dead network (see
 // pqconn.go).
-func openPool(driverName, dsn string) (*sqlx.DB, error) {
-	if driverName != DriverPostgres {
-		return sqlx.Open(driverName, dsn)
+func openPool(driverName, dsn string, connectTimeout time.Duration, o options, secret secrets) (*sqlx.DB, *dialConnector, error) {
+	c, err := newDialConnector(driverName, dsn, connectTimeout)
+	if err != nil {
+		return nil, nil, err
 	}
-	return sqlx.NewDb(sql.OpenDB(newPQConnector(dsn)), driverName), nil
+	if ct, ok := o.tracer.(ConnectTracer); ok {
+		c.tracer, c.now, c.secret = ct, o.now, secret
+	}
+	return sqlx.NewDb(sql.OpenDB(c), driverName), c, nil
 }
 
 // Wrap returns a Manager over an existing pool, such as one from go-sqlmock

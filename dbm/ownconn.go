@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/copyhook"
 )
@@ -66,14 +67,14 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 	// pgx's COPY (Tx.CopyFrom with dbm/dbmpgx) needs the transaction's
 	// sql.Conn: on pgx with it imported, transactions take one.
 	if m.retryPol.acquire <= 0 && (m.driver != DriverPgx || copyhook.Pgx == nil) {
-		err := m.replaceBadConns(func() (err error) {
+		err := m.replaceBadConns(ctx, func() (err error) {
 			stx, err = m.db.BeginTx(ctx, opts)
 			return err
 		})
 		return stx, nil, err
 	}
 	var conn *sql.Conn
-	err := m.replaceBadConns(func() error {
+	err := m.replaceBadConns(ctx, func() error {
 		c, err := m.acquire(ctx, "begin", "")
 		if err != nil {
 			return err
@@ -99,9 +100,9 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 // while it is up.
 func (m *Manager) ping(ctx context.Context) error {
 	if m.retryPol.acquire <= 0 {
-		return m.replaceBadConns(func() error { return m.db.PingContext(ctx) })
+		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 	}
-	return m.replaceBadConns(func() error {
+	return m.replaceBadConns(ctx, func() error {
 		conn, err := m.acquire(ctx, "ping", "")
 		if err != nil {
 			return err
@@ -113,10 +114,10 @@ func (m *Manager) ping(ctx context.Context) error {
 }
 
 // replaceBadConns runs try, which takes a connection from the pool and uses
-// it, and runs it again at once while the connection turns out to be broken
-// (see brokenConn): typically closed by the server while it sat idle in the
-// pool (a restart, a failover, a terminated backend), and then often all the
-// others are too.
+// it, and runs it again while the connection turns out to be broken (see
+// brokenConn and [replacer]): typically closed by the server while it sat
+// idle in the pool (a restart, a failover, a terminated backend), and then
+// often all the others are too.
 //
 // database/sql replaces a broken connection by itself only in some cases: a
 // statement or BEGIN on its own pool path that fails with driver.ErrBadConn
@@ -124,30 +125,79 @@ func (m *Manager) ping(ctx context.Context) error {
 // PingContext, nor when lib/pq reports the broken connection as the network
 // error it met (a reset) rather than driver.ErrBadConn. The manager cannot
 // ask database/sql for a new connection; it can run out of broken ones
-// instead (see replaceBudget). Only work that is harmless to repeat may use
-// it (a read, BEGIN, a ping): the connection may break after the work
-// reached the server. Statements get the same from [Manager.retry].
-func (m *Manager) replaceBadConns(try func() error) error {
+// instead. Only work that is harmless to repeat may use it (a read, BEGIN, a
+// ping): the connection may break after the work reached the server.
+// Statements get the same from [Manager.retry].
+func (m *Manager) replaceBadConns(ctx context.Context, try func() error) error {
 	err := try()
 	if !brokenConn(err) {
 		return err // the common case: no look at the pool's counts
 	}
-	for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
+	var r replacer
+	for r.start(m); brokenConn(err) && r.again(ctx); {
 		err = try()
 	}
 	return err
 }
 
-// replaceBudget is how many times work whose connection broke may run again
-// at once: database/sql discards each broken connection, so one more try
-// than there are open connections reaches a new one at the latest.
-func (m *Manager) replaceBudget() int { return m.db.Stats().OpenConnections + 1 }
+// replacer decides whether work whose connection broke runs again. First
+// at once, as many times as there are open connections and one more:
+// database/sql discards each broken connection, so the last of these tries
+// reaches a new one at the latest. A new connection can break too: on a
+// loaded machine a server that is ending connections (a failover, an
+// administrator terminating backends) may end it before the work is
+// through, however quickly it is retried. So the work then goes on running
+// on new connections, pausing as the retry policy does between attempts,
+// for as long as Config.ConnectTimeout allows from the first broken
+// connection of the call (and the caller's context; only when retries are
+// on). None of these runs uses up a retry attempt: a server that cannot be
+// reached at all fails the dial instead, which is not a broken connection,
+// and the retry policy takes over. The zero replacer is ready for start.
+type replacer struct {
+	p      *retryPolicy
+	atOnce int       // tries left without a pause
+	n      int       // tries after a pause so far
+	until  time.Time // no try starts after this; set by the first start
+}
+
+// start begins a run of replacements: the call's first, or the next after
+// a retry attempt. The window runs from the first.
+func (r *replacer) start(m *Manager) {
+	if r.p == nil {
+		r.p = &m.retryPol
+		if r.p.attempts > 1 {
+			r.until = r.p.clock.now().Add(r.p.replaceFor)
+		}
+	}
+	r.atOnce = m.db.Stats().OpenConnections + 1
+}
+
+// again reports whether to run the work once more, after the pause it
+// calls for. It is false when the pause would end past the replacer's
+// window or ctx's deadline, or ctx ends during it.
+func (r *replacer) again(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if r.atOnce > 0 {
+		r.atOnce--
+		return true
+	}
+	r.n++
+	d := r.p.backoff(r.n)
+	end := r.p.clock.now().Add(d)
+	if dl, ok := ctx.Deadline(); end.After(r.until) || ok && !end.Before(dl) {
+		return false
+	}
+	return r.p.clock.sleep(ctx, d) == nil
+}
 
 // brokenConn reports whether err says that the connection the work ran on
 // is broken: [driver.ErrBadConn], or a reset or closed socket met while
 // reading or writing (lib/pq reports those as they are, after marking the
 // connection bad). A failure to connect at all (a refused dial: the server
-// is down) is not: there is no connection to replace.
+// is down; a login that ConnectTimeout cut short) is not: there is no
+// connection to replace.
 func brokenConn(err error) bool {
 	if err == nil {
 		return false
@@ -155,6 +205,9 @@ func brokenConn(err error) bool {
 	var mr *midResult
 	if errors.As(err, &mr) {
 		return false // the statement ran: a retry, not a replacement
+	}
+	if dialTimedOut(err) {
+		return false // the server did not answer in time: nothing to replace
 	}
 	if errors.Is(err, driver.ErrBadConn) {
 		return true

@@ -143,6 +143,7 @@ var pgCalls = []struct {
 // bounded lib/pq's wait for its cancel request, such a call took the whole
 // round trip or more: 12s here.)
 func TestPostgresNetLatency(t *testing.T) {
+	longTest(t, "network faults that wait out timeouts")
 	proxy, cfg := pgViaProxy(t)
 	// lib/pq's own connect_timeout too, which must neither stop the
 	// manager's bounds from working nor cut connections short (lib/pq
@@ -313,6 +314,7 @@ func TestPostgresNetResetMidResult(t *testing.T) {
 // a dialer of its own, each of these calls hung until the network came
 // back (forever, here).
 func TestPostgresNetBlackHole(t *testing.T) {
+	longTest(t, "network faults that wait out timeouts")
 	proxy, cfg := pgViaProxy(t)
 	const deadline = 200 * time.Millisecond
 

@@ -311,6 +311,7 @@ func waitForLockWait(t *testing.T, admin *dbm.Manager, app string) {
 }
 
 func TestPostgresTerminatedBackends(t *testing.T) {
+	longTest(t, "terminating backends under load")
 	admin := newPostgres(t)
 	table := pgRetryTable(t, admin)
 	m, app := newPostgresApp(t, "dbm-i3-term-", func(c *dbm.Config) { c.MaxOpenConns = 3 })

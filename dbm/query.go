@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"iter"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -68,7 +69,7 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	if s.pin != nil && s.pin.done.Load() {
 		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrConnDone)
 	}
-	st := s.m.stmts.lookup(query, s.m.numbered)
+	st := s.m.stmts.lookup(query, s.m.numbered, s.m.driver == DriverSQLite)
 	if strings.TrimSpace(st.sent) == "" {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
@@ -82,21 +83,46 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 }
 
 // prepareArgs is prepare for a statement with its arguments: named
-// parameters and IN lists are bound (see [Manager.bind]). What the
-// statement is (a read or not, its plan hint) is judged from the caller's
-// text, so that the texts of IN lists of every length do not fill the
-// caches.
+// parameters and IN lists are bound (see [Manager.bind]), and SQLite's
+// arguments are counted. What the statement is (a read or not, its plan
+// hint) is judged from the caller's text, so that the texts of IN lists of
+// every length do not fill the caches.
 func (s session) prepareArgs(ctx context.Context, fn, query string, args []any) (stmtRef, []any, error) {
 	st, err := s.prepare(ctx, fn, query)
 	if err != nil {
 		return stmtRef{}, nil, err
 	}
 	rw, changed, err := s.m.bind(fn, query, args)
-	if err != nil || !changed {
-		return st, args, err
+	if err != nil {
+		return stmtRef{}, nil, err
 	}
-	st.sent = sentText(rw.text, s.m.numbered)
-	return st, rw.args, nil
+	if changed {
+		st.sent, args = sentText(rw.text, s.m.numbered), rw.args
+		if st.args >= 0 {
+			if n, plain := sqltext.Marks(st.sent); plain {
+				st.args = n
+			}
+		}
+	}
+	if st.args >= 0 && len(args) > st.args && !hasNamed(args) {
+		// SQLite binds the arguments its statement names and ignores any
+		// more: a call with one too many would run, wrongly, without a word.
+		// (Too few, it reports itself.)
+		return stmtRef{}, nil, &ArgumentError{Func: fn, Arg: "args",
+			Reason: strconv.Itoa(len(args)) + " arguments for a statement with " + strconv.Itoa(st.args) + " placeholders (SQLite would ignore the rest)"}
+	}
+	return st, args, nil
+}
+
+// hasNamed reports whether args holds a [sql.NamedArg], which SQLite binds
+// by name: then the placeholders cannot be counted by position.
+func hasNamed(args []any) bool {
+	for _, a := range args {
+		if _, ok := a.(sql.NamedArg); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // finish records a statement that ran (see [session.start]), turns its

@@ -85,6 +85,7 @@ func (k *pgKiller) stop(t *testing.T) (rounds, killed int) {
 // them) and connections of their own (AcquireTimeout set: database/sql does
 // neither, the manager must).
 func TestReliabilityKilledBackendsUnderLoad(t *testing.T) {
+	longTest(t, "a long reliability run")
 	duration := reliabilityDuration(t, 2*time.Second)
 	const workers, every = 5, 20 * time.Millisecond
 	admin := newPostgres(t)

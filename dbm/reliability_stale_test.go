@@ -21,6 +21,7 @@ import (
 // itself: three tries, one per retry attempt, would each meet a dead
 // connection and the read would fail although the server is up.
 func TestPostgresStaleIdleConnections(t *testing.T) {
+	longTest(t, "a reliability run that terminates backends")
 	const pool = 5 // more dead connections than attempts, and than the 3 tries database/sql makes
 	admin := newPostgres(t)
 	for _, path := range managerPaths {

@@ -31,9 +31,8 @@ import (
 //   - On a [Conn] no statement is retried nor moved to another connection:
 //     its session state lives on that one.
 //   - A read (or idempotent write), BEGIN or ping whose pooled connection
-//     turns out broken runs again at once on another one, without a pause
-//     and without using up an attempt (see replaceBadConns); a write never
-//     does.
+//     turns out broken runs again on another one, without using up an
+//     attempt (see replaceBadConns and replacer); a write never does.
 
 // retryPolicy is the manager's retry and pool-wait settings.
 type retryPolicy struct {
@@ -41,7 +40,10 @@ type retryPolicy struct {
 	initial  time.Duration // the first pause's cap
 	max      time.Duration // the cap of any pause
 	acquire  time.Duration // Config.AcquireTimeout; 0: wait as long as ctx allows
-	clock    clock
+	// replaceFor is Config.ConnectTimeout: how long work whose connections
+	// keep breaking goes on running on new ones (see replacer).
+	replaceFor time.Duration
+	clock      clock
 	// draw returns a uniformly random duration in [0, n); nil: rand.N.
 	// Tests replace it (see export_test.go).
 	draw func(n time.Duration) time.Duration
@@ -72,11 +74,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // applied.
 func newRetryPolicy(cfg Config) retryPolicy {
 	return retryPolicy{
-		attempts: cfg.RetryMaxAttempts,
-		initial:  cfg.RetryInitialBackoff,
-		max:      cfg.RetryMaxBackoff,
-		acquire:  max(cfg.AcquireTimeout, 0), // NoAcquireTimeout: 0; see options.acquireTimeout
-		clock:    realClock,
+		attempts:   cfg.RetryMaxAttempts,
+		initial:    cfg.RetryInitialBackoff,
+		max:        cfg.RetryMaxBackoff,
+		acquire:    max(cfg.AcquireTimeout, 0), // NoAcquireTimeout: 0; see options.acquireTimeout
+		replaceFor: cfg.ConnectTimeout,
+		clock:      realClock,
 	}
 }
 
@@ -106,13 +109,14 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 // log records only.
 //
 // With replace set (work that is harmless to repeat), an attempt whose
-// connection turns out broken runs again at once, without a pause and
-// without using up an attempt (see replaceBadConns); each such rerun counts
-// in Stats.Retries. The loop is written out here rather than calling
-// replaceBadConns, so that the frames between the caller and the statement
-// stay few: the leak detector records only the first leakPCs of them.
+// connection turns out broken runs again without using up an attempt (see
+// replaceBadConns and replacer); each such rerun counts in Stats.Retries.
+// The loop is written out here rather than calling replaceBadConns, so that
+// the frames between the caller and the statement stay few: the leak
+// detector records only the first leakPCs of them.
 func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error) error {
 	p := &m.retryPol
+	var r replacer
 	for n := 1; ; n++ {
 		err := attempt()
 		if staleCachedPlan(err) {
@@ -120,7 +124,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 			err = attempt() // once: the driver prepares the statement anew
 		}
 		if replace && brokenConn(err) {
-			for left := m.replaceBudget(); left > 0 && brokenConn(err); left-- {
+			for r.start(m); brokenConn(err) && r.again(ctx); {
 				m.stats.retries.Add(1)
 				err = attempt()
 			}
@@ -338,7 +342,9 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 //
 // A write the caller's deadline or cancellation cut short without an answer
 // from the server (no code: the server did not say it cancelled the
-// statement) is just as unknown, and is labelled too.
+// statement) is just as unknown, and is labelled too. An error that pgx
+// says came before anything was sent (SafeToRetry: its context had ended
+// before the statement went out) is not: the write did not take effect.
 func markOutcomeUnknown(err error) {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -346,7 +352,7 @@ func markOutcomeUnknown(err error) {
 	}
 	lost := e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004"
 	cut := (e.Class == ClassTimeout || e.Class == ClassCanceled) && e.Code == ""
-	if lost || cut {
+	if (lost || cut) && !safeToRetry(e.Err) { // pgx knows it sent nothing: not unknown
 		if _, done := e.Err.(*outcomeUnknown); !done {
 			e.Err = &outcomeUnknown{e.Err}
 		}
@@ -363,19 +369,23 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) 
 	return m.acquireConn(ctx, op, q)
 }
 
-// acquireConn is acquire without tracing.
+// acquireConn is acquire without tracing. AcquireTimeout bounds the wait
+// for a full pool only: a connection the wait dials itself is made on ctx
+// and bounded by ConnectTimeout (see dialConnector), and its failure is a
+// connection error that names the dial, not a pool timeout.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
 	actx := ctx
 	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
+		actx, cancel = context.WithTimeout(context.WithValue(ctx, dialingKey{}, ctx), m.retryPol.acquire)
 		defer cancel()
 	}
 	conn, err := m.db.Conn(actx)
 	if err == nil {
 		return conn, nil
 	}
-	if ctx.Err() == nil && actx.Err() != nil {
+	var de *dialError
+	if ctx.Err() == nil && actx.Err() != nil && !errors.As(err, &de) {
 		return nil, m.poolTimeoutErr(op, q, err)
 	}
 	return nil, m.wrap(ctx, op, q, err)
@@ -394,7 +404,8 @@ func endsWithin(ctx context.Context, d time.Duration) bool {
 // oldest Rows and Tx open at that moment, where they were opened, which are
 // what holds the connections when the pool is exhausted by a leak.
 func (m *Manager) poolTimeoutErr(op, q string, err error) error {
-	return m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: m.db.Stats(), open: m.Leaks(), err: err})
+	return m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: m.db.Stats(),
+		connecting: m.dials.connecting(), open: m.Leaks(), err: err})
 }
 
 // poolTimeoutShown is how many open resources an [ErrPoolTimeout] message
@@ -403,16 +414,17 @@ const poolTimeoutShown = 5
 
 // poolTimeout is the cause of an [ErrPoolTimeout] error.
 type poolTimeout struct {
-	wait  time.Duration
-	stats sql.DBStats
-	open  []Leak // oldest first, from Manager.Leaks
-	err   error
+	wait       time.Duration
+	stats      sql.DBStats
+	connecting string // the connections being made for waiters, if any (see dialConnector.connecting)
+	open       []Leak // oldest first, from Manager.Leaks
+	err        error
 }
 
 func (e *poolTimeout) Error() string {
 	s := e.stats
-	msg := fmt.Sprintf("no free connection within %s (in use %d, idle %d, max open %d, waited %d times in all)",
-		e.wait, s.InUse, s.Idle, s.MaxOpenConnections, s.WaitCount)
+	msg := fmt.Sprintf("no free connection within %s (in use %d%s, idle %d, max open %d, waited %d times in all)",
+		e.wait, s.InUse, e.connecting, s.Idle, s.MaxOpenConnections, s.WaitCount)
 	if len(e.open) > 0 {
 		var b strings.Builder
 		for i, l := range e.open[:min(len(e.open), poolTimeoutShown)] {

@@ -668,3 +668,48 @@ func TestWithTxNeverRerunsJoinedOutcomeUnknown(t *testing.T) {
 		t.Errorf("fn ran %d times although its error matches ErrOutcomeUnknown: the audit INSERT whose outcome is unknown was sent twice", runs)
 	}
 }
+
+// pgxTimeout is pgconn's timeout error: "timeout: " and the cause, with
+// pgx's judgement whether anything was sent.
+type pgxTimeout struct {
+	cause string
+	safe  bool
+}
+
+func (e *pgxTimeout) Error() string     { return "timeout: " + e.cause }
+func (e *pgxTimeout) Timeout() bool     { return true }
+func (e *pgxTimeout) SafeToRetry() bool { return e.safe }
+
+// TestPgxTimeoutOutcome: a write that pgx says timed out before it was
+// sent (its context had ended: SafeToRetry) is ErrTimeout and not
+// ErrOutcomeUnknown; one that timed out after it was sent is both. Neither
+// message says "timeout" twice.
+func TestPgxTimeoutOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     *pgxTimeout
+		unknown bool
+		want    string
+	}{
+		{"before it was sent", &pgxTimeout{cause: "context already done: context deadline exceeded", safe: true}, false,
+			"dbm: exec: timeout: context already done: context deadline exceeded [statement: UPDATE t SET n = 1]"},
+		{"after it was sent", &pgxTimeout{cause: "context deadline exceeded"}, true,
+			"dbm: exec: timeout: outcome unknown, the statement may have taken effect: context deadline exceeded [statement: UPDATE t SET n = 1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, mock, _ := newRetryMock(t, "pgx", 1)
+			mock.ExpectExec("UPDATE t SET n = 1").WillReturnError(tc.err)
+			_, err := m.Exec(context.Background(), "UPDATE t SET n = 1")
+			if !errors.Is(err, dbm.ErrTimeout) || errors.Is(err, dbm.ErrOutcomeUnknown) != tc.unknown {
+				t.Errorf("err = %v; want ErrTimeout, ErrOutcomeUnknown %v", err, tc.unknown)
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("message %q\nwant    %q", err, tc.want)
+			}
+			var pe *pgxTimeout
+			if !errors.As(err, &pe) {
+				t.Errorf("errors.As does not reach pgx's error in %v", err)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ type stmtInfo struct {
 	text string // as the caller wrote it
 	sent string // trailing semicolons trimmed, '?' rebound for $n drivers
 	read bool   // sqltext.IsRead(sent)
+	args int    // the arguments it takes, for SQLite; -1: not counted (see countArgs)
 	// plan is the last scan plan used for this statement's rows; a hint,
 	// used only when its element type and columns match.
 	plan atomic.Pointer[plan]
@@ -42,25 +43,32 @@ type stmtCache struct {
 type stmtRef struct {
 	sent string
 	read bool
+	args int // see stmtInfo.args
 	// plan is the cached statement's plan hint; nil when it is not cached.
 	plan *atomic.Pointer[plan]
 }
 
-// lookup returns the statement's text as sent and whether it only reads,
-// computing them on a miss.
-func (c *stmtCache) lookup(text string, numbered bool) stmtRef {
+// lookup returns the statement's text as sent, whether it only reads and,
+// with count set, how many arguments it takes, computing them on a miss.
+func (c *stmtCache) lookup(text string, numbered, count bool) stmtRef {
 	i, key := stmtSlot(text)
 	if e := c.slots[i].Load(); e != nil && e.text == text {
-		return stmtRef{sent: e.sent, read: e.read, plan: &e.plan}
+		return stmtRef{sent: e.sent, read: e.read, args: e.args, plan: &e.plan}
 	}
 	sent := sentText(text, numbered)
 	read := sqltext.IsRead(sent)
-	if c.missed[i].Swap(key) != key {
-		return stmtRef{sent: sent, read: read}
+	args := -1
+	if count {
+		if n, plain := sqltext.Marks(sent); plain {
+			args = n
+		}
 	}
-	e := &stmtInfo{text: text, sent: sent, read: read}
+	if c.missed[i].Swap(key) != key {
+		return stmtRef{sent: sent, read: read, args: args}
+	}
+	e := &stmtInfo{text: text, sent: sent, read: read, args: args}
 	c.slots[i].Store(e)
-	return stmtRef{sent: sent, read: read, plan: &e.plan}
+	return stmtRef{sent: sent, read: read, args: args, plan: &e.plan}
 }
 
 // sentText is text as the manager sends it: trailing semicolons and white

@@ -30,7 +30,7 @@ func TestStmtCacheAnswers(t *testing.T) {
 			if tc.numbered != cases[0].numbered {
 				c = &stmtCache{} // one cache per manager, and managers have one driver
 			}
-			st := c.lookup(tc.text, tc.numbered)
+			st := c.lookup(tc.text, tc.numbered, false)
 			if st.sent != tc.sent || st.read != tc.read {
 				t.Fatalf("lookup %d of %q = (%q, %v), want (%q, %v)", i, tc.text, st.sent, st.read, tc.sent, tc.read)
 			}
@@ -43,20 +43,20 @@ func TestStmtCacheAnswers(t *testing.T) {
 func TestStmtCacheKeepsOnlyRepeatedAddresses(t *testing.T) {
 	var c stmtCache
 	const q = "SELECT id FROM users WHERE email = $1"
-	if st := c.lookup(q, true); st.plan != nil {
+	if st := c.lookup(q, true, false); st.plan != nil {
 		t.Fatal("first sight of a statement cached it")
 	}
-	if st := c.lookup(q, true); st.plan == nil {
+	if st := c.lookup(q, true, false); st.plan == nil {
 		t.Fatal("second sight of a constant statement did not cache it")
 	}
 	texts := make([]string, 200)
 	for i := range texts {
 		texts[i] = fresh("SELECT id FROM users WHERE name = $1")
 	}
-	c.lookup(texts[0], true) // IsRead's own cache learns the text
+	c.lookup(texts[0], true, false) // IsRead's own cache learns the text
 	i := 1
 	allocs := testing.AllocsPerRun(100, func() {
-		if st := c.lookup(texts[i], true); st.plan != nil || !st.read {
+		if st := c.lookup(texts[i], true, false); st.plan != nil || !st.read {
 			t.Fatalf("one-off text: plan %v, read %v", st.plan, st.read)
 		}
 		i++
@@ -103,7 +103,7 @@ func TestStmtCacheSlotCollisions(t *testing.T) {
 		for i, q := range texts {
 			want := i%2 == 0
 			for range round + 1 { // from round 1 on, each settles in the slot
-				if st := c.lookup(q, false); st.read != want || st.sent != q {
+				if st := c.lookup(q, false, false); st.read != want || st.sent != q {
 					t.Fatalf("round %d: lookup(%q) = (%q, read %v), want read %v", round, q, st.sent, st.read, want)
 				}
 			}

@@ -140,6 +140,7 @@ func poolCall(ctx context.Context, m *dbm.Manager, i int, hold string) error {
 // ErrPoolTimeout, nothing else, no sooner than the acquire timeout and not
 // much later; afterwards no connection is in use and the manager works.
 func TestPostgresPoolExhaustionManyCallers(t *testing.T) {
+	longTest(t, "a storm of 300 callers")
 	cfg := postgresConfig(t)
 	noGoroutineLeft(t)
 	cfg.MaxOpenConns = 4
@@ -364,6 +365,7 @@ func contextStorm(t *testing.T, db stormDB, ops int, ms ...*dbm.Manager) {
 // the call, during a statement, during row iteration, inside WithTx's
 // function and during Commit.
 func TestPostgresContextStorm(t *testing.T) {
+	longTest(t, "a storm of cancelled contexts")
 	cfg := postgresConfig(t)
 	noGoroutineLeft(t)
 	cfg.MaxOpenConns = 8
@@ -384,6 +386,7 @@ func TestPostgresContextStorm(t *testing.T) {
 // without PostgreSQL run it too: 600 calls, as SQLite's work is done by
 // the test's own CPU (a statement "sleeps" by counting).
 func TestSQLiteContextStorm(t *testing.T) {
+	longTest(t, "a storm of cancelled contexts")
 	noGoroutineLeft(t)
 	m := newSQLite(t)
 	own, err := dbm.New(context.Background(), dbm.Config{Driver: dbm.DriverSQLite, Database: t.TempDir() + "/storm.db", AcquireTimeout: time.Minute})

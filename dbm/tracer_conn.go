@@ -1,13 +1,6 @@
 package dbm
 
-import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
-	"time"
-
-	"github.com/jmoiron/sqlx"
-)
+import "context"
 
 // ConnectTracer is an optional interface for a [Tracer]: when the tracer
 // given to [WithTracer] implements it, the pool that [New] opens reports
@@ -22,60 +15,3 @@ type ConnectTracer interface {
 	// and res.Class its class, when the connection failed.
 	TraceConnect(ctx context.Context, res TraceResult)
 }
-
-// openTracedPool is openPool, with every new connection timed for the
-// tracer t when it is a [ConnectTracer].
-func openTracedPool(driverName, dsn string, t Tracer, now func() time.Time, secret secrets) (*sqlx.DB, error) {
-	ct, ok := t.(ConnectTracer)
-	if !ok {
-		return openPool(driverName, dsn)
-	}
-	var c driver.Connector
-	if driverName == DriverPostgres {
-		c = newPQConnector(dsn) // as openPool does
-	} else {
-		probe, err := sql.Open(driverName, dsn) // only looks the driver up
-		if err != nil {
-			return nil, err
-		}
-		d := probe.Driver()
-		_ = probe.Close()
-		if dc, ok := d.(driver.DriverContext); ok {
-			if c, err = dc.OpenConnector(dsn); err != nil {
-				return nil, err
-			}
-		} else {
-			c = dsnConnector{d: d, dsn: dsn}
-		}
-	}
-	return sqlx.NewDb(sql.OpenDB(&timedConnector{Connector: c, tracer: ct, now: now, secret: secret}), driverName), nil
-}
-
-// timedConnector tells a ConnectTracer how long each Connect took.
-type timedConnector struct {
-	driver.Connector
-	tracer ConnectTracer
-	now    func() time.Time
-	secret secrets
-}
-
-func (c *timedConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	start := c.now()
-	conn, err := c.Connector.Connect(ctx)
-	res := TraceResult{Duration: c.now().Sub(start), Rows: -1}
-	if err != nil {
-		res.Err, res.Class = c.secret.scrubConnect(err), Classify(err)
-	}
-	c.tracer.TraceConnect(ctx, res)
-	return conn, err
-}
-
-// dsnConnector is a Connector for a driver without one, as database/sql
-// makes for itself.
-type dsnConnector struct {
-	d   driver.Driver
-	dsn string
-}
-
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.d }

@@ -1,8 +1,9 @@
 // Package conformance is one behaviour suite for package dbm, run against
 // every supported driver: [Run] takes a [Target] (how to reach a database
 // and how its SQL dialect differs) and checks type round trips,
-// JSON columns, placeholders, the query helpers, transactions, error classes, pool
-// settings, cancellation and LoadConfig. The targets themselves (lib/pq,
+// JSON columns, placeholders, the query helpers, transactions, error classes
+// (the caller's mistakes and a write timed out before it was sent
+// included), pool settings, cancellation and LoadConfig. The targets themselves (lib/pq,
 // pgx, MySQL/MariaDB, SQLite file and in-memory) are in this package's
 // tests, which import the drivers; package dbm never does.
 package conformance
@@ -135,6 +136,8 @@ func Run(t *testing.T, tg Target) {
 	t.Run("ScanSQLRows", func(t *testing.T) { testScanSQLRows(t, tg) })
 	t.Run("WithTx", func(t *testing.T) { testWithTx(t, tg) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, tg) })
+	t.Run("CallMistakes", func(t *testing.T) { testCallMistakes(t, tg) })
+	t.Run("TimedOutBeforeSent", func(t *testing.T) { testTimedOutBeforeSent(t, tg) })
 	t.Run("Pool", func(t *testing.T) { testPool(t, tg) })
 	t.Run("Cancel", func(t *testing.T) { testCancel(t, tg) })
 	t.Run("LoadConfig", func(t *testing.T) { testLoadConfig(t, tg) })

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,6 +184,74 @@ func waitIdle(t *testing.T, m *dbm.Manager) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); m.Stats().InUse != 0 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
+	}
+	assertIdle(t, m)
+}
+
+// testCallMistakes: the caller's own mistakes are ErrInvalidArgument on
+// every driver, reads and writes alike, whoever finds them (database/sql or
+// the driver): an argument too few or too many, and an argument the driver
+// cannot send. Nothing reaches the table, and none of them is retried or
+// said to have an unknown outcome.
+func testCallMistakes(t *testing.T, tg Target) {
+	m := open(t, tg, nil)
+	d := tg.Dialect
+	tbl := table(t, m, tg, "mistake", "id "+d.BigInt+" PRIMARY KEY, name "+d.Text+" NULL")
+	ctx := context.Background()
+	insert := "INSERT INTO " + tbl + " (id, name) VALUES (?, ?)"
+	read := "SELECT id FROM " + tbl + " WHERE id = ? AND name = ?"
+	unsendable := struct{ X, Y int }{1, 2}
+	for _, c := range []struct {
+		name string
+		args []any
+	}{
+		{"too few arguments", []any{1}},
+		{"too many arguments", []any{1, "a", 3}},
+		{"an argument the driver cannot send", []any{1, unsendable}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := m.Stats().Retries
+			_, werr := m.Exec(ctx, insert, c.args...)
+			var id int64
+			rerr := m.Get(ctx, &id, read, c.args...)
+			for what, err := range map[string]error{"Exec": werr, "Get": rerr} {
+				if !errors.Is(err, dbm.ErrInvalidArgument) || dbm.Classify(err) != dbm.ClassInvalidArgument {
+					t.Errorf("%s: err = %v (class %v), want ErrInvalidArgument", what, err, dbm.Classify(err))
+				}
+				if errors.Is(err, dbm.ErrOutcomeUnknown) {
+					t.Errorf("%s: err = %v matches ErrOutcomeUnknown: the statement was never run", what, err)
+				}
+			}
+			if r := m.Stats().Retries - before; r != 0 {
+				t.Errorf("%d retries of a call made wrongly, want none", r)
+			}
+		})
+	}
+	if n, err := dbm.One[int64](ctx, m, "SELECT count(*) FROM "+tbl); err != nil || n != 0 {
+		t.Errorf("after the mistakes: %d rows, %v; want none", n, err)
+	}
+	assertIdle(t, m)
+}
+
+// testTimedOutBeforeSent: a write whose deadline has passed before it
+// could be sent fails with ErrTimeout, and not with ErrOutcomeUnknown: it
+// cannot have taken effect, and it did not. The message does not repeat the
+// class ("timeout: ...: timeout: ...").
+func testTimedOutBeforeSent(t *testing.T, tg Target) {
+	m := open(t, tg, nil)
+	tbl := table(t, m, tg, "late", "id "+tg.Dialect.BigInt+" PRIMARY KEY")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err := m.Exec(ctx, "INSERT INTO "+tbl+" (id) VALUES (?)", 1)
+	if !errors.Is(err, dbm.ErrTimeout) || errors.Is(err, dbm.ErrOutcomeUnknown) {
+		t.Errorf("err = %v, want ErrTimeout and not ErrOutcomeUnknown", err)
+	}
+	if err != nil && strings.Count(err.Error(), "timeout: ") > 1 {
+		t.Errorf("err = %q repeats itself", err)
+	}
+	if n, err := dbm.One[int64](context.Background(), m, "SELECT count(*) FROM "+tbl); err != nil || n != 0 {
+		t.Errorf("%d rows, %v; want none", n, err)
 	}
 	assertIdle(t, m)
 }

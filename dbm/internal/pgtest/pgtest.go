@@ -196,6 +196,10 @@ type Server struct {
 // (immediate mode) and delete its directory. It returns once the server
 // accepts TCP connections; any failure after the prerequisites are found
 // fails the test with the server's log.
+//
+// Under go test -short it skips the test instead: a throwaway server takes
+// seconds to create and start, and the quick tier leaves servers of their
+// own (restarts, authentication, TLS) to the full suite.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	o := defaultOptions()
@@ -213,6 +217,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	initdb, pgctl, err := findBinaries()
 	if err != nil {
 		missing("PostgreSQL server binaries (initdb, pg_ctl)", err)
+	}
+	if testing.Short() {
+		t.Skipf("-short: starts a throwaway PostgreSQL server; the full suite (make test) runs it")
 	}
 	s := &Server{Host: "127.0.0.1", Superuser: o.superuser, initdb: initdb, pgctl: pgctl}
 	if os.Geteuid() == 0 {

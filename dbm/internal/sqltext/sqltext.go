@@ -52,14 +52,8 @@ func scan(q string) (marks []int, numbered bool) {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
 			i = skipQuoted(q, i, c, c == '\'' && escapeString(q, i))
-		case '-':
-			if i+1 < len(q) && q[i+1] == '-' {
-				i = skipTo(q, i+2, "\n")
-			}
-		case '/':
-			if i+1 < len(q) && q[i+1] == '*' {
-				i = skipTo(q, i+2, "*/")
-			}
+		case '-', '/':
+			i = skipComment(q, i)
 		case '$':
 			if i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9' && !identByte(q, i-1) {
 				numbered = true
@@ -103,6 +97,20 @@ func skipQuoted(q string, i int, quote byte, backslashes bool) int {
 // E'...' or e'...', the E not being the end of a longer identifier.
 func escapeString(q string, i int) bool {
 	return i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && !identByte(q, i-2)
+}
+
+// skipComment returns the index of the last byte of the comment (-- or
+// /* */) that starts at i, or i when none starts there.
+func skipComment(q string, i int) int {
+	if i+1 < len(q) {
+		switch {
+		case q[i] == '-' && q[i+1] == '-':
+			return skipTo(q, i+2, "\n")
+		case q[i] == '/' && q[i+1] == '*':
+			return skipTo(q, i+2, "*/")
+		}
+	}
+	return i
 }
 
 func skipTo(q string, from int, end string) int {
