@@ -27,6 +27,12 @@ func classify(ctx context.Context, err error) (Class, string) {
 	var st interface{ SQLState() string }
 	if errors.As(err, &st) {
 		code := st.SQLState()
+		if code == "08P01" && bindCountMismatch(err) {
+			// The server refused the Bind: nothing ran, and the connection
+			// is fine. lib/pq with binary_parameters=yes (Config.Pooler)
+			// leaves the count to the server instead of checking it.
+			return ClassInvalidArgument, code
+		}
 		return classifySQLState(ctx, code), code
 	}
 	if class, code, ok := classifyDriverCode(ctx, err); ok {
@@ -144,6 +150,15 @@ func isArgumentMistake(err error) bool {
 		}
 	}
 	return false
+}
+
+// bindCountMismatch reports PostgreSQL's protocol error for a call with the
+// wrong number of arguments: "bind message supplies 1 parameters, but
+// prepared statement "" requires 2".
+func bindCountMismatch(err error) bool {
+	text := err.Error()
+	i := strings.Index(text, "bind message supplies ")
+	return i >= 0 && strings.Contains(text[i:], " parameters, but prepared statement ")
 }
 
 // classifySQLState maps a PostgreSQL SQLSTATE (lib/pq and pgx both expose

@@ -13,14 +13,15 @@ import (
 // disagree, and what the manager sends for $n drivers.
 var rebindCases = []struct {
 	name, query, numbered string
+	args                  []any // one per placeholder (SQLite refuses extra arguments)
 }{
-	{"plain", "SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = $1 AND b = $2"},
-	{"in a string", "SELECT '?' FROM t WHERE a = ?", "SELECT '?' FROM t WHERE a = $1"},
-	{"in comments", "SELECT a /* ? */ FROM t -- ?\nWHERE a = ?", "SELECT a /* ? */ FROM t -- ?\nWHERE a = $1"},
-	{"in a quoted identifier", `SELECT "a?" FROM t WHERE b = ?`, `SELECT "a?" FROM t WHERE b = $1`},
-	{"dollar-quoted", "SELECT $$?$$, ? FROM t", "SELECT $$?$$, $1 FROM t"},
-	{"already numbered: jsonb ?", "SELECT * FROM t WHERE data ? 'k' AND id = $1", "SELECT * FROM t WHERE data ? 'k' AND id = $1"},
-	{"trailing semicolon", "SELECT ? ;\n", "SELECT $1"},
+	{"plain", "SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = $1 AND b = $2", []any{1, 2}},
+	{"in a string", "SELECT '?' FROM t WHERE a = ?", "SELECT '?' FROM t WHERE a = $1", []any{1}},
+	{"in comments", "SELECT a /* ? */ FROM t -- ?\nWHERE a = ?", "SELECT a /* ? */ FROM t -- ?\nWHERE a = $1", []any{1}},
+	{"in a quoted identifier", `SELECT "a?" FROM t WHERE b = ?`, `SELECT "a?" FROM t WHERE b = $1`, []any{1}},
+	{"dollar-quoted", "SELECT $$?$$, ? FROM t", "SELECT $$?$$, $1 FROM t", []any{1}},
+	{"already numbered: jsonb ?", "SELECT * FROM t WHERE data ? 'k' AND id = $1", "SELECT * FROM t WHERE data ? 'k' AND id = $1", []any{1}},
+	{"trailing semicolon", "SELECT ? ;\n", "SELECT $1", []any{1}},
 }
 
 // TestRebindIsWhatTheDriverReceives: for each statement, the driver (go-sqlmock
@@ -44,10 +45,10 @@ func TestRebindIsWhatTheDriverReceives(t *testing.T) {
 				mock.ExpectQuery(got).WillReturnRows(sqlmock.NewRows([]string{"a"}).AddRow(1))
 				mock.ExpectExec(got).WillReturnResult(sqlmock.NewResult(0, 1))
 				var out []int64
-				if err := m.ExecuteQuery(ctx, &out, c.query, 1, 2); err != nil {
+				if err := m.ExecuteQuery(ctx, &out, c.query, c.args...); err != nil {
 					t.Errorf("ExecuteQuery sent something else than Rebind's %q: %v", got, err)
 				}
-				if _, err := m.Exec(ctx, c.query, 1, 2); err != nil {
+				if _, err := m.Exec(ctx, c.query, c.args...); err != nil {
 					t.Errorf("Exec sent something else than Rebind's %q: %v", got, err)
 				}
 			})
