@@ -38,7 +38,7 @@ var varSynonyms = map[string]string{
 // reported, so the error is the same on every run.
 func checkVarNames(vars map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
-		if !strings.HasPrefix(name, "DB_") || slices.Contains(knownVars, name) {
+		if !strings.HasPrefix(name, "DB_") || slices.Contains(knownVars, name) || injectedVar(name) {
 			continue
 		}
 		reason := "unknown variable (LoadConfig reads the DB_* variables listed in docs/configuration.md)"
@@ -48,6 +48,30 @@ func checkVarNames(vars map[string]string) error {
 		return &ConfigError{Var: name, Reason: reason}
 	}
 	return nil
+}
+
+// injectedVar reports a variable that the platform, not the user, puts in
+// the environment of every program near a service called "db": Kubernetes'
+// service variables (DB_SERVICE_HOST, DB_SERVICE_PORT, DB_PORT_5432_TCP,
+// DB_PORT_5432_TCP_ADDR, ...) and Docker's legacy links (the same, and
+// DB_ENV_*). They are not misspellings, and refusing them would stop every
+// program in such a namespace. (Kubernetes' DB_PORT=tcp://host:5432 is
+// another matter: it is DB_PORT, and not a port number; set DB_PORT
+// yourself, or name the service otherwise.)
+func injectedVar(name string) bool {
+	rest := name[len("DB_"):]
+	switch {
+	case strings.HasPrefix(rest, "SERVICE_HOST"), strings.HasPrefix(rest, "SERVICE_PORT"), strings.HasPrefix(rest, "ENV_"):
+		return true
+	case strings.HasPrefix(rest, "PORT_"):
+		p := rest[len("PORT_"):]
+		i := 0
+		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			i++
+		}
+		return i > 0 && (i == len(p) || p[i] == '_')
+	}
+	return false
 }
 
 // closestVar returns the known variable name is most likely a misspelling

@@ -23,7 +23,7 @@ func TestLoadConfigReportsUnknownVariables(t *testing.T) {
 		{"DB_MAX_OPEN_CONN", "DB_MAX_OPEN_CONNS"},
 		{"DB_LEAK_TRESHOLD", "DB_LEAK_THRESHOLD"},
 		{"DB_HOTS", "DB_HOST"},
-		{"DB_PORT_5432_TCP", "DB_PORT"},
+		{"DB_PORT_TCP", "DB_PORT"},
 		{"DB_COLOUR", ""}, // nothing close: no suggestion
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,6 +48,21 @@ func TestLoadConfigReportsUnknownVariables(t *testing.T) {
 				t.Errorf("error %q suggests a variable for a name close to none", msg)
 			}
 		})
+	}
+}
+
+// The variables Kubernetes and Docker links put in the environment for a
+// service called "db" are not reported.
+func TestLoadConfigIgnoresPlatformServiceVariables(t *testing.T) {
+	clearDBEnv(t)
+	t.Setenv("DB_DRIVER", "sqlite")
+	t.Setenv("DB_NAME", ":memory:")
+	for _, name := range []string{"DB_SERVICE_HOST", "DB_SERVICE_PORT", "DB_SERVICE_PORT_POSTGRES", "DB_PORT_5432_TCP",
+		"DB_PORT_5432_TCP_ADDR", "DB_PORT_5432_TCP_PROTO", "DB_ENV_POSTGRES_DB"} {
+		t.Setenv(name, "10.0.0.11")
+	}
+	if _, err := dbm.LoadConfig(); err != nil {
+		t.Errorf("LoadConfig with Kubernetes' service variables for \"db\": %v", err)
 	}
 }
 
