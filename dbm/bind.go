@@ -36,9 +36,10 @@ func (m *Manager) bind(fn, query string, args []any) (rw rewrite, changed bool, 
 		}
 		if ok {
 			rw, changed = nrw, true
+			_, lists = bindKinds(rw.args) // a field may be a list: IN (:ids)
 		}
 	}
-	if listArgs(rw.args) {
+	if lists {
 		erw, expanded, err := expandLists(fn, rw)
 		if err != nil {
 			return rewrite{}, false, err
@@ -52,14 +53,14 @@ func (m *Manager) bind(fn, query string, args []any) (rw rewrite, changed bool, 
 
 // bindKinds reports whether args may be a named-parameter source (one
 // struct, pointer to a struct, or map with string keys) and whether any is a
-// list (a slice other than []byte that is not a driver.Valuer).
+// list (see isList).
 func bindKinds(args []any) (named, lists bool) {
 	for _, a := range args {
-		switch a.(type) {
-		case nil, string, int, int64, int32, float64, bool, []byte, time.Time, driver.Valuer, sql.NamedArg, sql.Out:
+		t, ok := boundType(a)
+		if !ok {
 			continue
 		}
-		switch t := reflect.TypeOf(a); t.Kind() {
+		switch t.Kind() {
 		case reflect.Slice:
 			lists = lists || t.Elem().Kind() != reflect.Uint8
 		case reflect.Map:
@@ -73,12 +74,24 @@ func bindKinds(args []any) (named, lists bool) {
 	return named, lists
 }
 
+// boundType returns a's type when bind may have to look at it: not for the
+// types drivers take as they are (the common ones by a type switch, which
+// costs no reflection), a driver.Valuer, or database/sql's own arguments.
+func boundType(a any) (reflect.Type, bool) {
+	switch a.(type) {
+	case nil, string, int, int64, int32, float64, bool, []byte, time.Time, driver.Valuer, sql.NamedArg, sql.Out:
+		return nil, false
+	}
+	return reflect.TypeOf(a), true
+}
+
 var valuerType = reflect.TypeFor[driver.Valuer]()
 
-// listArgs reports whether args holds a list; see bindKinds.
-func listArgs(args []any) bool {
-	_, lists := bindKinds(args)
-	return lists
+// isList reports whether a is a list: a slice other than []byte that is not
+// a driver.Valuer.
+func isList(a any) bool {
+	t, ok := boundType(a)
+	return ok && t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8
 }
 
 // bindNamed replaces each :name of query with a '?' and takes its value from
@@ -239,7 +252,7 @@ func expandLists(fn string, rw rewrite) (_ rewrite, expanded bool, _ error) {
 // listElems returns the elements of arg when it is a list bound in an IN
 // list, or nil. An empty list there is an error: "IN ()" is not SQL.
 func listElems(fn string, i int, arg any, inList bool) ([]any, error) {
-	if !inList || !listArgs([]any{arg}) {
+	if !inList || !isList(arg) {
 		return nil, nil
 	}
 	v := reflect.ValueOf(arg)
