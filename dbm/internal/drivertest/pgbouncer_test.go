@@ -119,10 +119,6 @@ func TestPgBouncerPoolerSettings(t *testing.T) {
 			t.Fatalf("pgx's statement cache behind PgBouncer: err = %v; want a prepared statement collision, which Pooler exists to avoid", err)
 		}
 	})
-	t.Run("lib/pq without Pooler", func(t *testing.T) {
-		m := bouncerManager(t, b, dbm.DriverPostgres, "", 6)
-		t.Logf("interleaved statements without Pooler: %v", sharedStatements(m, 6, 100))
-	})
 }
 
 // With Config.Pooler set, a statement that keeps session state is refused
