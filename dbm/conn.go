@@ -60,6 +60,7 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 		}
 		if err := c.PingContext(ctx); err != nil {
 			_ = c.Close()
+			m.queue.give()
 			return m.wrap(ctx, "conn", "", err)
 		}
 		sc = c
@@ -68,13 +69,12 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{own: &ownedConn{conn: sc, stop: noStop, discard: true}}
+	c := &Conn{own: own(context.Background(), sc, m.queue)} // ctx bounds only the wait
+	c.own.discard = true
 	c.s = session{m: m, ex: sc, pin: c}
 	m.leaks.trackConn(c)
 	return c, nil
 }
-
-func noStop() bool { return false }
 
 // Close ends what is still open on the connection (it closes its [Rows] and
 // rolls back its [Tx]) and then closes the connection itself: it is not

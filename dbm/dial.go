@@ -29,6 +29,12 @@ type dialConnector struct {
 	tracer ConnectTracer
 	now    func() time.Time
 	secret secrets
+
+	// probe is told how each attempt ended, and fails calls fast while
+	// the database is down (see prober); attempts counts the attempts,
+	// the probe's included.
+	probe    *prober
+	attempts atomic.Uint64
 }
 
 // dialingKey marks the context of a wait for a pool connection (see
@@ -46,6 +52,8 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	defer cancel()
 	c.dialing.Add(1)
 	defer c.dialing.Add(-1)
+	c.attempts.Add(1)
+	t0 := time.Now()
 	var start time.Time
 	if c.tracer != nil {
 		start = c.now()
@@ -60,14 +68,31 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	if err != nil {
 		timedOut := ctx.Err() == nil && dctx.Err() != nil
-		return nil, &dialError{err: err, timeout: c.timeout, timedOut: timedOut}
+		err = &dialError{err: err, timeout: c.timeout, timedOut: timedOut}
+		c.probe.dialed(err, ctx.Err() != nil, 0)
+		return nil, err
 	}
+	c.probe.dialed(nil, false, time.Since(t0))
 	return conn, nil
+}
+
+// probeDial is the prober's connection attempt: the driver's own
+// connector, bounded by ctx (ConnectTimeout), the connection closed at
+// once. It is counted in attempts but does not report to the prober, which
+// records its own verdict.
+func (c *dialConnector) probeDial(ctx context.Context) error {
+	c.attempts.Add(1)
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return &dialError{err: err, timeout: c.timeout, timedOut: ctx.Err() == context.DeadlineExceeded}
+	}
+	return conn.Close()
 }
 
 // Close closes the driver's connector if it can be closed, as [sql.DB.Close]
 // would have without the wrapper.
 func (c *dialConnector) Close() error {
+	c.probe.close()
 	if cl, ok := c.Connector.(io.Closer); ok {
 		return cl.Close()
 	}
@@ -119,7 +144,9 @@ func newDialConnector(driverName, dsn string, timeout time.Duration) (*dialConne
 			c = dsnConnector{d: d, dsn: dsn}
 		}
 	}
-	return &dialConnector{Connector: c, timeout: timeout}, nil
+	dc := &dialConnector{Connector: c, timeout: timeout}
+	dc.probe = newProber(dc.probeDial, timeout)
+	return dc, nil
 }
 
 // dsnConnector is database/sql's connector for a driver without one of its

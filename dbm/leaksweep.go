@@ -186,9 +186,9 @@ func (r *leakRegistry) sweepBefore(cutoff time.Duration) (young int) {
 // it ended; so it forces a collection when the pool has stayed full for
 // reclaimWaitThreshold since a wait began, then waits for another wait to
 // begin, and never forces two collections closer than the pause of
-// waitWatch.gap. Every path that waits (the pool's own, a connection of its
-// own for Config.AcquireTimeout, BeginTx, Ping, or the application's calls
-// on [Manager.DB]) shows in WaitCount, and the statements pay nothing.
+// waitWatch.gap. Every path that waits (the manager's queue, the pool's
+// own, or the application's calls on [Manager.DB]) shows in WaitCount (see
+// poolStats), and the statements pay nothing.
 func (r *leakRegistry) reclaimForWaiters(now time.Time) {
 	w := &r.wait
 	if r.aged.Load() == 0 {
@@ -198,8 +198,8 @@ func (r *leakRegistry) reclaimForWaiters(now time.Time) {
 		w.since = time.Time{}
 		return
 	}
-	st := r.m.db.Stats()
-	if st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections {
+	st := r.m.poolStats() // WaitCount includes the waits in the manager's queue
+	if st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections && r.m.queue.waitingNow() == 0 {
 		w.since, w.waits = time.Time{}, st.WaitCount // a free slot: no one waits
 		return
 	}

@@ -34,6 +34,8 @@ type Manager struct {
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go
 	dials    *dialConnector // makes the pool's connections; nil for Wrap
+	queue    *connQueue     // the fair queue for connections; nil: unlimited pool (see queue.go)
+	probe    *prober        // fails calls fast while the database is down; nil for Wrap (see probe.go)
 	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache      // what each statement's text means; see stmtcache.go
 	pooler   string         // Config.Pooler: statements that keep session state are refused
@@ -100,6 +102,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 
 	m := newManager(db, cfg.Driver, o)
 	m.dials = dials
+	m.queue = newConnQueue(cfg.MaxOpenConns)
+	m.probe = dials.probe
 	m.addr = cfg.address()
 	m.secrets = secret
 	m.slow = cfg.SlowQueryThreshold
@@ -153,7 +157,11 @@ func openPool(driverName, dsn string, connectTimeout time.Duration, o options, s
 // change the pool's settings; [Manager.Close] closes db. What the manager
 // itself decides takes [Config]'s defaults: the retry policy, and
 // [DefaultAcquireTimeout] for the wait for a connection (see
-// [WithAcquireTimeout]).
+// [WithAcquireTimeout]). When db has a MaxOpenConnections bound, callers
+// wait for its connections in the manager's fair queue, sized to that
+// bound when Wrap is called (set it first; a later change is not seen);
+// an unlimited pool has no queue. A wrapped pool has no fail-fast prober:
+// the manager does not see its connection attempts.
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -163,6 +171,7 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := newManager(sqlx.NewDb(db, driverName), driverName, o)
+	m.queue = newConnQueue(db.Stats().MaxOpenConnections)
 	m.addr = driverName
 	m.leaks.configure(0, false)
 	return m, nil

@@ -123,7 +123,7 @@ func (m *Manager) checkPool(ctx context.Context, now time.Time) {
 	if t < next || !o.nextPoolCheck.CompareAndSwap(next, t+int64(poolWarnInterval)) {
 		return
 	}
-	ps := m.db.Stats()
+	ps := m.poolStats()
 	waits := ps.WaitCount - o.lastWaits.Swap(ps.WaitCount)
 	waited := ps.WaitDuration - time.Duration(o.lastWaitDur.Swap(int64(ps.WaitDuration)))
 	if waits > 0 {

@@ -6,53 +6,86 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/copyhook"
 )
 
-// ownedConn is a connection taken from the pool (with [Manager.acquire]) for
-// one [Tx], or for one [Rows] that a statement on a connection of its own
-// returned. The Tx or Rows owns it: Commit, Rollback and Rows.Close give it
-// back to the pool, and so does the leak detector when it reclaims a dropped
-// wrapper (see reclaim). It never refers to the wrapper.
+// ownedConn is what a [Tx] or [Rows] holds of the pool until it ends: a
+// connection taken from the pool (with [Manager.acquire]) for one Tx, or for
+// one Rows that a statement on a connection of its own returned, and the
+// permit of the manager's queue (see connQueue) that came with it; or the
+// permit alone, for a Tx or Rows on the pool itself. The Tx or Rows owns it:
+// Commit, Rollback and Rows.Close give it back, and so does the leak
+// detector when it reclaims a dropped wrapper (see reclaim). It never
+// refers to the wrapper.
 //
 // database/sql ends a transaction or rows whose context is canceled, which on
 // the pool would give the connection back; on a [sql.Conn] it only frees the
 // Conn, which stays checked out. stop undoes the context.AfterFunc that
-// closes the Conn then, so that a canceled context returns the connection on
-// this path too. No goroutine runs unless the context ends first.
+// closes the Conn and gives the permit back then, so that a canceled
+// context returns the connection on this path too. No goroutine runs unless
+// the context ends first.
 type ownedConn struct {
-	conn *sql.Conn
-	stop func() bool
+	conn *sql.Conn   // nil: a Tx or Rows on the pool, holding a permit only
+	stop func() bool // nil: the context never ends
 	// discard: release closes the connection instead of giving it back,
 	// because it carries a caller's session state (a [Conn]'s).
 	discard bool
+	queue   *connQueue  // whose permit it holds; nil: none
+	held    atomic.Bool // the permit is still held
 }
 
-// own makes conn owned by a Tx or Rows begun with ctx. own(ctx, nil) is nil.
-func own(ctx context.Context, conn *sql.Conn) *ownedConn {
-	if conn == nil {
+// own makes conn, and a permit of q when q is not nil, owned by a Tx or
+// Rows begun with ctx. own(ctx, nil, nil) is nil.
+func own(ctx context.Context, conn *sql.Conn, q *connQueue) *ownedConn {
+	if conn == nil && q == nil {
 		return nil
 	}
-	// Conn.Close waits until the Tx or Rows on it have let it go
-	// (database/sql ends them itself when ctx is done).
-	return &ownedConn{conn: conn, stop: context.AfterFunc(ctx, func() { _ = conn.Close() })}
+	c := &ownedConn{conn: conn, queue: q}
+	c.held.Store(q != nil)
+	if ctx.Done() != nil {
+		// Conn.Close waits until the Tx or Rows on it have let it go
+		// (database/sql ends them itself when ctx is done).
+		c.stop = context.AfterFunc(ctx, c.end)
+	}
+	return c
 }
 
-// release gives the connection back to the pool. The rows or transaction on
-// it must be closed first, or release waits for them. It is idempotent and
-// does nothing on nil.
+// end is what a context that ended does to what it owns.
+func (c *ownedConn) end() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+	c.givePermit()
+}
+
+// givePermit gives the permit back to the queue, once.
+func (c *ownedConn) givePermit() {
+	if c.queue != nil && c.held.Swap(false) {
+		c.queue.give()
+	}
+}
+
+// release gives the connection back to the pool, then the permit to the
+// queue. The rows or transaction on it must be closed first, or release
+// waits for them. It is idempotent and does nothing on nil.
 func (c *ownedConn) release() {
 	if c == nil {
 		return
 	}
-	c.stop()
-	if c.discard {
-		// database/sql closes a connection whose Raw returns ErrBadConn.
-		_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+	if c.stop != nil {
+		c.stop()
 	}
-	_ = c.conn.Close() // sql.ErrConnDone after the first time: ignored
+	if c.conn != nil {
+		if c.discard {
+			// database/sql closes a connection whose Raw returns ErrBadConn.
+			_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		_ = c.conn.Close() // sql.ErrConnDone after the first time: ignored
+	}
+	c.givePermit()
 }
 
 // beginTx starts the transaction of [Manager.BeginTx]. With
@@ -66,12 +99,25 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 	var stx *sql.Tx
 	// pgx's COPY (Tx.CopyFrom with dbm/dbmpgx) needs the transaction's
 	// sql.Conn: on pgx with it imported, transactions take one.
-	if m.retryPol.acquire <= 0 && (m.driver != DriverPgx || copyhook.Pgx == nil) {
+	needConn := m.driver == DriverPgx && copyhook.Pgx != nil
+	if !needConn && (m.queue != nil || m.retryPol.acquire <= 0) {
+		// The pool's own BeginTx, after the queue's permit (if any), which
+		// bounds the wait: database/sql then has a connection for it.
 		err := m.replaceBadConns(ctx, func() (err error) {
-			stx, err = m.db.BeginTx(ctx, opts)
+			if m.queue != nil {
+				if err := m.enter(ctx, "begin", ""); err != nil {
+					return err
+				}
+			}
+			if stx, err = m.db.BeginTx(ctx, opts); err != nil {
+				m.queue.give()
+			}
 			return err
 		})
-		return stx, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return stx, own(ctx, nil, m.queue), nil
 	}
 	var conn *sql.Conn
 	err := m.replaceBadConns(ctx, func() error {
@@ -81,6 +127,7 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 		}
 		if stx, err = c.BeginTx(ctx, opts); err != nil {
 			_ = c.Close() // database/sql already discarded a bad one
+			m.queue.give()
 			return err
 		}
 		conn = c
@@ -89,7 +136,7 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 	if err != nil {
 		return nil, nil, err
 	}
-	return stx, own(ctx, conn), nil
+	return stx, own(ctx, conn, m.queue), nil
 }
 
 // ping is [Manager.Ping]'s round trip, on a connection taken with
@@ -99,6 +146,15 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 // otherwise, after a server restart, Ping would report the server down
 // while it is up.
 func (m *Manager) ping(ctx context.Context) error {
+	if m.queue != nil {
+		return m.replaceBadConns(ctx, func() error {
+			if err := m.enter(ctx, "ping", ""); err != nil {
+				return err
+			}
+			defer m.queue.give()
+			return m.db.PingContext(ctx)
+		})
+	}
 	if m.retryPol.acquire <= 0 {
 		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 	}
@@ -206,8 +262,8 @@ func brokenConn(err error) bool {
 	if errors.As(err, &mr) {
 		return false // the statement ran: a retry, not a replacement
 	}
-	if dialTimedOut(err) {
-		return false // the server did not answer in time: nothing to replace
+	if dialTimedOut(err) || errors.Is(err, errDatabaseDown) {
+		return false // the server did not answer in time, or is down: nothing to replace
 	}
 	if errors.Is(err, driver.ErrBadConn) {
 		return true

@@ -44,6 +44,9 @@ type session struct {
 	// ex's connection when the statement has one of its own; its Rows take it
 	conn *sql.Conn
 	pin  *Conn // the pinned connection ex belongs to, if any (see conn.go)
+	// permit: the statement holds a permit of the manager's queue, which
+	// its Rows take over (see connQueue)
+	permit bool
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
@@ -287,11 +290,20 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	r := s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn), tx: s.tx})
+	r := s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: s.own(ctx), tx: s.tx})
 	if s.pin != nil && s.tx == nil {
 		s.pin.add(openOnConn{rows: r}) // Conn.Close closes them first
 	}
 	return r, nil
+}
+
+// own is what the Rows of a statement take over from it: its connection of
+// its own and its permit, when it has them.
+func (s session) own(ctx context.Context) *ownedConn {
+	if !s.permit {
+		return own(ctx, s.conn, nil)
+	}
+	return own(ctx, s.conn, s.m.queue)
 }
 
 // target describes the slice that ExecuteQuery fills.

@@ -39,10 +39,12 @@ func reliabilityDuration(t *testing.T, def time.Duration) time.Duration {
 	return d
 }
 
-// managerPaths are the two ways the manager runs statements: on the pool
-// (database/sql replaces broken connections for reads and BEGIN, and
-// retries them), and, with AcquireTimeout, on connections of their own
-// (database/sql does neither: the manager must).
+// managerPaths are the two ways the manager bounds the wait for a
+// connection: by the caller's context only, and by AcquireTimeout. Reads
+// and BEGIN run on the pool on both (database/sql replaces broken
+// connections for them, and retries them), after their turn in the
+// manager's queue; writes run on connections of their own (database/sql
+// does neither: the manager must).
 var managerPaths = []struct {
 	name    string
 	acquire time.Duration

@@ -301,12 +301,27 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 	q := st.sent
 	write := op == "exec" || marked && !idem || !st.read
 	safe := !write || idem
-	if safe && m.retryPol.acquire <= 0 {
+	if safe && (m.queue != nil || m.retryPol.acquire <= 0) {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,
 		// which is harmless for a read or an idempotent write. A broken
 		// connection it does not replace is replaced at once (see
-		// replaceBadConns).
-		err := m.retry(ctx, op, q, readRetryable, true, func() error { s.attempt++; return once(s) })
+		// replaceBadConns). The queue's permit, taken first, bounds the
+		// wait for a connection (see connQueue).
+		err := m.retry(ctx, op, q, readRetryable, true, func() error {
+			s.attempt++
+			if m.queue == nil {
+				return once(s)
+			}
+			if err := m.enter(ctx, op, q); err != nil {
+				return err
+			}
+			s.permit = true
+			err := once(s)
+			if !keep || err != nil {
+				m.queue.give()
+			} // else the Rows own the permit (see ownedConn)
+			return err
+		})
 		if write && err != nil {
 			markOutcomeUnknown(err)
 		}
@@ -326,10 +341,11 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 			return err
 		}
 		sent = true
-		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn})
+		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn, permit: m.queue != nil})
 		if !keep || err != nil {
 			_ = conn.Close()
-		} // else the Rows own conn and give it back (see ownconn.go)
+			m.queue.give()
+		} // else the Rows own conn and the permit, and give them back (see ownconn.go)
 		return err
 	})
 	if write && sent {
@@ -361,7 +377,10 @@ func markOutcomeUnknown(err error) {
 
 // acquire takes a connection from the pool for one statement, waiting at
 // most Config.AcquireTimeout (when set) on top of ctx. A wait that runs out
-// is an error matching [ErrPoolTimeout] that shows the pool's counts.
+// is an error matching [ErrPoolTimeout] that shows the pool's counts. With
+// the manager's queue (see connQueue), the connection comes with a permit
+// of it, which the caller gives back (m.queue.give) after closing the
+// connection, or hands to the [Rows] or [Tx] that own it.
 func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) {
 	if m.obs.acquirer != nil {
 		return m.traceAcquire(ctx, op, q)
@@ -372,8 +391,21 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) 
 // acquireConn is acquire without tracing. AcquireTimeout bounds the wait
 // for a full pool only: a connection the wait dials itself is made on ctx
 // and bounded by ConnectTimeout (see dialConnector), and its failure is a
-// connection error that names the dial, not a pool timeout.
+// connection error that names the dial, not a pool timeout. With the
+// queue, the wait is the queue's, and taking the connection then does not
+// wait: no timer is needed for it.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
+	if m.queue != nil {
+		if err := m.takePermit(ctx, op, q); err != nil {
+			return nil, err
+		}
+		conn, err := m.db.Conn(ctx)
+		if err != nil {
+			m.queue.give()
+			return nil, m.wrap(ctx, op, q, err)
+		}
+		return conn, nil
+	}
 	actx := ctx
 	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
 		var cancel context.CancelFunc
@@ -404,7 +436,7 @@ func endsWithin(ctx context.Context, d time.Duration) bool {
 // oldest Rows and Tx open at that moment, where they were opened, which are
 // what holds the connections when the pool is exhausted by a leak.
 func (m *Manager) poolTimeoutErr(op, q string, err error) error {
-	return m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: m.db.Stats(),
+	return m.newError(ClassPoolTimeout, "", op, q, &poolTimeout{wait: m.retryPol.acquire, stats: m.poolStats(),
 		connecting: m.dials.connecting(), open: m.Leaks(), err: err})
 }
 

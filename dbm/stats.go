@@ -24,7 +24,7 @@ type Stats struct {
 	// DBStats is the pool's own view, from [sql.DB.Stats]: MaxOpenConnections,
 	// OpenConnections, InUse and Idle (gauges), and WaitCount and
 	// WaitDuration (statements that waited for a free connection, and how
-	// long in total), MaxIdleClosed, MaxIdleTimeClosed and MaxLifetimeClosed
+	// long in total: in the manager's queue, or in the pool), MaxIdleClosed, MaxIdleTimeClosed and MaxLifetimeClosed
 	// (connections closed by the pool limits of [Config]).
 	sql.DBStats
 
@@ -67,6 +67,26 @@ type Stats struct {
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64
+
+	// QueueLength is the number of callers waiting now for their turn at a
+	// connection in the manager's fair queue (see docs/reliability.md).
+	// Their waits also count in WaitCount and WaitDuration.
+	QueueLength int
+	// AcquireWait is the distribution of the time callers took to get
+	// their turn at a connection: the time to connection.
+	AcquireWait AcquireHistogram
+	// ProbeState is [ProbeUp], or [ProbeDown] while calls fail fast because
+	// the database cannot be reached and one probe at a time checks it; ""
+	// for a pool from [Wrap], which has no prober.
+	ProbeState string
+	// Probes is the number of connection attempts the prober made.
+	Probes uint64
+	// FastFailures is the number of calls that failed fast with
+	// [ErrConnection] while the database was down, without dialing.
+	FastFailures uint64
+	// ConnectAttempts is the number of connections the manager tried to
+	// open, probes included (zero for a pool from [Wrap]).
+	ConnectAttempts uint64
 }
 
 // Stats returns a snapshot of the pool and the manager's counters. It is
@@ -77,7 +97,7 @@ func (m *Manager) Stats() Stats {
 		return Stats{}
 	}
 	s := Stats{
-		DBStats:        m.db.Stats(),
+		DBStats:        m.poolStats(),
 		Statements:     m.stats.statements.Load(),
 		SlowStatements: m.stats.slow.Load(),
 		Transactions:   m.stats.transactions.Load(),
@@ -87,6 +107,15 @@ func (m *Manager) Stats() Stats {
 		ErrorsByClass:  map[string]uint64{},
 	}
 	m.leaks.leakStats(&s)
+	s.QueueLength = m.queue.waitingNow()
+	s.AcquireWait = m.queue.snapshot()
+	s.ProbeState = m.probe.state()
+	if p := m.probe; p != nil {
+		s.Probes, s.FastFailures = p.probes.Load(), p.fastFails.Load()
+	}
+	if m.dials != nil {
+		s.ConnectAttempts = m.dials.attempts.Load()
+	}
 	for c := range numClasses {
 		if n := m.stats.errors[c].Load(); n > 0 {
 			s.ErrorsByClass[c.String()] = n

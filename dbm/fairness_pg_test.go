@@ -1,0 +1,193 @@
+package dbm_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// TestPostgresFairnessMeasure measures the time to connection under
+// overload on PostgreSQL: 64 callers run point selects through a pool of 4
+// connections for DBM_FAIRNESS_DURATION (default 10s) each, first with
+// plain database/sql (lib/pq, the same pool settings), then with the
+// manager, and logs p50, p99 and max time to connection and the throughput
+// of both (docs/reliability.md#fair-queue has the figures). It asserts
+// nothing about speed: it is a measurement, run only when asked:
+//
+//	DBM_FAIRNESS=1 go test -count=1 -run TestPostgresFairnessMeasure -v ./dbm
+//
+// The time to connection of database/sql is how long [sql.DB.Conn] took;
+// the manager's is its turn in the fair queue, as its [dbm.AcquireTracer]
+// reports it (the statement then finds a connection free).
+func TestPostgresFairnessMeasure(t *testing.T) {
+	if os.Getenv("DBM_FAIRNESS") == "" {
+		t.Skip("a measurement of 20s; set DBM_FAIRNESS=1 to run it")
+	}
+	dur := 10 * time.Second
+	if s := os.Getenv("DBM_FAIRNESS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("DBM_FAIRNESS_DURATION: %v", err)
+		}
+		dur = d
+	}
+	const pool, callers, keys = 4, 64, 1000
+	cfg := postgresConfig(t)
+	cfg.MaxOpenConns, cfg.MaxIdleConns = pool, pool
+	rec := &ttcTracer{}
+	m, err := dbm.New(t.Context(), cfg, dbm.WithTracer(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	table := "fairpool_points_" + fmt.Sprint(os.Getpid())
+	ctx := t.Context()
+	if _, err := m.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY, v text NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = m.Exec(context.Background(), "DROP TABLE "+table) }()
+	if _, err := m.Exec(ctx, "INSERT INTO "+table+" SELECT g, md5(g::text) FROM generate_series(1, $1) g", keys); err != nil {
+		t.Fatal(err)
+	}
+	query := "SELECT v FROM " + table + " WHERE id = $1"
+
+	raw, err := sql.Open("postgres", fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, cfg.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(pool)
+	raw.SetMaxIdleConns(pool)
+
+	rawRun := runCallers(t, callers, dur, func(ctx context.Context, key int) (time.Duration, error) {
+		start := time.Now()
+		conn, err := raw.Conn(ctx)
+		ttc := time.Since(start)
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close()
+		var v string
+		return ttc, conn.QueryRowContext(ctx, query, key).Scan(&v)
+	})
+	mRun := runCallers(t, callers, dur, func(ctx context.Context, key int) (time.Duration, error) {
+		slot := new(time.Duration)
+		var v string
+		err := m.Get(context.WithValue(ctx, ttcKey{}, slot), &v, query, key)
+		return *slot, err
+	})
+	t.Logf("pool %d, %d callers, point selects for %s each; time to connection:", pool, callers, dur)
+	t.Logf("| %-20s | %9s | %9s | %9s | %7s | %10s | %8s |", "", "p50", "p99", "max", "p99/p50", "calls/s", "errors")
+	for _, r := range []struct {
+		name string
+		run  callerRun
+	}{{"database/sql", rawRun}, {"dbm (fair queue)", mRun}} {
+		p50, p99, mx := r.run.quantile(0.50), r.run.quantile(0.99), r.run.quantile(1)
+		ratio := "-"
+		if p50 > 0 {
+			ratio = fmt.Sprintf("%.1f", float64(p99)/float64(p50))
+		}
+		t.Logf("| %-20s | %9s | %9s | %9s | %7s | %10.0f | %8d |", r.name, p50.Round(time.Microsecond), p99.Round(time.Microsecond),
+			mx.Round(time.Microsecond), ratio, float64(len(r.run.ttc))/dur.Seconds(), r.run.errors)
+	}
+	if rawRun.quantile(1) > 0 && mRun.quantile(1) > 0 {
+		t.Logf("max: database/sql / dbm = %.1f; throughput dbm / database/sql = %.3f",
+			float64(rawRun.quantile(1))/float64(mRun.quantile(1)), float64(len(mRun.ttc))/float64(len(rawRun.ttc)))
+	}
+	s := m.Stats()
+	t.Logf("dbm Stats: WaitCount %d, QueueLength %d, AcquireWait count %d; database/sql's own waits: %d", s.WaitCount, s.QueueLength, s.AcquireWait.Count, m.DB().Stats().WaitCount)
+	if rawRun.errors+mRun.errors > 0 {
+		t.Errorf("errors: database/sql %d, dbm %d; first: %v", rawRun.errors, mRun.errors, firstErr(rawRun, mRun))
+	}
+}
+
+// callerRun is what runCallers measured.
+type callerRun struct {
+	ttc    []time.Duration // sorted
+	errors int
+	first  error
+}
+
+func (r callerRun) quantile(q float64) time.Duration {
+	if len(r.ttc) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(r.ttc)-1))
+	return r.ttc[i]
+}
+
+func firstErr(runs ...callerRun) error {
+	for _, r := range runs {
+		if r.first != nil {
+			return r.first
+		}
+	}
+	return nil
+}
+
+// runCallers runs call in n goroutines for dur, each on random keys, and
+// gathers the times to connection it returns.
+func runCallers(t *testing.T, n int, dur time.Duration, call func(ctx context.Context, key int) (time.Duration, error)) callerRun {
+	ctx, cancel := context.WithTimeout(t.Context(), dur)
+	defer cancel()
+	var mu sync.Mutex
+	var all callerRun
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for range n {
+		wg.Go(func() {
+			var mine []time.Duration
+			var errs int
+			var first error
+			for !stop.Load() && ctx.Err() == nil {
+				ttc, err := call(context.Background(), 1+rand.IntN(1000))
+				if err != nil {
+					errs++
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				mine = append(mine, ttc)
+			}
+			mu.Lock()
+			all.ttc = append(all.ttc, mine...)
+			all.errors += errs
+			if all.first == nil {
+				all.first = first
+			}
+			mu.Unlock()
+		})
+	}
+	<-ctx.Done()
+	stop.Store(true)
+	wg.Wait()
+	slices.Sort(all.ttc)
+	return all
+}
+
+// ttcKey carries the slot where ttcTracer stores a call's time to
+// connection.
+type ttcKey struct{}
+
+// ttcTracer is a Tracer that stores each acquisition's wait in its call's
+// slot.
+type ttcTracer struct{}
+
+func (ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
+func (ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
+func (ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+	if p, ok := ctx.Value(ttcKey{}).(*time.Duration); ok {
+		*p += res.Duration
+	}
+}
+

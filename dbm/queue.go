@@ -1,0 +1,259 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// connQueue is the manager's fair queue for connections: a FIFO semaphore
+// with one permit per connection the pool may open (Config.MaxOpenConns, or
+// the MaxOpenConnections of a pool given to [Wrap]). Every statement,
+// [Rows], [Tx], [Conn] and ping holds a permit for as long as it holds a
+// connection, so database/sql always has a connection free (or room to
+// open one) for a caller that holds a permit and never makes it wait.
+// Callers that find no permit free wait in arrival order:
+// semaphore.Weighted serves its waiters first in, first out, and a new
+// caller does not overtake one that waits. database/sql alone hands a freed
+// connection to a random waiter (it takes any key of its request map), so
+// under overload some callers wait far longer than others.
+//
+// A caller that finds a permit free pays one TryAcquire (a mutex, no
+// allocation, no timer); only a caller that must wait makes the context and
+// timer of Config.AcquireTimeout. A pool without a bound
+// (MaxOpenConnections 0, possible only with Wrap) has no queue: nil.
+//
+// Connections used on [Manager.DB] directly hold no permit; the statements
+// that hold one may then still wait in database/sql, bounded by their
+// context only.
+type connQueue struct {
+	sem *semaphore.Weighted // queueCap permits, of which the queue holds all but size
+	// size is the bound it follows; resize changes it (see follow).
+	size atomic.Int64
+	// owed is how many permits given back are kept by the queue instead of
+	// released, to shrink it while they were held.
+	owed     atomic.Int64
+	resizeMu sync.Mutex
+
+	waiting atomic.Int64 // callers waiting for a permit now
+	waits   atomic.Int64 // waits begun, in all
+	waited  atomic.Int64 // nanoseconds waited by the waits that ended
+	hist    waitHistogram
+}
+
+// newConnQueue returns the queue of a pool of maxOpen connections; nil
+// when maxOpen is not a bound (0 or less: unlimited).
+func newConnQueue(maxOpen int) *connQueue {
+	if maxOpen <= 0 {
+		return nil
+	}
+	q := &connQueue{sem: semaphore.NewWeighted(queueCap)}
+	q.sem.TryAcquire(queueCap - int64(maxOpen))
+	q.size.Store(int64(maxOpen))
+	return q
+}
+
+// queueCap is the semaphore's size: the largest bound a queue can follow.
+// The permits beyond the bound are held by the queue itself, so that a
+// change of the pool's MaxOpenConns (on [Manager.DB]) can resize it.
+const queueCap = 1 << 40
+
+// give returns a permit. It does nothing on a nil queue.
+func (q *connQueue) give() {
+	if q == nil {
+		return
+	}
+	for o := q.owed.Load(); o > 0; o = q.owed.Load() {
+		if q.owed.CompareAndSwap(o, o-1) {
+			return // kept: the queue shrank while it was held
+		}
+	}
+	q.sem.Release(1)
+}
+
+// follow resizes the queue to the pool's bound maxOpen (0: unlimited,
+// which the queue can only approach: queueCap). A smaller bound takes the
+// free permits at once and the others as they are given back.
+func (q *connQueue) follow(maxOpen int) {
+	n := int64(maxOpen)
+	if n <= 0 || n > queueCap {
+		n = queueCap
+	}
+	q.resizeMu.Lock()
+	defer q.resizeMu.Unlock()
+	size := q.size.Load()
+	switch {
+	case n < size:
+		k := size - n
+		for k > 0 && q.sem.TryAcquire(1) {
+			k--
+		}
+		q.owed.Add(k)
+	case n > size:
+		k := n - size
+		for o := q.owed.Load(); k > 0 && o > 0; o = q.owed.Load() {
+			if q.owed.CompareAndSwap(o, o-1) {
+				k--
+			}
+		}
+		if k > 0 {
+			q.sem.Release(k)
+		}
+	}
+	q.size.Store(n)
+}
+
+// waitingNow is how many callers wait for a permit; 0 on a nil queue.
+func (q *connQueue) waitingNow() int {
+	if q == nil {
+		return 0
+	}
+	return int(q.waiting.Load())
+}
+
+// enter takes a permit of the manager's queue for work that then uses the
+// pool directly (a read, BEGIN, a ping): the caller gives it back with
+// m.queue.give once the pool has the connection back, or hands it to the
+// [Rows] or [Tx] that keep the connection (see ownedConn). It fails fast
+// with [ErrConnection] while the database is known to be down (see
+// prober), and with [ErrPoolTimeout] when no permit came within
+// Config.AcquireTimeout. An [AcquireTracer] is told how long the wait took.
+func (m *Manager) enter(ctx context.Context, op, q string) error {
+	if m.obs.acquirer == nil {
+		return m.takePermit(ctx, op, q)
+	}
+	top := TraceOp{Name: op, Statement: m.secrets.statement(q)}
+	if m.obs.waiting != nil {
+		m.obs.waiting.TraceAcquireStart(ctx, top)
+	}
+	start := m.obs.now()
+	err := m.takePermit(ctx, op, q)
+	m.obs.acquirer.TraceAcquire(ctx, top,
+		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+	return err
+}
+
+// takePermit is enter without tracing.
+func (m *Manager) takePermit(ctx context.Context, op, q string) error {
+	if m.probe.isDown() {
+		if err := m.downErr(ctx, op, q); err != nil {
+			return err
+		}
+	}
+	cq := m.queue
+	if mo := m.db.Stats().MaxOpenConnections; int64(mo) != cq.size.Load() && (mo > 0 || cq.size.Load() != queueCap) {
+		cq.follow(mo) // the application changed MaxOpenConns on Manager.DB
+	}
+	if cq.sem.TryAcquire(1) {
+		cq.hist.observe(0)
+		return nil
+	}
+	return m.waitPermit(ctx, op, q)
+}
+
+// waitPermit waits its turn for a permit, at most Config.AcquireTimeout
+// (when set) on top of ctx; a database found down meanwhile ends the wait
+// at once (see prober).
+func (m *Manager) waitPermit(ctx context.Context, op, q string) error {
+	cq := m.queue
+	cq.waits.Add(1)
+	cq.waiting.Add(1)
+	start := time.Now()
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
+		wctx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
+	}
+	err := cq.sem.Acquire(wctx, 1)
+	cancel()
+	d := time.Since(start)
+	cq.waiting.Add(-1)
+	cq.waited.Add(int64(d))
+	cq.hist.observe(d)
+	switch {
+	case err == nil:
+		if m.probe.isDown() {
+			// Found down while this caller waited: it does not dial either.
+			if err := m.downErr(ctx, op, q); err != nil {
+				cq.give()
+				return err
+			}
+		}
+		return nil
+	case ctx.Err() != nil:
+		return m.wrap(ctx, op, q, ctx.Err())
+	}
+	return m.poolTimeoutErr(op, q, err)
+}
+
+// poolStats is the pool's [sql.DBStats] with the waits in the manager's
+// queue added to WaitCount and WaitDuration: with a queue, the callers wait
+// there, and database/sql itself (almost) never does.
+func (m *Manager) poolStats() sql.DBStats {
+	st := m.db.Stats()
+	if q := m.queue; q != nil {
+		st.WaitCount += q.waits.Load()
+		st.WaitDuration += time.Duration(q.waited.Load())
+	}
+	return st
+}
+
+// acquireBounds are the upper bounds of [AcquireHistogram]'s buckets.
+var acquireBounds = [...]time.Duration{
+	100 * time.Microsecond, time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// waitHistogram counts waits for a permit by duration (acquireBounds, and
+// one bucket more for the rest), with atomics.
+type waitHistogram struct {
+	counts [len(acquireBounds) + 1]atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+func (h *waitHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(acquireBounds) && d > acquireBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	if d > 0 {
+		h.sum.Add(int64(d))
+	}
+}
+
+// AcquireHistogram is the distribution of the time callers took to get
+// their turn at a connection in the manager's queue (see
+// docs/reliability.md#fair-queue): the time to connection, as the manager
+// sees it. A caller that found a connection free counts in the first
+// bucket with a time of 0. It is empty for a pool from [Wrap] without a
+// MaxOpenConnections bound, which has no queue.
+type AcquireHistogram struct {
+	// Bounds are the upper bounds of the buckets, ascending.
+	Bounds []time.Duration
+	// Counts has one count per bucket, and one more at the end for the
+	// waits longer than the last bound. Counts[i] counts the waits longer
+	// than Bounds[i-1] and at most Bounds[i] (not cumulative).
+	Counts []uint64
+	// Count is the number of acquires; Sum is their total time.
+	Count uint64
+	Sum   time.Duration
+}
+
+// snapshot fills an AcquireHistogram; nil queue: empty.
+func (q *connQueue) snapshot() AcquireHistogram {
+	if q == nil {
+		return AcquireHistogram{}
+	}
+	h := AcquireHistogram{Bounds: acquireBounds[:], Counts: make([]uint64, len(q.hist.counts))}
+	for i := range q.hist.counts {
+		h.Counts[i] = q.hist.counts[i].Load()
+		h.Count += h.Counts[i]
+	}
+	h.Sum = time.Duration(q.hist.sum.Load())
+	return h
+}
