@@ -190,4 +190,3 @@ func (ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceR
 		*p += res.Duration
 	}
 }
-
