@@ -53,6 +53,17 @@ var metrics = []metric{
 	{"retries_total", "Total number of statements and WithTx functions run again after a retryable error.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Retries) }},
 	{"leaks_detected_total", "Total number of rows and transactions open longer than Config.LeakThreshold.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksDetected) }},
 	{"leaks_reclaimed_total", "Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksReclaimed) }},
+	// The manager's queue and prober (docs/reliability.md#fair-queue, #fail-fast).
+	{"pool_queue_length", "Number of callers waiting now for their turn at a connection in the manager's fair queue.", prometheus.GaugeValue, func(s *dbm.Stats) float64 { return float64(s.QueueLength) }},
+	{"probe_down", "1 while the database is marked down: calls fail fast and one probe at a time checks it; 0 otherwise.", prometheus.GaugeValue, func(s *dbm.Stats) float64 {
+		if s.ProbeState == dbm.ProbeDown {
+			return 1
+		}
+		return 0
+	}},
+	{"probes_total", "Total number of connection attempts made by the prober while the database was down.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.Probes) }},
+	{"fast_failures_total", "Total number of calls that failed fast, without dialing, while the database was down.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.FastFailures) }},
+	{"connect_attempts_total", "Total number of connections the manager tried to open, probes included.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.ConnectAttempts) }},
 	{"leak_collections_total", "Total number of garbage collections forced because a caller waited for a connection while rows or transactions were open.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeakCollections) }},
 }
 
@@ -62,6 +73,7 @@ type Collector struct {
 	m      *dbm.Manager
 	descs  []*prometheus.Desc
 	errors *prometheus.Desc
+	wait   *prometheus.Desc // the time-to-connection histogram
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -107,6 +119,8 @@ func NewCollector(m *dbm.Manager, opts ...Option) *Collector {
 	}
 	c.errors = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "errors_total"),
 		"Total number of failed operations, by error class (see dbm.Class).", []string{"class"}, o.labels)
+	c.wait = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "acquire_wait_seconds"),
+		"Time callers took to get their turn at a connection in the manager's fair queue (0 when one was free), in seconds.", nil, o.labels)
 	return c
 }
 
@@ -118,6 +132,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- c.errors
+	ch <- c.wait
 }
 
 // Collect takes one [dbm.Manager.Stats] snapshot and sends its metrics.
@@ -131,6 +146,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for i, mt := range metrics {
 		ch <- prometheus.MustNewConstMetric(c.descs[i], mt.kind, mt.value(&s))
 	}
+	ch <- prometheus.MustNewConstHistogram(c.wait, s.AcquireWait.Count, s.AcquireWait.Sum.Seconds(), cumulative(s.AcquireWait))
 	classes := make([]string, 0, len(s.ErrorsByClass))
 	for class := range s.ErrorsByClass {
 		classes = append(classes, class)
@@ -139,4 +155,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, class := range classes {
 		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.ErrorsByClass[class]), class)
 	}
+}
+
+// cumulative turns the histogram's per-bucket counts into Prometheus's
+// cumulative buckets, keyed by upper bound in seconds (+Inf is implied by
+// the total count).
+func cumulative(h dbm.AcquireHistogram) map[float64]uint64 {
+	b := make(map[float64]uint64, len(h.Bounds))
+	var n uint64
+	for i, bound := range h.Bounds {
+		n += h.Counts[i]
+		b[bound.Seconds()] = n
+	}
+	return b
 }

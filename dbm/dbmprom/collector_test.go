@@ -87,8 +87,8 @@ dbm_transactions_total 2
 		t.Error(err)
 	}
 	// Every number of the pool is there, under its conventional name.
-	if n := testutil.CollectAndCount(c); n != 19 {
-		t.Errorf("%d series, want 19: 18 metrics and one error class", n)
+	if n := testutil.CollectAndCount(c); n != 25 {
+		t.Errorf("%d series, want 25: 23 metrics, the wait histogram and one error class", n)
 	}
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
@@ -198,5 +198,73 @@ func TestNilManagerFailsTheScrape(t *testing.T) {
 	}
 	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "nil *dbm.Manager") {
 		t.Errorf("Gather = %v, want the nil manager error", err)
+	}
+}
+
+// TestCollectorReportsQueueAndWaits: a caller waiting for the one
+// connection shows in dbm_pool_queue_length while it waits, and its wait in
+// dbm_acquire_wait_seconds and dbm_pool_waits_total once served; the
+// database is up (dbm_probe_down 0).
+func TestCollectorReportsQueueAndWaits(t *testing.T) {
+	ctx := context.Background()
+	m, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	c := dbmprom.NewCollector(m)
+	tx, err := m.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var n int
+		done <- m.Get(ctx, &n, "SELECT 1")
+	}()
+	for m.Stats().QueueLength != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	want := `
+# HELP dbm_pool_queue_length Number of callers waiting now for their turn at a connection in the manager's fair queue.
+# TYPE dbm_pool_queue_length gauge
+dbm_pool_queue_length 1
+# HELP dbm_probe_down 1 while the database is marked down: calls fail fast and one probe at a time checks it; 0 otherwise.
+# TYPE dbm_probe_down gauge
+dbm_probe_down 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "dbm_pool_queue_length", "dbm_probe_down"); err != nil {
+		t.Error(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "dbm_acquire_wait_seconds":
+			found = true
+			h := mf.GetMetric()[0].GetHistogram()
+			// BeginTx, the waiting Get, and New's own statements, if any.
+			if h.GetSampleCount() < 2 || h.GetSampleSum() <= 0 {
+				t.Errorf("acquire histogram: count %d, sum %g; want the wait counted", h.GetSampleCount(), h.GetSampleSum())
+			}
+		case "dbm_pool_waits_total":
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 1 {
+				t.Errorf("dbm_pool_waits_total = %g, want 1 (the wait in the queue)", v)
+			}
+		}
+	}
+	if !found {
+		t.Error("no dbm_acquire_wait_seconds histogram")
 	}
 }
