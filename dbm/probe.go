@@ -11,12 +11,13 @@ import (
 // How the manager fails fast while the database is down (see prober and
 // docs/reliability.md#fail-fast).
 const (
-	// downWait is the least a caller waits for a probe's verdict while the
-	// database is down, before it gets [ErrConnection]; it waits up to twice
-	// the time a connection took to make lately, if that is longer (so
-	// that a probe to a database that is back can get through), and never
-	// longer than ConnectTimeout. A refused probe ends much sooner: the
-	// caller then has its answer at once.
+	// downWait is the least a caller waits for a probe's verdict, from
+	// the probe's start, while the database is down, before it gets
+	// [ErrConnection]; it waits up to twice the time a connection took to
+	// make lately, if that is longer (so that a probe to a database that
+	// is back can get through), never longer than ConnectTimeout. A
+	// refused probe ends much sooner: the caller then has its answer at
+	// once.
 	downWait = 10 * time.Millisecond
 	// probeFirstPause is the prober's first pause after the database was
 	// found down; each probe that fails doubles it, up to probeMaxPause.
@@ -61,17 +62,20 @@ type prober struct {
 	probes    atomic.Uint64 // probes made
 	fastFails atomic.Uint64 // calls failed fast while down
 
-	mu       sync.Mutex // protects the fields below
-	last     error      // the failure that marked the database down, or the last probe's
-	since    time.Time  // when it was marked down
-	running  bool       // a probe is under way
-	ended    time.Time  // when the last probe ended
-	verdict  chan struct{}
-	loop     bool // the probe loop runs
-	closed   bool
-	kick     chan struct{} // wakes the loop; one slot
-	stop     chan struct{} // closed by close
-	loopDone sync.WaitGroup
+	mu        sync.Mutex // protects the fields below
+	last      error      // the failure that marked the database down, or the last probe's
+	since     time.Time  // when it was marked down
+	running   bool       // a probe is under way
+	started   int64      // probes begun
+	startedAt time.Time  // when the last one began
+	endedNum  int64      // the number (started) of the last probe that ended
+	ended     time.Time  // when the last probe ended
+	verdict   chan struct{}
+	loop      bool // the probe loop runs
+	closed    bool
+	kick      chan struct{} // wakes the loop; one slot
+	stop      chan struct{} // closed by close
+	loopDone  sync.WaitGroup
 
 	base       context.Context // a probe's context: close cancels it
 	cancelBase context.CancelFunc
@@ -98,6 +102,7 @@ func (p *prober) dialed(err error, callerEnded bool, took time.Duration) {
 		if p.down.Load() {
 			p.mu.Lock()
 			p.markUpLocked()
+			p.endVerdictLocked()
 			p.mu.Unlock()
 		}
 		return
@@ -210,6 +215,9 @@ func (p *prober) probeOnce() bool {
 		return true
 	}
 	p.running = true
+	p.started++
+	num := p.started
+	p.startedAt = p.now()
 	p.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(p.base, p.timeout)
@@ -226,6 +234,7 @@ func (p *prober) probeOnce() bool {
 	defer p.mu.Unlock()
 	p.running = false
 	p.ended = p.now()
+	p.endedNum = num
 	up := err == nil || !p.down.Load()
 	if up {
 		p.markUpLocked()
@@ -245,41 +254,69 @@ func (p *prober) endVerdictLocked() {
 	}
 }
 
-// admit decides a call while the database is marked down: nil when a
-// probe finds it up within the caller's patience (or it was found up
-// meanwhile), otherwise the cause of the call's [ErrConnection]. It kicks
-// a probe when none is under way (the loop keeps probeKickGap after the
-// last one) and waits for its verdict.
+// admit decides a call while the database is marked down: nil when it is
+// found up, otherwise the cause of the call's [ErrConnection]. The verdict
+// must come from a probe begun after the call arrived (an older one may
+// have been refused just before the server came back): the call kicks
+// one when none is under way (the loop keeps probeKickGap after the last)
+// and waits for it at most its patience (see downWait) from the probe's
+// start. A probe that has run longer than that already (the server does
+// not answer: a black hole) fails the call at once.
 func (p *prober) admit(ctx context.Context) *databaseDown {
-	patience := p.patience() + probeKickGap
-	p.mu.Lock()
-	if !p.down.Load() {
-		p.mu.Unlock()
-		return nil
-	}
-	if !p.running && !p.closed {
-		select {
-		case p.kick <- struct{}{}:
-		default:
+	patience := p.patience()
+	arrived := int64(-1)
+	for {
+		p.mu.Lock()
+		if !p.down.Load() {
+			p.mu.Unlock()
+			return nil
 		}
+		if arrived < 0 {
+			arrived = p.started
+		}
+		var wait time.Duration
+		switch {
+		case p.endedNum > arrived || p.closed:
+			// A probe begun since the call arrived says down.
+		case p.running:
+			wait = patience - p.now().Sub(p.startedAt)
+		default:
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+			wait = probeKickGap + patience
+		}
+		if wait <= 0 {
+			return p.failLocked()
+		}
+		if p.verdict == nil {
+			p.verdict = make(chan struct{})
+		}
+		ch := p.verdict
+		p.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+			t.Stop()
+			continue
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		p.mu.Lock()
+		if !p.down.Load() {
+			p.mu.Unlock()
+			return nil
+		}
+		return p.failLocked()
 	}
-	if p.verdict == nil {
-		p.verdict = make(chan struct{})
-	}
-	ch := p.verdict
-	p.mu.Unlock()
-	t := time.NewTimer(patience)
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	t.Stop()
-	p.mu.Lock()
+}
+
+// failLocked counts a call failed fast and returns its cause; it unlocks
+// p.mu.
+func (p *prober) failLocked() *databaseDown {
 	defer p.mu.Unlock()
-	if !p.down.Load() {
-		return nil
-	}
 	p.fastFails.Add(1)
 	return &databaseDown{since: p.now().Sub(p.since), err: p.last}
 }

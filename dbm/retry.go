@@ -132,6 +132,12 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 		if err == nil || p.attempts <= 1 || !again(err) || ctx.Err() != nil {
 			return err
 		}
+		if errors.Is(err, errDatabaseDown) {
+			// Failed fast: a probe begun for this call has just found
+			// the database down (see prober). Trying again would only
+			// wait, which failing fast is there to spare the caller.
+			return err
+		}
 		if n >= p.attempts {
 			m.logGiveUp(ctx, op, query, n, "attempts exhausted", err)
 			return err
