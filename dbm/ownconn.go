@@ -88,13 +88,15 @@ func (c *ownedConn) release() {
 	c.givePermit()
 }
 
-// beginTx starts the transaction of [Manager.BeginTx]. With
-// Config.AcquireTimeout set, the wait for a connection is bounded like a
-// statement's (an error matching [ErrPoolTimeout]) and the transaction runs
-// on a [sql.Conn] that the returned ownedConn holds, as it does on pgx when
-// package dbm/dbmpgx is imported ([Tx.CopyFrom] reaches pgx's connection
-// through it); otherwise, it is database/sql's own BeginTx at no extra cost. On either path a broken
-// connection is replaced (see replaceBadConns).
+// beginTx starts the transaction of [Manager.BeginTx]. It waits its turn
+// in the manager's queue like a statement (bounded by
+// Config.AcquireTimeout: an error matching [ErrPoolTimeout]) and then runs
+// database/sql's own BeginTx; the returned ownedConn holds the permit. On
+// pgx with package dbm/dbmpgx imported, and for a [Wrap] pool without a
+// queue but with an acquire timeout, the transaction runs on a [sql.Conn]
+// that the ownedConn holds ([Tx.CopyFrom] reaches pgx's connection through
+// it). On every path a broken connection is replaced (see
+// replaceBadConns).
 func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *ownedConn, error) {
 	var stx *sql.Tx
 	// pgx's COPY (Tx.CopyFrom with dbm/dbmpgx) needs the transaction's
@@ -139,9 +141,11 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 	return stx, own(ctx, conn, m.queue), nil
 }
 
-// ping is [Manager.Ping]'s round trip, on a connection taken with
-// [Manager.acquire] when Config.AcquireTimeout is set, so that a health
-// check on an exhausted pool fails with [ErrPoolTimeout] instead of waiting.
+// ping is [Manager.Ping]'s round trip, after its turn in the manager's
+// queue (or on a connection taken with [Manager.acquire] when a [Wrap]
+// pool has no queue and Config.AcquireTimeout is set), so that a health
+// check on an exhausted pool fails with [ErrPoolTimeout] instead of
+// waiting, and one on a database known down fails fast (see prober).
 // On either path a broken connection is replaced (see replaceBadConns):
 // otherwise, after a server restart, Ping would report the server down
 // while it is up.

@@ -30,15 +30,15 @@ type Tracer interface {
 
 // AcquireTracer is an optional interface for a [Tracer]: when the tracer
 // given to [WithTracer] also implements it, the manager reports each time
-// it took a pool connection itself and how long it waited for it. That is
-// every write not marked [Idempotent] (such a write runs on a connection of
-// its own, see docs/errors-and-retries.md; statements marked
-// [NotIdempotent] count as writes) and, when an acquire timeout is set (as
-// it is by default, [DefaultAcquireTimeout]), every statement outside a
-// transaction, [Manager.BeginTx] and [Manager.Ping]. What database/sql runs
-// on the pool directly is not reported: with [NoAcquireTimeout], reads and
-// [Idempotent] writes, BeginTx and Ping. database/sql does not tell how long one such
-// call waited; there the wait is part of the operation's duration.
+// a call got its turn at a connection and how long it waited for it: every
+// statement outside a transaction, [Manager.BeginTx], [Manager.Conn] and
+// [Manager.Ping] wait in the manager's fair queue (see
+// docs/reliability.md#fair-queue); a write not marked [Idempotent], which
+// runs on a connection of its own, also counts the taking of that
+// connection. A pool from [Wrap] without a MaxOpenConnections bound has no
+// queue: there only writes, and every call while an acquire timeout is
+// set, are reported; database/sql does not tell how long the others
+// waited.
 type AcquireTracer interface {
 	// TraceAcquire is called after each acquisition. op.Name is the
 	// operation the connection was for ("exec", "query", "begin", "ping"),
