@@ -55,21 +55,7 @@ func TestReclaimOnWait(t *testing.T) {
 			{"rows", func(t *testing.T, m *dbm.Manager) int { return dropRows(t, m, "SELECT 1") }},
 			{"tx", dropTx},
 		} {
-			for _, call := range []struct {
-				name string
-				run  func(ctx context.Context, m *dbm.Manager) error
-			}{
-				{"Get", func(ctx context.Context, m *dbm.Manager) error { var n int; return m.Get(ctx, &n, "SELECT 1") }},
-				{"Exec", func(ctx context.Context, m *dbm.Manager) error { _, err := m.Exec(ctx, "SELECT 1"); return err }},
-				{"BeginTx", func(ctx context.Context, m *dbm.Manager) error {
-					tx, err := m.BeginTx(ctx, nil)
-					if err == nil {
-						err = tx.Rollback()
-					}
-					return err
-				}},
-				{"Ping", func(ctx context.Context, m *dbm.Manager) error { return m.Ping(ctx) }},
-			} {
+			for _, call := range waitingCalls {
 				t.Run(path.name+"/"+leak.name+"/"+call.name, func(t *testing.T) {
 					m := newSQLitePool(t, path.acquire)
 					leak.drop(t, m)

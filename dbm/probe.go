@@ -168,10 +168,7 @@ func (p *prober) run() {
 	for {
 		select {
 		case <-p.stop:
-			p.mu.Lock()
-			p.loop = false
-			p.endVerdictLocked()
-			p.mu.Unlock()
+			p.quit()
 			return
 		case <-t.C:
 			pause = min(2*pause, probeMaxPause)
@@ -188,10 +185,7 @@ func (p *prober) run() {
 				t.Reset(gap)
 				select {
 				case <-p.stop:
-					p.mu.Lock()
-					p.loop = false
-					p.endVerdictLocked()
-					p.mu.Unlock()
+					p.quit()
 					return
 				case <-t.C:
 				}
@@ -202,6 +196,15 @@ func (p *prober) run() {
 		}
 		t.Reset(pause)
 	}
+}
+
+// quit ends the loop for close: the callers waiting for a verdict are
+// woken (and fail fast).
+func (p *prober) quit() {
+	p.mu.Lock()
+	p.loop = false
+	p.endVerdictLocked()
+	p.mu.Unlock()
 }
 
 // probeOnce makes one connection attempt and records its verdict; true

@@ -19,27 +19,13 @@ import (
 // connections of their own) and with reads, writes and transactions.
 func TestFairQueueServesInArrivalOrder(t *testing.T) {
 	const waiters = 16
-	calls := []struct {
-		name string
-		run  func(ctx context.Context, m *dbm.Manager) error
-	}{
-		{"Get", func(ctx context.Context, m *dbm.Manager) error { var n int; return m.Get(ctx, &n, "SELECT 1") }},
-		{"Exec", func(ctx context.Context, m *dbm.Manager) error { _, err := m.Exec(ctx, "SELECT 1"); return err }},
-		{"BeginTx", func(ctx context.Context, m *dbm.Manager) error {
-			tx, err := m.BeginTx(ctx, nil)
-			if err == nil {
-				err = tx.Rollback()
-			}
-			return err
-		}},
-		{"Query", func(ctx context.Context, m *dbm.Manager) error {
-			rows, err := m.Query(ctx, "SELECT 1")
-			if err == nil {
-				err = rows.Close()
-			}
-			return err
-		}},
-	}
+	calls := append(waitingCalls[:len(waitingCalls):len(waitingCalls)], waitingCall{"Query", func(ctx context.Context, m *dbm.Manager) error {
+		rows, err := m.Query(ctx, "SELECT 1")
+		if err == nil {
+			err = rows.Close()
+		}
+		return err
+	}})
 	for _, path := range managerPaths {
 		for _, call := range calls {
 			t.Run(path.name+"/"+call.name, func(t *testing.T) {
@@ -139,6 +125,28 @@ func TestFairQueueTimeout(t *testing.T) {
 	if err := m.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after Conn.Close: %v", err)
 	}
+}
+
+// waitingCall is a call that takes a connection, and may have to wait
+// for one.
+type waitingCall struct {
+	name string
+	run  func(ctx context.Context, m *dbm.Manager) error
+}
+
+// waitingCalls are the calls that wait for a connection, each ending what
+// it took.
+var waitingCalls = []waitingCall{
+	{"Get", func(ctx context.Context, m *dbm.Manager) error { var n int; return m.Get(ctx, &n, "SELECT 1") }},
+	{"Exec", func(ctx context.Context, m *dbm.Manager) error { _, err := m.Exec(ctx, "SELECT 1"); return err }},
+	{"BeginTx", func(ctx context.Context, m *dbm.Manager) error {
+		tx, err := m.BeginTx(ctx, nil)
+		if err == nil {
+			err = tx.Rollback()
+		}
+		return err
+	}},
+	{"Ping", func(ctx context.Context, m *dbm.Manager) error { return m.Ping(ctx) }},
 }
 
 // waiterKey carries a waiter's arrival number to orderTracer.
