@@ -181,11 +181,13 @@ type Config struct {
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,
 	// the first included. Default 3; 1 disables retries. What is retryable:
-	// docs/errors-and-retries.md.
+	// docs/errors-and-retries.md. [WithRetryMaxAttempts] overrides it.
 	RetryMaxAttempts int `env:"DB_RETRY_MAX_ATTEMPTS"`
 	// RetryInitialBackoff is the first pause between attempts. Default 50ms.
+	// [WithRetryInitialBackoff] overrides it.
 	RetryInitialBackoff time.Duration `env:"DB_RETRY_INITIAL_BACKOFF"`
 	// RetryMaxBackoff caps the pause between attempts. Default 1s.
+	// [WithRetryMaxBackoff] overrides it.
 	RetryMaxBackoff time.Duration `env:"DB_RETRY_MAX_BACKOFF"`
 
 	// LeakThreshold: a Rows or Tx open longer than this is logged once at
@@ -200,6 +202,7 @@ type Config struct {
 	// SlowQueryThreshold: a statement that takes longer is logged at WARN
 	// with its duration and shortened text (never its arguments) through the
 	// logger given by [WithLogger]. Zero (default) turns it off.
+	// [WithSlowQueryThreshold] overrides it.
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"`
 }
 

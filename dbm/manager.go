@@ -68,11 +68,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		return nil, errNilCtx("New")
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	o := buildOptions(opts)
 	if err := o.check("New"); err != nil {
+		return nil, err
+	}
+	if cfg, err = o.retrySettings("New", cfg); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
@@ -98,15 +102,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	db.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
 
-	m := newManager(db, cfg.Driver, o)
+	m := newManager(db, cfg, o, secret)
 	m.dials = dials
 	m.addr = cfg.address()
-	m.secrets = secret
-	m.slow = cfg.SlowQueryThreshold
 	m.pooler = cfg.Pooler
-	m.retryPol = newRetryPolicy(cfg)
-	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
-	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
 	if cfg.unverifiedRemote() {
 		m.log.Warn("dbm: the server's identity is not verified: someone on the network could pose as it",
@@ -151,9 +150,11 @@ func openPool(driverName, dsn string, connectTimeout time.Duration, o options, s
 // placeholder style ("postgres" and "pgx" rebind '?' to $1) and how errors
 // are classified; any name is accepted. Wrap does not ping and does not
 // change the pool's settings; [Manager.Close] closes db. What the manager
-// itself decides takes [Config]'s defaults: the retry policy, and
-// [DefaultAcquireTimeout] for the wait for a connection (see
-// [WithAcquireTimeout]).
+// itself decides takes [Config]'s defaults unless an option sets it: the
+// retry policy ([WithRetryMaxAttempts], [WithRetryInitialBackoff],
+// [WithRetryMaxBackoff]), the wait for a connection ([WithAcquireTimeout]),
+// leak reports ([WithLeakThreshold], [WithLeakStacks]) and the slow
+// statement log ([WithSlowQueryThreshold]).
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -162,25 +163,58 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if err := o.check("Wrap"); err != nil {
 		return nil, err
 	}
-	m := newManager(sqlx.NewDb(db, driverName), driverName, o)
+	cfg, err := o.retrySettings("Wrap", wrapConfig(driverName))
+	if err != nil {
+		return nil, err
+	}
+	m := newManager(sqlx.NewDb(db, driverName), cfg, o, nil)
 	m.addr = driverName
-	m.leaks.configure(0, false)
 	return m, nil
 }
 
-func newManager(db *sqlx.DB, driverName string, o options) *Manager {
+// wrapConfig is the Config a manager made by [Wrap] starts from: the
+// defaults, for the settings the manager itself decides (the options win
+// over them).
+func wrapConfig(driverName string) Config {
+	cfg := Config{}.withDefaults()
+	cfg.Driver = driverName
+	return cfg
+}
+
+// newManager makes the manager for [New] and [Wrap] from cfg (its defaults
+// applied) and the options, which win over cfg's fields. secret is what to
+// keep out of errors and logs.
+func newManager(db *sqlx.DB, cfg Config, o options, secret secrets) *Manager {
+	driverName := cfg.Driver
 	m := &Manager{
 		db:       db,
 		driver:   driverName,
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
 		log:      o.logger,
+		secrets:  secret,
+		slow:     o.slowQueryThreshold(cfg.SlowQueryThreshold),
 		scanner:  newScanner(o),
 		obs:      newObserver(o),
-		retryPol: newRetryPolicy(Config{}.withDefaults()),
+		retryPol: newRetryPolicy(cfg),
 	}
-	m.retryPol.acquire = o.acquireTimeout(0)
-	m.leaks = newLeakRegistry(m, o)
+	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
+	m.leaks = newLeakRegistry(m.leakHooks(), o)
+	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 	return m
+}
+
+// leakHooks gives the leak registry what it needs of m, and nothing more.
+func (m *Manager) leakHooks() leakHooks {
+	return leakHooks{
+		log:       m.log,
+		statement: m.secrets.statement,
+		poolStats: m.db.Stats,
+		rolledBack: func(ctx context.Context, tt *txTrace, why error) {
+			m.stats.rollbacks.Add(1)
+			m.traceTxEnd(ctx, tt, false, why)
+		},
+		closeError: func(e *LeakError) error { return m.newError(ClassLeaked, "", "close", "", e) },
+	}
 }
 
 // connect pings until the database answers, the error is not transient, or
