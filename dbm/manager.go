@@ -373,6 +373,11 @@ func errNilManager(fn string) error {
 // wrap turns a driver or database/sql error into an *Error with its class.
 // Errors that are already classified pass through.
 func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
+	return m.wrapMarked(ctx, op, query, err, 0)
+}
+
+// wrapMarked is wrap for a statement's error, built with what marks say.
+func (m *Manager) wrapMarked(ctx context.Context, op, query string, err error, marks errMarks) error {
 	if err == nil {
 		return nil
 	}
@@ -393,12 +398,17 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 	case m.closed.Load() && class == ClassUnknown:
 		class = ClassClosed
 	}
-	return m.newError(class, code, op, query, err)
+	return m.newErrorMarked(class, code, op, query, err, marks)
 }
 
 // newError counts an error of the given class and builds it, withholding
 // driver text or a statement that contains the password.
 func (m *Manager) newError(class Class, code, op, query string, err error) *Error {
+	return m.newErrorMarked(class, code, op, query, err, 0)
+}
+
+// newErrorMarked is newError, with the cause wrapped as marks say.
+func (m *Manager) newErrorMarked(class Class, code, op, query string, err error, marks errMarks) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: m.secrets.scrub(err)}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: marks.wrapErr(class, code, m.secrets.scrub(err))}
 }

@@ -48,7 +48,8 @@ type stmt struct {
 	start   time.Time
 	attempt int
 	inTx    bool
-	traced  string // the statement as the tracer was shown it; set only when a tracer is
+	traced  string   // the statement as the tracer was shown it; set only when a tracer is
+	marks   errMarks // what its error is built with (see errMarks)
 }
 
 // traceOp is the TraceOp the tracer is shown for st.
@@ -65,7 +66,11 @@ func (m *Manager) observed() bool {
 // newStmt describes an attempt (1, 2, ... for a statement that is tried
 // again) to run a statement, for [session.start] and [Manager.finish].
 func (s session) newStmt(op, query string) stmt {
-	return stmt{op: op, query: query, attempt: max(s.attempt, 1), inTx: s.tx != nil}
+	st := stmt{op: op, query: query, attempt: max(s.attempt, 1), inTx: s.tx != nil}
+	if s.sentWrite {
+		st.marks = markSentWrite
+	}
+	return st
 }
 
 // start marks the beginning of the attempt st: it takes the time when a
