@@ -15,6 +15,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the default driver, "postgres"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // Manager owns a database/sql connection pool and runs statements on it:
@@ -28,7 +30,7 @@ type Manager struct {
 	addr     string // what error messages and String show; no credentials
 	log      *slog.Logger
 	slow     time.Duration
-	secrets  secrets // the password's forms, kept out of every error and log
+	secrets  redact.Secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
 	obs      observer       // tracer, clock and pool watch; see observe.go
@@ -82,20 +84,20 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
 		return nil, configErr("Driver", "driver is not registered; add "+importHint[cfg.Driver]+" to your program", cfg.Driver)
 	}
-	passwords := append(dsnPasswords(cfg.Driver, cfg.DSN), cfg.Password)
+	passwords := append(redact.Passwords(cfg.Driver, cfg.DSN), cfg.Password)
 	for k, v := range cfg.Params {
-		if isSecretParam(k) {
+		if redact.IsSecretParam(k) {
 			passwords = append(passwords, v)
 		}
 	}
-	secret := newSecrets(passwords...)
+	secret := redact.NewSecrets(passwords...)
 	if err := registerMySQLTLS(cfg); err != nil {
 		return nil, err
 	}
 	dsn := cfg.dsn()
 	db, dials, err := openPool(cfg.Driver, dsn, cfg.ConnectTimeout, o, secret)
 	if err != nil {
-		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
+		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.ScrubConnect(err)}
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
@@ -134,7 +136,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 // dial (see dial.go). lib/pq's connections also get a dialer that makes
 // them end a call when its context ends, also on a dead network (see
 // pqconn.go).
-func openPool(driverName, dsn string, connectTimeout time.Duration, o options, secret secrets) (*sqlx.DB, *dialConnector, error) {
+func openPool(driverName, dsn string, connectTimeout time.Duration, o options, secret redact.Secrets) (*sqlx.DB, *dialConnector, error) {
 	c, err := newDialConnector(driverName, dsn, connectTimeout)
 	if err != nil {
 		return nil, nil, err
@@ -184,7 +186,7 @@ func wrapConfig(driverName string) Config {
 // newManager makes the manager for [New] and [Wrap] from cfg (its defaults
 // applied) and the options, which win over cfg's fields. secret is what to
 // keep out of errors and logs.
-func newManager(db *sqlx.DB, cfg Config, o options, secret secrets) *Manager {
+func newManager(db *sqlx.DB, cfg Config, o options, secret redact.Secrets) *Manager {
 	driverName := cfg.Driver
 	m := &Manager{
 		db:       db,
@@ -207,7 +209,7 @@ func newManager(db *sqlx.DB, cfg Config, o options, secret secrets) *Manager {
 func (m *Manager) leakHooks() leakHooks {
 	return leakHooks{
 		log:       m.log,
-		statement: m.secrets.statement,
+		statement: m.secrets.Statement,
 		poolStats: m.db.Stats,
 		rolledBack: func(ctx context.Context, tt *txTrace, why error) {
 			m.stats.rollbacks.Add(1)
@@ -244,7 +246,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil || isCertificateFailure(err) {
 			return m.connectErr(last)
 		}
-		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.scrubConnect(err).Error()))
+		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.ScrubConnect(err).Error()))
 		pause := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(pause)
 		select {
@@ -259,7 +261,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 
 func (m *Manager) connectErr(err error) error {
 	class, code := classify(context.Background(), err)
-	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrubConnect(err))}
+	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.ScrubConnect(err))}
 }
 
 // Ping checks that the database answers. Connections in the pool that
@@ -410,5 +412,5 @@ func (m *Manager) newError(class Class, code, op, query string, err error) *Erro
 // newErrorMarked is newError, with the cause wrapped as marks say.
 func (m *Manager) newErrorMarked(class Class, code, op, query string, err error, marks errMarks) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: marks.wrapErr(class, code, m.secrets.scrub(err))}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.Statement(query), Err: marks.wrapErr(class, code, m.secrets.Scrub(err))}
 }

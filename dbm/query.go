@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
 
@@ -50,7 +51,7 @@ type session struct {
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
-const maxStatementLen = 200
+const maxStatementLen = redact.MaxStatementLen
 
 func shorten(q string) string {
 	if q == "" {

@@ -145,7 +145,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 		if m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
 				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),
-				slog.String("statement", m.secrets.statement(query)))
+				slog.String("statement", m.secrets.Statement(query)))
 		}
 		if p.clock.sleep(ctx, d) != nil {
 			return err
@@ -156,7 +156,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int, why string, err error) {
 	m.log.WarnContext(ctx, "dbm: giving up", slog.String("op", op), slog.Int("attempts", attempts),
 		slog.String("reason", why), slog.String("class", Classify(err).String()),
-		slog.String("statement", m.secrets.statement(query)))
+		slog.String("statement", m.secrets.Statement(query)))
 }
 
 // staleCachedPlan reports PostgreSQL's refusal to run a statement the
