@@ -205,6 +205,36 @@ func newManager(db *sqlx.DB, cfg Config, o options, secret redact.Secrets) *Mana
 	return m
 }
 
+// What Rows and Tx report to the manager that made them: they call these
+// methods, never the manager's fields.
+
+// txBegun counts and tracks a transaction that has just begun.
+func (m *Manager) txBegun(tx *Tx) {
+	m.stats.transactions.Add(1)
+	m.leaks.trackTx(tx)
+}
+
+// countTxEnd counts a transaction's COMMIT or ROLLBACK.
+func (m *Manager) countTxEnd(committed bool) {
+	if committed {
+		m.stats.commits.Add(1)
+	} else {
+		m.stats.rollbacks.Add(1)
+	}
+}
+
+// txEnded forgets tx: it was committed or rolled back. Tx calls it once.
+func (m *Manager) txEnded(tx *Tx) { m.leaks.releaseTx(tx) }
+
+// rowsClosed forgets rows: they were closed. It is idempotent.
+func (m *Manager) rowsClosed(r *Rows) { m.leaks.releaseRows(r) }
+
+// connClosed forgets c: it was closed. Conn calls it once.
+func (m *Manager) connClosed(c *Conn) { m.leaks.releaseConn(c) }
+
+// isClosed reports whether [Manager.Close] was called.
+func (m *Manager) isClosed() bool { return m.closed.Load() }
+
 // leakHooks gives the leak registry what it needs of m, and nothing more.
 func (m *Manager) leakHooks() leakHooks {
 	return leakHooks{
@@ -212,7 +242,7 @@ func (m *Manager) leakHooks() leakHooks {
 		statement: m.secrets.Statement,
 		poolStats: m.db.Stats,
 		rolledBack: func(ctx context.Context, tt *txTrace, why error) {
-			m.stats.rollbacks.Add(1)
+			m.countTxEnd(false)
 			m.traceTxEnd(ctx, tt, false, why)
 		},
 		closeError: func(e *LeakError) error { return m.newError(ClassLeaked, "", "close", "", e) },
