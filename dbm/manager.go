@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 	_ "github.com/lib/pq" // the default driver, "postgres"
 )
 
@@ -29,7 +31,7 @@ type Manager struct {
 	log      *slog.Logger
 	slow     time.Duration
 	secrets  secrets // the password's forms, kept out of every error and log
-	scanner  *scanner
+	scanner  *scan.Scanner
 	stats    counters
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go
