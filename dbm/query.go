@@ -227,8 +227,9 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 	if err == nil {
 		err = rows.Err()
 	}
-	err = s.m.finish(ctx, &st, n, err)
-	markMidResult(err)
+	if err = s.m.finish(ctx, &st, n, err); err != nil {
+		markMidResult(err) // not for nil: its errors.As costs an allocation
+	}
 	return err
 }
 

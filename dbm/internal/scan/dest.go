@@ -242,8 +242,7 @@ func (s *Scanner) scanAll(rows Rows, t Target, lenient bool, next func() unsafe.
 	if err != nil {
 		return err
 	}
-	var buf [16]any
-	dst, rb := p.targets(buf[:])
+	dst, rb := p.targets()
 	defer rb.release(p)
 	c := p.newCursor()
 	for rows.Next() {
@@ -294,8 +293,7 @@ func (s *Scanner) One(rows Rows, cols []string, v reflect.Value, lenient bool) e
 		return err
 	}
 	v.SetZero()
-	var buf [16]any
-	dst, rb := p.targets(buf[:])
+	dst, rb := p.targets()
 	err = p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), dst, p.newCursor())
 	rb.release(p)
 	return err
@@ -351,7 +349,6 @@ func Each[T any](s *Scanner, rows Rows, lenient bool, yield func(T) bool) (stopp
 		return false, err
 	}
 	typ := reflect.TypeFor[T]()
-	var buf [16]any
 	switch {
 	case typ == mapType:
 		if err := checkMapColumns(cols); err != nil {
@@ -373,7 +370,7 @@ func Each[T any](s *Scanner, rows Rows, lenient bool, yield func(T) bool) (stopp
 		if err != nil {
 			return false, err
 		}
-		dst, rb := p.targets(buf[:])
+		dst, rb := p.targets()
 		defer rb.release(p)
 		c := p.newCursor()
 		for rows.Next() {
@@ -390,7 +387,7 @@ func Each[T any](s *Scanner, rows Rows, lenient bool, yield func(T) bool) (stopp
 		if err != nil {
 			return false, err
 		}
-		dst, rb := p.targets(buf[:])
+		dst, rb := p.targets()
 		defer rb.release(p)
 		c := p.newCursor()
 		v := new(T) // one element for the whole result: rows are yielded by value

@@ -62,13 +62,15 @@ func (*discard) Scan(any) error { return nil }
 
 var discardTarget any = new(discard)
 
-// targets returns the scan targets for one result: buf when it is long
-// enough (callers pass a stack array, which database/sql's Scan does not
-// retain), with the skipped columns already pointing at discard. For a
-// fast plan each target is an `any` of its own, in the same allocation
-// after the targets, which Scan fills with the column's driver value (see
+// targets returns the scan targets for one result, with the skipped
+// columns already pointing at discard. Up to 32 columns they come from a
+// pooled buffer, which [rawBuf.release] gives back once the result is
+// read (a buffer on the caller's stack would escape: rows are read
+// through the Rows interface, whose Scan may keep what it is given). For
+// a fast plan each target is an `any` of its own, in the same buffer after
+// the targets, which Scan fills with the column's driver value (see
 // conv.go).
-func (p *plan) targets(buf []any) ([]any, *rawBuf) {
+func (p *plan) targets() ([]any, *rawBuf) {
 	n := len(p.cols)
 	var dst []any
 	var rb *rawBuf
@@ -87,38 +89,46 @@ func (p *plan) targets(buf []any) ([]any, *rawBuf) {
 				dst[i] = &all[n+i]
 			}
 		}
-	case cap(buf) >= n:
-		dst = buf[:n]
+	case n <= len(rawBuf{}.all):
+		rb = rawBufs.Get().(*rawBuf)
+		dst = rb.all[:n]
 	default:
 		dst = make([]any, n)
 	}
+	p.skipTargets(dst)
+	return dst, rb
+}
+
+// skipTargets points the targets of the columns a lenient plan skips at
+// discard.
+func (p *plan) skipTargets(dst []any) {
 	for i := range p.fields {
 		if p.fields[i].skip {
 			dst[i] = discardTarget
 		}
 	}
-	return dst, rb
 }
 
-// rawBuf holds a fast plan's targets and raw values for one result; they
-// are reused through rawBufs, so a short result allocates none.
+// rawBuf holds a plan's targets (and, for a fast plan, its raw values) for
+// one result; they are reused through rawBufs, so a short result
+// allocates none.
 type rawBuf struct {
 	all [32]any
-	n   int // all[:n] point at all[n:2n], ready for a result of n columns
+	n   int // all[:n] point at all[n:2n], ready for a fast result of n columns
 }
 
 var rawBufs = sync.Pool{New: func() any { return new(rawBuf) }}
 
 // release gives back the buffer targets took from rawBufs (nil: none),
 // once p's result is read. The fast path leaves no value behind (see
-// scanFast); a row that fell back left targets into the caller's memory,
-// which are dropped.
+// scanFast); the targets of a plan that is not fast, or of a row that fell
+// back, point into the caller's memory and are dropped.
 func (rb *rawBuf) release(p *plan) {
 	if rb == nil {
 		return
 	}
 	switch {
-	case p.slow.Load():
+	case !p.fast || p.slow.Load():
 		clear(rb.all[:])
 		rb.n = 0
 	case p.skips:
@@ -144,7 +154,8 @@ func (p *plan) newCursor() *cursor {
 		return nil
 	}
 	n := len(p.cols)
-	dst, _ := p.targets(nil) // nested plans are never fast: no buffer to give back
+	dst := make([]any, n) // kept for the whole result, not pooled
+	p.skipTargets(dst)
 	return &cursor{p: p, dst: dst, probes: make([]nullProbe, n), live: make([]bool, p.nested), used: make([]bool, n)}
 }
 
