@@ -10,9 +10,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
@@ -58,7 +60,13 @@ func run(out, cmd, stat string, inputs []string) error {
 	m := Machine{Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPU: cpuModel(), Cores: runtime.NumCPU(),
 		Date: time.Now().UTC().Format("2006-01-02")}
 	w := io.Writer(os.Stdout)
+	var kept string
 	if out != "" {
+		old, err := os.ReadFile(out)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		kept = handWritten(string(old))
 		f, err := os.Create(out)
 		if err != nil {
 			return err
@@ -68,7 +76,31 @@ func run(out, cmd, stat string, inputs []string) error {
 	}
 	bw := bufio.NewWriter(w)
 	Render(bw, m, cmd, sets, statText)
+	if kept != "" {
+		bw.WriteString("\n" + kept + "\n")
+	}
 	return bw.Flush()
+}
+
+// The markers of a section written by hand in the output file: benchdoc
+// keeps it, from handStart to handEnd, at the end of the file it rewrites.
+const (
+	handStart = "<!-- hand-written: benchdoc keeps this section -->"
+	handEnd   = "<!-- end of hand-written section -->"
+)
+
+// handWritten returns the hand-written section of doc, markers included,
+// or "" when it has none.
+func handWritten(doc string) string {
+	i := strings.Index(doc, handStart)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(doc[i:], handEnd)
+	if j < 0 {
+		return doc[i:] // unterminated: keep the rest rather than lose it
+	}
+	return doc[i : i+j+len(handEnd)]
 }
 
 // cpuModel reads the processor's name from /proc/cpuinfo.

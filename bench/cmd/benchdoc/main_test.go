@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -74,6 +76,37 @@ func TestRender(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A section between the hand-written markers survives a rewrite of the
+// output file; the generated part is replaced.
+func TestRunKeepsHandWrittenSection(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte(sample), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "benchmarks.md")
+	section := handStart + "\n## Notes\n\nmeasured by hand\n" + handEnd
+	if err := os.WriteFile(out, []byte("# old generated text\n\n"+section+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := run(out, "make bench", "", []string{in}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(b)
+		if strings.Contains(doc, "old generated text") || !strings.Contains(doc, "| rows | hand | Select |") {
+			t.Fatalf("generated part not rewritten:\n%s", doc)
+		}
+		if strings.Count(doc, section) != 1 {
+			t.Fatalf("hand-written section not kept once:\n%s", doc)
 		}
 	}
 }

@@ -19,7 +19,8 @@ func Render(w io.Writer, m Machine, cmd string, sets []*Set, benchstat string) {
 	fmt.Fprintf(w, `# Benchmarks
 
 This file is written by `+"`make bench`"+` (bench/cmd/benchdoc); do not edit it by
-hand. Every figure is a ratio of medians from the same run: an
+hand, except between the hand-written markers at its end, which benchdoc
+keeps. Every figure is a ratio of medians from the same run: an
 implementation's time (or allocations) per operation divided by the
 baseline's, so 0.90x is 10%% faster than the baseline. Absolute times on a
 shared machine vary between runs; the ratios are what to compare. The test
