@@ -138,7 +138,7 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	d, err := s.m.scanner.Dest("ExecuteQuery", dest)
+	d, err := s.scanner().Dest("ExecuteQuery", dest)
 	if err != nil {
 		return scanErr(err)
 	}
@@ -152,6 +152,16 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 	}
 	d.Done()
 	return nil
+}
+
+// scanner is the manager's scanner; a nil manager's (whose calls fail in
+// [session.prepare], after their destination is checked) is the default
+// one, as [ScanAll] uses.
+func (s session) scanner() *scan.Scanner {
+	if s.m == nil {
+		return sqlRowsScanner()
+	}
+	return s.m.scanner
 }
 
 // selectRows is [Select]: ExecuteQuery into a []T it makes itself, so the
