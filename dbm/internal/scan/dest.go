@@ -100,9 +100,6 @@ func (s *Scanner) Dest(fn string, dest any) (Dest, error) {
 	return Dest{dest: dest, hdr: (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr())), fact: f}, nil
 }
 
-// Len is the number of elements in the destination.
-func (d *Dest) Len() int { return d.hdr.len }
-
 // Empty leaves the destination empty (its capacity kept), as after an error.
 func (d *Dest) Empty() { d.hdr.len = 0 }
 
@@ -403,6 +400,3 @@ func Each[T any](s *Scanner, rows Rows, lenient bool, yield func(T) bool) (stopp
 	}
 	return false, nil
 }
-
-// CheckMapColumns rejects a result that a map[string]any cannot hold.
-func CheckMapColumns(cols []string) error { return checkMapColumns(cols) }
