@@ -17,6 +17,7 @@ import (
 	_ "github.com/lib/pq" // the default driver, "postgres"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 )
 
 // Manager owns a database/sql connection pool and runs statements on it:
@@ -31,7 +32,7 @@ type Manager struct {
 	log      *slog.Logger
 	slow     time.Duration
 	secrets  redact.Secrets // the password's forms, kept out of every error and log
-	scanner  *scanner
+	scanner  *scan.Scanner
 	stats    counters
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go

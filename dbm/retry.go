@@ -168,6 +168,9 @@ func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int,
 // write, runs again at once, once (see [Manager.retry]); in a transaction,
 // which the error aborted, [Manager.WithTx] runs fn again.
 func staleCachedPlan(err error) bool {
+	if err == nil {
+		return false // before e, which errors.As makes escape: no allocation per statement
+	}
 	var e *Error
 	return errors.As(err, &e) && e.Code == "0A000" && strings.Contains(e.Err.Error(), "cached plan must not change result type")
 }
