@@ -198,8 +198,8 @@ func (r *leakRegistry) reclaimForWaiters(now time.Time) {
 		w.since = time.Time{}
 		return
 	}
-	st := r.m.poolStats() // WaitCount includes the waits in the manager's queue
-	if st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections && r.m.queue.waitingNow() == 0 {
+	st := r.hooks.poolStats() // WaitCount includes the waits in the manager's queue
+	if st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections && r.hooks.queued() == 0 {
 		w.since, w.waits = time.Time{}, st.WaitCount // a free slot: no one waits
 		return
 	}

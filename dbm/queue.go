@@ -126,7 +126,7 @@ func (m *Manager) enter(ctx context.Context, op, q string) error {
 	if m.obs.acquirer == nil {
 		return m.takePermit(ctx, op, q)
 	}
-	top := TraceOp{Name: op, Statement: m.secrets.statement(q)}
+	top := TraceOp{Name: op, Statement: m.secrets.Statement(q)}
 	if m.obs.waiting != nil {
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}
