@@ -72,7 +72,7 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 	c := &Conn{own: own(context.Background(), sc, m.queue)} // ctx bounds only the wait
 	c.own.discard = true
 	c.s = session{m: m, ex: sc, pin: c}
-	m.leaks.trackConn(c)
+	m.connOpened(c)
 	return c, nil
 }
 
