@@ -203,3 +203,57 @@ func waitFor(cond func() bool) bool {
 	}
 	return false
 }
+
+// TestUseTimeIsTheHold: db.client.connection.use_time records the time a
+// connection was out of the pool: a transaction held open for 50ms and
+// rows left open for 50ms each record at least that (a lower bound: a
+// loaded machine only makes the hold longer), and nothing is recorded
+// while they still hold their connection.
+func TestUseTimeIsTheHold(t *testing.T) {
+	const hold = 50 * time.Millisecond
+	s := newSink(t, dbmotel.WithPoolName("p1"))
+	m, release := holdPool(t, s, time.Hour)
+	if n := useTimes(t, s); len(n) != 0 {
+		t.Fatalf("use_time %v while the transaction holds the connection, want none", n)
+	}
+	time.Sleep(hold)
+	release()
+	ctx := dbm.NotIdempotent(context.Background()) // a connection of its own for the rows
+	rows, err := m.Query(ctx, "SELECT 1 UNION ALL SELECT 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := useTimes(t, s); len(n) != 1 {
+		t.Fatalf("use_time %v while the rows hold the connection, want the transaction's only", n)
+	}
+	time.Sleep(hold)
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dp := useTimes(t, s)
+	if len(dp) != 1 || dp[0].Count != 2 {
+		t.Fatalf("use_time points %+v, want one with 2 holds", dp)
+	}
+	if mn, ok := dp[0].Min.Value(); !ok || mn < hold.Seconds() {
+		t.Errorf("use_time min %v s, want at least %v s (each hold)", mn, hold.Seconds())
+	}
+	if a := attrs(dp[0].Attributes.ToSlice()); a["db.client.connection.pool.name"] != "p1" || len(a) != 1 {
+		t.Errorf("use_time attributes %v, want db.client.connection.pool.name p1 only", a)
+	}
+}
+
+func useTimes(t *testing.T, s *sink) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := s.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name == "db.client.connection.use_time" {
+				return mt.Data.(metricdata.Histogram[float64]).DataPoints
+			}
+		}
+	}
+	return nil
+}

@@ -42,7 +42,7 @@ const (
 )
 
 // Tracer is a [dbm.Tracer] (with [dbm.AcquireTracer],
-// [dbm.AcquireStartTracer] and [dbm.ConnectTracer]) that makes
+// [dbm.AcquireStartTracer], [dbm.ReleaseTracer] and [dbm.ConnectTracer]) that makes
 // OpenTelemetry spans and metrics.
 // Make it with [New]; it is safe for concurrent use. One Tracer belongs to
 // one manager: its pool metrics carry one pool name.
@@ -67,6 +67,7 @@ type Tracer struct {
 	timeouts   dbconv.ClientConnectionTimeouts
 	pending    dbconv.ClientConnectionPendingRequests
 	createTime dbconv.ClientConnectionCreateTime
+	useTime    dbconv.ClientConnectionUseTime
 	poolAttrs  metric.MeasurementOption // db.client.connection.pool.name
 }
 
@@ -75,6 +76,7 @@ var (
 	_ dbm.AcquireTracer      = (*Tracer)(nil)
 	_ dbm.AcquireStartTracer = (*Tracer)(nil)
 	_ dbm.ConnectTracer      = (*Tracer)(nil)
+	_ dbm.ReleaseTracer      = (*Tracer)(nil)
 )
 
 // New returns a Tracer. It fails with a [*dbm.ArgumentError] for a bad
@@ -121,12 +123,13 @@ func New(opts ...Option) (*Tracer, error) {
 		t.target = o.host
 	}
 	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
-	var errs [5]error
+	var errs [6]error
 	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
 	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
 	t.timeouts, errs[2] = dbconv.NewClientConnectionTimeouts(t.meter)
 	t.pending, errs[3] = dbconv.NewClientConnectionPendingRequests(t.meter)
 	t.createTime, errs[4] = dbconv.NewClientConnectionCreateTime(t.meter)
+	t.useTime, errs[5] = dbconv.NewClientConnectionUseTime(t.meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -272,6 +275,12 @@ func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.Trace
 		trace.WithTimestamp(end.Add(-res.Duration)),
 		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op.Name)))
 	endSpan(span, res, end)
+}
+
+// TraceRelease records how long a connection the manager took was held,
+// from the end of the wait to its release (db.client.connection.use_time).
+func (t *Tracer) TraceRelease(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+	t.useTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
 }
 
 // TraceConnect records the time the driver took to open a new connection
