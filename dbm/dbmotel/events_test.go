@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/dbmotel"
@@ -256,4 +257,37 @@ func useTimes(t *testing.T, s *sink) []metricdata.HistogramDataPoint[float64] {
 		}
 	}
 	return nil
+}
+
+// TestNoopTracerProviderMakesNoSpans: with OpenTelemetry's no-op
+// TracerProvider the Tracer starts no span (it skips the work) but still
+// records the metrics, and it leaves the caller's span alone: End must not
+// end the span it finds in the context when Start made none.
+func TestNoopTracerProviderMakesNoSpans(t *testing.T) {
+	s := newSink(t, dbmotel.WithTracerProvider(tracenoop.NewTracerProvider()), dbmotel.WithPoolName("p1"))
+	m := s.open(t, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", AcquireTimeout: time.Minute})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx, caller := tp.Tracer("test").Start(context.Background(), "caller")
+	var n int
+	if err := m.Get(ctx, &n, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error { return tx.Get(ctx, &n, "SELECT 2") }); err != nil {
+		t.Fatal(err)
+	}
+	if !caller.IsRecording() {
+		t.Error("the caller's span was ended by the Tracer")
+	}
+	caller.End()
+	if got := s.spans.Ended(); len(got) != 1 || got[0].Name() != "caller" {
+		t.Errorf("%d spans ended, want only the caller's", len(got))
+	}
+	dur := s.metric(t, "db.client.operation.duration").Data.(metricdata.Histogram[float64]).DataPoints
+	if len(dur) != 1 || dur[0].Count != 2 {
+		t.Errorf("operation.duration points %+v, want 2 SELECTs", dur)
+	}
+	if up := useTimes(t, s); len(up) != 1 || up[0].Count != 2 {
+		t.Errorf("use_time points %+v, want the Get's and the transaction's", up)
+	}
 }

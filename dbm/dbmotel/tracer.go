@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -53,6 +54,9 @@ type Tracer struct {
 	poolName  string
 	target    string // the span name's {target}: db.namespace, else server.address:server.port
 	queryText bool
+	// noSpans: the TracerProvider is OpenTelemetry's no-op one
+	// (trace/noop): no span is started, only metrics are recorded.
+	noSpans bool
 	// spanAttrs are set on every statement span: db.system.name,
 	// server.address, server.port.
 	spanAttrs []attribute.KeyValue
@@ -68,7 +72,13 @@ type Tracer struct {
 	pending    dbconv.ClientConnectionPendingRequests
 	createTime dbconv.ClientConnectionCreateTime
 	useTime    dbconv.ClientConnectionUseTime
-	poolAttrs  metric.MeasurementOption // db.client.connection.pool.name
+	// The pool's measurement options (db.client.connection.pool.name), as
+	// the slices the instruments take: made once, not per call.
+	poolRecord []metric.RecordOption
+	poolAdd    []metric.AddOption
+	// acquires caches the acquire span's start options per operation
+	// name (exec, query, begin, ping, conn).
+	acquires sync.Map // string -> []trace.SpanStartOption
 }
 
 var (
@@ -103,6 +113,7 @@ func New(opts ...Option) (*Tracer, error) {
 		system:    dbconv.SystemNameAttr(o.system),
 		poolName:  o.pool(),
 		queryText: o.queryText,
+		noSpans:   isNoop(o.tp),
 		spanAttrs: []attribute.KeyValue{semconv.DBSystemNameKey.String(o.system)},
 	}
 	if o.host != "" {
@@ -122,7 +133,8 @@ func New(opts ...Option) (*Tracer, error) {
 	default:
 		t.target = o.host
 	}
-	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
+	poolAttrs := metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
+	t.poolRecord, t.poolAdd = []metric.RecordOption{poolAttrs}, []metric.AddOption{poolAttrs}
 	var errs [6]error
 	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
 	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
@@ -136,11 +148,24 @@ func New(opts ...Option) (*Tracer, error) {
 	return t, nil
 }
 
+// isNoop reports OpenTelemetry's no-op TracerProvider, whose spans record
+// nothing: making them would only cost time.
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
+}
+
 // PoolName returns the db.client.connection.pool.name of the metrics.
 func (t *Tracer) PoolName() string { return t.poolName }
 
 // Start opens the span of a statement attempt or a transaction.
 func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
+	if t.noSpans {
+		return ctx
+	}
 	if op.Name == dbm.TraceTx {
 		ctx, span := t.tracer.Start(ctx, TxSpan, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.spanAttrs...))
 		if op.Attempt > 1 {
@@ -162,18 +187,23 @@ func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
 
 // End closes the span Start opened and records the statement's duration.
 func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	span := trace.SpanFromContext(ctx)
 	if op.Name == dbm.TraceTx {
+		if t.noSpans {
+			return
+		}
+		span := trace.SpanFromContext(ctx)
 		if span.IsRecording() {
 			span.SetAttributes(CommittedKey.Bool(res.Committed))
 		}
 		endSpan(span, res, time.Time{})
 		return
 	}
-	endSpan(span, res, time.Time{})
+	if !t.noSpans {
+		endSpan(trace.SpanFromContext(ctx), res, time.Time{})
+	}
 	info := t.op(operationName(op.Statement))
 	if res.Err == nil {
-		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok)
+		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok...)
 		return
 	}
 	attrs := append(info.attrs[:len(info.attrs):len(info.attrs)], semconv.ErrorTypeKey.String(res.Class.String()))
@@ -186,9 +216,9 @@ func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
 // opInfo is what the spans and measurements of one operation name carry.
 type opInfo struct {
 	spanName string
-	attrs    []attribute.KeyValue     // the span's: spanAttrs and db.operation.name
-	start    []trace.SpanStartOption  // kind client, attrs
-	ok       metric.MeasurementOption // a successful statement's duration attributes
+	attrs    []attribute.KeyValue    // the span's: spanAttrs and db.operation.name
+	start    []trace.SpanStartOption // kind client, attrs
+	ok       []metric.RecordOption   // a successful statement's duration attributes
 }
 
 // maxCached bounds the operation names whose opInfo is kept: statements
@@ -214,7 +244,7 @@ func (t *Tracer) op(name string) *opInfo {
 		info.attrs = append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
 	}
 	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}
-	info.ok = metric.WithAttributeSet(attribute.NewSet(info.attrs...))
+	info.ok = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(info.attrs...))}
 	t.cacheMu.Lock()
 	if t.cached < maxCached {
 		if _, loaded := t.ops.LoadOrStore(name, info); !loaded {
@@ -258,36 +288,55 @@ func sqlState(err error) string {
 
 // TraceAcquireStart counts a caller that begins to wait for a connection.
 func (t *Tracer) TraceAcquireStart(ctx context.Context, _ dbm.TraceOp) {
-	t.pending.Inst().Add(ctx, 1, t.poolAttrs)
+	t.pending.Inst().Add(ctx, 1, t.poolAdd...)
 }
 
 // TraceAcquire records a wait for a pool connection: its span (made after
 // the fact, from when the wait began), its duration and, when no
 // connection was had in time, a timeout.
 func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	t.pending.Inst().Add(ctx, -1, t.poolAttrs)
-	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
-	if errors.Is(res.Err, dbm.ErrPoolTimeout) {
-		t.timeouts.Inst().Add(ctx, 1, t.poolAttrs)
+	t.pending.Inst().Add(ctx, -1, t.poolAdd...)
+	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
+	if res.Err != nil && errors.Is(res.Err, dbm.ErrPoolTimeout) {
+		t.timeouts.Inst().Add(ctx, 1, t.poolAdd...)
+	}
+	if t.noSpans {
+		return
 	}
 	end := time.Now()
-	_, span := t.tracer.Start(ctx, AcquireSpan, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithTimestamp(end.Add(-res.Duration)),
-		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op.Name)))
-	endSpan(span, res, end)
+	opts := t.acquireStart(op.Name)
+	_, span := t.tracer.Start(ctx, AcquireSpan, append(opts[:len(opts):len(opts)], trace.WithTimestamp(end.Add(-res.Duration)))...)
+	if span.IsRecording() {
+		endSpan(span, res, end)
+	}
+}
+
+// acquireStart returns the start options of the acquire span of an
+// operation: kind internal, the pool name and dbm.operation.
+func (t *Tracer) acquireStart(op string) []trace.SpanStartOption {
+	if o, ok := t.acquires.Load(op); ok {
+		return o.([]trace.SpanStartOption)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op))}
+	switch op {
+	case "exec", "query", "begin", "ping", "conn": // the manager's names: a handful
+		t.acquires.Store(op, opts)
+	}
+	return opts
 }
 
 // TraceRelease records how long a connection the manager took was held,
 // from the end of the wait to its release (db.client.connection.use_time).
 func (t *Tracer) TraceRelease(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
-	t.useTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+	t.useTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
 }
 
 // TraceConnect records the time the driver took to open a new connection
 // (db.client.connection.create_time), with error.type when it failed.
 func (t *Tracer) TraceConnect(ctx context.Context, res dbm.TraceResult) {
 	if res.Err == nil {
-		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
 		return
 	}
 	t.createTime.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(
