@@ -195,11 +195,11 @@ func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
 		if span.IsRecording() {
 			span.SetAttributes(CommittedKey.Bool(res.Committed))
 		}
-		endSpan(span, res, time.Time{})
+		endSpan(span, res)
 		return
 	}
 	if !t.noSpans {
-		endSpan(trace.SpanFromContext(ctx), res, time.Time{})
+		endSpan(trace.SpanFromContext(ctx), res)
 	}
 	info := t.op(operationName(op.Statement))
 	if res.Err == nil {
@@ -256,8 +256,8 @@ func (t *Tracer) op(name string) *opInfo {
 }
 
 // endSpan sets the error attributes and status of a failed operation and
-// ends span (at end, when it is not zero).
-func endSpan(span trace.Span, res dbm.TraceResult, end time.Time) {
+// ends span.
+func endSpan(span trace.Span, res dbm.TraceResult) {
 	if res.Err != nil && span.IsRecording() {
 		class := res.Class.String()
 		attrs := []attribute.KeyValue{semconv.ErrorTypeKey.String(class)}
@@ -269,11 +269,7 @@ func endSpan(span trace.Span, res dbm.TraceResult, end time.Time) {
 		// from the server's message.
 		span.SetStatus(codes.Error, class)
 	}
-	if end.IsZero() {
-		span.End()
-		return
-	}
-	span.End(trace.WithTimestamp(end))
+	span.End()
 }
 
 // sqlState is the server's error code (SQLSTATE, or MySQL's number) of a
@@ -303,12 +299,11 @@ func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.Trace
 	if t.noSpans {
 		return
 	}
-	end := time.Now()
+	// One clock reading: the span begins res.Duration before now and
+	// ends now, as the SDK reads its clock in End.
 	opts := t.acquireStart(op.Name)
-	_, span := t.tracer.Start(ctx, AcquireSpan, append(opts[:len(opts):len(opts)], trace.WithTimestamp(end.Add(-res.Duration)))...)
-	if span.IsRecording() {
-		endSpan(span, res, end)
-	}
+	_, span := t.tracer.Start(ctx, AcquireSpan, append(opts[:len(opts):len(opts)], trace.WithTimestamp(time.Now().Add(-res.Duration)))...)
+	endSpan(span, res)
 }
 
 // acquireStart returns the start options of the acquire span of an
