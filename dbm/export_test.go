@@ -51,3 +51,7 @@ func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }
 func SetReplaceWindowForTest(m *Manager, d time.Duration) {
 	m.retryPol.replaceFor = d
 }
+
+// SQLiteChunkParams is the placeholders per INSERT that Tx.CopyFrom aims
+// for on SQLite.
+const SQLiteChunkParams = sqliteChunkParams
