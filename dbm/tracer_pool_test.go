@@ -24,14 +24,14 @@ func (r *waitRecorder) TraceAcquireStart(ctx context.Context, op dbm.TraceOp) {
 	r.acquires = append(r.acquires, event{phase: "wait", op: op})
 }
 
-// wrapMock returns a manager over sqlmock with tracer tr.
-func wrapMock(t *testing.T, tr dbm.Tracer) (*dbm.Manager, sqlmock.Sqlmock) {
+// wrapMock returns a manager over sqlmock with tracer tr (and opts).
+func wrapMock(t *testing.T, tr dbm.Tracer, opts ...dbm.Option) (*dbm.Manager, sqlmock.Sqlmock) {
 	t.Helper()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(tr))
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, append([]dbm.Option{dbm.WithTracer(tr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,7 @@ type releaseRecorder struct {
 }
 
 func (r *releaseRecorder) TraceRelease(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.releases = append(r.releases, event{phase: "release", op: op, res: res})
+	r.note(&r.releases, event{phase: "release", op: op, res: res})
 }
 
 // released returns the op names of the releases so far.
@@ -145,16 +143,8 @@ func TestReleaseTracerOncePerAcquire(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	clock.SetStep(3 * time.Millisecond)
-	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &releaseRecorder{}
-	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(rec), dbm.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, mock := wrapMock(t, rec, dbm.WithClock(clock.Now))
 	want := []string{}
 	check := func(step string) {
 		t.Helper()

@@ -243,18 +243,12 @@ func TestUseTimeIsTheHold(t *testing.T) {
 	}
 }
 
+// useTimes returns the points of db.client.connection.use_time, none
+// before the first release.
 func useTimes(t *testing.T, s *sink) []metricdata.HistogramDataPoint[float64] {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := s.reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if mt.Name == "db.client.connection.use_time" {
-				return mt.Data.(metricdata.Histogram[float64]).DataPoints
-			}
-		}
+	if m, ok := s.find(t, "db.client.connection.use_time"); ok {
+		return m.Data.(metricdata.Histogram[float64]).DataPoints
 	}
 	return nil
 }

@@ -75,7 +75,9 @@ var about = map[string]string{
 		"is never read. Every span is made, given its attributes and ended, and every\n" +
 		"measurement aggregated; only the export is left out. **unsampled** is the same\n" +
 		"with a sampler that records no span (most statements under a low sampling\n" +
-		"ratio): the metrics remain. On in-memory SQLite\n" +
+		"ratio): the metrics remain. **metrics** has OpenTelemetry's no-op\n" +
+		"TracerProvider (dbmotel then makes no span) and the SDK's metrics; **noop**\n" +
+		"has no-op providers for both: what dbmotel itself adds. On in-memory SQLite\n" +
 		"(`db=sqlite`) and PostgreSQL 15 through lib/pq (`db=postgres`). The goal is\n" +
 		"at most 5% more per point select; the CPU-time table counts only this\n" +
 		"process (not the server's work, nor waits for a core).",
