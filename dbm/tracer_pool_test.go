@@ -136,7 +136,7 @@ func (r *releaseRecorder) released() []string {
 // TestReleaseTracerOncePerAcquire: every connection the AcquireTracer saw
 // taken is reported given back exactly once, when it goes back: after a
 // statement, when its Rows are closed (not before, and once however often
-// Close is called), when a transaction ends, when a Conn is closed, after a
+// Close is called) or read to their end, when a transaction ends, when a Conn is closed, after a
 // ping. A wait that ended without a connection (pool timeout) has no
 // release. The duration is the fake clock's time between the two.
 func TestReleaseTracerOncePerAcquire(t *testing.T) {
@@ -170,6 +170,19 @@ func TestReleaseTracerOncePerAcquire(t *testing.T) {
 	_ = rows.Close()
 	want = append(want, "query")
 	check("Rows.Close twice")
+
+	// Rows read to their end give the connection back then, before Close.
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+	rows, err = m.Query(dbm.NotIdempotent(ctx), "SELECT n FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	want = append(want, "query")
+	check("reading the rows to their end")
+	_ = rows.Close()
+	check("Rows.Close after the end")
 
 	mock.ExpectBegin()
 	mock.ExpectCommit()
@@ -211,5 +224,27 @@ func TestReleaseTracerOncePerAcquire(t *testing.T) {
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestReleaseTracerOnCloseWithLeaks: rows left open when the manager closes
+// are ended by Close, and their connection's release is reported too.
+func TestReleaseTracerOnCloseWithLeaks(t *testing.T) {
+	rec := &releaseRecorder{}
+	m, mock := wrapMock(t, rec)
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1).AddRow(2))
+	rows, err := m.Query(dbm.NotIdempotent(context.Background()), "SELECT n FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rows // left open
+	if got := rec.released(); len(got) != 0 {
+		t.Fatalf("releases %v while the rows are open", got)
+	}
+	if err := m.Close(); !errors.Is(err, dbm.ErrLeaked) {
+		t.Fatalf("Close = %v, want ErrLeaked", err)
+	}
+	if got := rec.released(); !slices.Equal(got, []string{"query"}) {
+		t.Errorf("releases after Close %v, want [query]", got)
 	}
 }
