@@ -72,7 +72,7 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 	c := &Conn{own: &ownedConn{conn: sc, stop: noStop, discard: true}}
 	c.own.keep(ctx, use.kept())
 	c.s = session{m: m, ex: sc, pin: c}
-	m.leaks.trackConn(c)
+	m.connOpened(c)
 	return c, nil
 }
 

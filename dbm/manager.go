@@ -224,6 +224,18 @@ func (m *Manager) countTxEnd(committed bool) {
 	}
 }
 
+// rowsOpened starts tracking r, which a statement has just returned.
+func (m *Manager) rowsOpened(r *Rows) *Rows { return m.leaks.trackRows(r) }
+
+// connOpened starts tracking c, a connection pinned by [Manager.Conn].
+func (m *Manager) connOpened(c *Conn) { m.leaks.trackConn(c) }
+
+// statementRun counts a statement sent to the database.
+func (m *Manager) statementRun() { m.stats.statements.Add(1) }
+
+// retried counts a statement or transaction that is run once more.
+func (m *Manager) retried() { m.stats.retries.Add(1) }
+
 // txEnded forgets tx: it was committed or rolled back. Tx calls it once.
 func (m *Manager) txEnded(tx *Tx) { m.leaks.releaseTx(tx) }
 

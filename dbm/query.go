@@ -132,7 +132,7 @@ func hasNamed(args []any) bool {
 // finish records a statement that ran (see [session.start]), turns its
 // error into an *Error, and logs and traces it.
 func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) error {
-	m.stats.statements.Add(1)
+	m.statementRun()
 	if err != nil {
 		err = m.wrapMarked(ctx, st.op, st.query, err, st.marks)
 	}
@@ -291,7 +291,7 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	r := s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, conn: own(ctx, s.conn, s.use), tx: s.tx})
+	r := s.m.rowsOpened(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, conn: own(ctx, s.conn, s.use), tx: s.tx})
 	if s.pin != nil && s.tx == nil {
 		s.pin.add(openOnConn{rows: r}) // Conn.Close closes them first
 	}

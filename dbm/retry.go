@@ -120,12 +120,12 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 	for n := 1; ; n++ {
 		err := attempt()
 		if staleCachedPlan(err) {
-			m.stats.retries.Add(1)
+			m.retried()
 			err = attempt() // once: the driver prepares the statement anew
 		}
 		if replace && brokenConn(err) {
 			for r.start(m); brokenConn(err) && r.again(ctx); {
-				m.stats.retries.Add(1)
+				m.retried()
 				err = attempt()
 			}
 		}
@@ -141,7 +141,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 			m.logGiveUp(ctx, op, query, n, "context deadline before the next attempt", err)
 			return err
 		}
-		m.stats.retries.Add(1)
+		m.retried()
 		if m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
 				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),

@@ -105,7 +105,7 @@ func (r *Rows) scanInto(v reflect.Value) error {
 	}
 	done := false
 	defer r.notePanic(&done)
-	err := scanErr(r.m.scanner.One(r.rows, r.cols, v, lenient(r.ctx)))
+	err := r.m.scanRow(r.ctx, r.rows, r.cols, v)
 	done = true
 	if err != nil {
 		return r.fail("scan", err)

@@ -54,6 +54,12 @@ func scanErr(err error) error {
 	return err
 }
 
+// scanRow reads the current row of rows (whose columns are cols) into v,
+// for [Rows.StructScan].
+func (m *Manager) scanRow(ctx context.Context, rows scan.Rows, cols []string, v reflect.Value) error {
+	return scanErr(m.scanner.One(rows, cols, v, lenient(ctx)))
+}
+
 // oneTarget validates a Get or StructScan destination: a non-nil pointer.
 func oneTarget(fn string, dest any) (reflect.Value, error) {
 	v, err := scan.OneTarget(fn, dest)
