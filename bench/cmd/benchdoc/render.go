@@ -82,6 +82,11 @@ var about = map[string]string{
 		"(`db=sqlite`) and PostgreSQL 15 through lib/pq (`db=postgres`). The goal is\n" +
 		"at most 5% more per point select; the CPU-time table counts only this\n" +
 		"process (not the server's work, nor waits for a core).",
+	"TracerCalls": "What `dbm/dbmotel` itself does for one point select outside a transaction,\n" +
+		"without a database: the five calls the manager makes on its tracer (wait\n" +
+		"start and end, statement start and end, release), with every span recorded\n" +
+		"(**otel**) and with none sampled (**unsampled**), on OtelPointSelect's no-op\n" +
+		"exporter. For profiling the tracer apart from the database.",
 	"AddCleanupFloor": "The runtime primitive the leak detector must use, alone: `runtime.AddCleanup`\n" +
 		"on a freshly allocated object and `Cleanup.Stop` (**cleanup**), against\n" +
 		"allocating the object only (**alloc**). The difference is the floor under\n" +
