@@ -35,11 +35,15 @@ type ownedConn struct {
 	discard bool
 	queue   *connQueue  // whose permit it holds; nil: none
 	held    atomic.Bool // the permit is still held
+	// use is reported to the ReleaseTracer by the first release; nil
+	// without one.
+	use atomic.Pointer[connUse]
 }
 
 // own makes conn, and a permit of q when q is not nil, owned by a Tx or
-// Rows begun with ctx. own(ctx, nil, nil) is nil.
-func own(ctx context.Context, conn *sql.Conn, q *connQueue) *ownedConn {
+// Rows begun with ctx; use (nil without a [ReleaseTracer]) is its
+// connUse.kept(). own(ctx, nil, nil, nil) is nil.
+func own(ctx context.Context, conn *sql.Conn, q *connQueue, use *connUse) *ownedConn {
 	if conn == nil && q == nil {
 		return nil
 	}
@@ -50,7 +54,16 @@ func own(ctx context.Context, conn *sql.Conn, q *connQueue) *ownedConn {
 		// (database/sql ends them itself when ctx is done).
 		c.stop = context.AfterFunc(ctx, c.end)
 	}
+	c.keep(ctx, use)
 	return c
+}
+
+// keep sets the connUse that release reports, with the context ctx.
+func (c *ownedConn) keep(ctx context.Context, use *connUse) {
+	if use != nil {
+		use.ctx = ctx
+		c.use.Store(use)
+	}
 }
 
 // end is what a context that ended does to what it owns.
@@ -85,6 +98,9 @@ func (c *ownedConn) release() {
 		}
 		_ = c.conn.Close() // sql.ErrConnDone after the first time: ignored
 	}
+	if u := c.use.Swap(nil); u != nil {
+		u.end(u.ctx)
+	}
 	c.givePermit()
 }
 
@@ -105,13 +121,15 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 	if !needConn && (m.queue != nil || m.retryPol.acquire <= 0) {
 		// The pool's own BeginTx, after the queue's permit (if any), which
 		// bounds the wait: database/sql then has a connection for it.
+		var use connUse
 		err := m.replaceBadConns(ctx, func() (err error) {
 			if m.queue != nil {
-				if err := m.enter(ctx, "begin", ""); err != nil {
+				if use, err = m.enter(ctx, "begin", ""); err != nil {
 					return err
 				}
 			}
 			if stx, err = m.db.BeginTx(ctx, opts); err != nil {
+				use.end(ctx)
 				m.queue.give()
 			}
 			return err
@@ -119,26 +137,27 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 		if err != nil {
 			return nil, nil, err
 		}
-		return stx, own(ctx, nil, m.queue), nil
+		return stx, own(ctx, nil, m.queue, use.kept()), nil
 	}
 	var conn *sql.Conn
+	var use connUse
 	err := m.replaceBadConns(ctx, func() error {
-		c, err := m.acquire(ctx, "begin", "")
+		c, u, err := m.acquire(ctx, "begin", "")
 		if err != nil {
 			return err
 		}
 		if stx, err = c.BeginTx(ctx, opts); err != nil {
-			_ = c.Close() // database/sql already discarded a bad one
+			u.giveBack(ctx, c) // database/sql already discarded a bad one
 			m.queue.give()
 			return err
 		}
-		conn = c
+		conn, use = c, u
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return stx, own(ctx, conn, m.queue), nil
+	return stx, own(ctx, conn, m.queue, use.kept()), nil
 }
 
 // ping is [Manager.Ping]'s round trip, after its turn in the manager's
@@ -152,23 +171,26 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 func (m *Manager) ping(ctx context.Context) error {
 	if m.queue != nil {
 		return m.replaceBadConns(ctx, func() error {
-			if err := m.enter(ctx, "ping", ""); err != nil {
+			use, err := m.enter(ctx, "ping", "")
+			if err != nil {
 				return err
 			}
-			defer m.queue.give()
-			return m.db.PingContext(ctx)
+			err = m.db.PingContext(ctx)
+			use.end(ctx)
+			m.queue.give()
+			return err
 		})
 	}
 	if m.retryPol.acquire <= 0 {
 		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 	}
 	return m.replaceBadConns(ctx, func() error {
-		conn, err := m.acquire(ctx, "ping", "")
+		conn, use, err := m.acquire(ctx, "ping", "")
 		if err != nil {
 			return err
 		}
 		err = conn.PingContext(ctx)
-		_ = conn.Close()
+		use.giveBack(ctx, conn)
 		return err
 	})
 }

@@ -43,7 +43,8 @@ type session struct {
 	attempt int // which try of a retried statement this is (0 or 1: the first)
 	// ex's connection when the statement has one of its own; its Rows take it
 	conn *sql.Conn
-	pin  *Conn // the pinned connection ex belongs to, if any (see conn.go)
+	use  *connUse // conn's, for the ReleaseTracer; nil without one
+	pin  *Conn    // the pinned connection ex belongs to, if any (see conn.go)
 	// sentWrite: the statements are writes that autocommit sends (see
 	// markSentWrite)
 	sentWrite bool
@@ -304,9 +305,9 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 // its own and its permit, when it has them.
 func (s session) own(ctx context.Context) *ownedConn {
 	if !s.permit {
-		return own(ctx, s.conn, nil)
+		return own(ctx, s.conn, nil, s.use)
 	}
-	return own(ctx, s.conn, s.m.queue)
+	return own(ctx, s.conn, s.m.queue, s.use)
 }
 
 // checkHelper checks the arguments of the generic helpers (Select, One,

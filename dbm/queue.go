@@ -122,9 +122,13 @@ func (q *connQueue) waitingNow() int {
 // with [ErrConnection] while the database is known to be down (see
 // prober), and with [ErrPoolTimeout] when no permit came within
 // Config.AcquireTimeout. An [AcquireTracer] is told how long the wait took.
-func (m *Manager) enter(ctx context.Context, op, q string) error {
+//
+// The returned connUse tells a [ReleaseTracer] when the connection goes
+// back (connUse.end, or the [ownedConn] that keeps it); its zero value
+// tells nothing.
+func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 	if m.obs.acquirer == nil {
-		return m.takePermit(ctx, op, q)
+		return connUse{}, m.takePermit(ctx, op, q)
 	}
 	top := TraceOp{Name: op, Statement: m.secrets.Statement(q)}
 	if m.obs.waiting != nil {
@@ -132,9 +136,13 @@ func (m *Manager) enter(ctx context.Context, op, q string) error {
 	}
 	start := m.obs.now()
 	err := m.takePermit(ctx, op, q)
+	end := m.obs.now()
 	m.obs.acquirer.TraceAcquire(ctx, top,
-		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
-	return err
+		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+	if err != nil || m.obs.releaser == nil {
+		return connUse{}, err
+	}
+	return connUse{t: m.obs.releaser, now: m.obs.now, op: top, since: end}, nil
 }
 
 // takePermit is enter without tracing.

@@ -322,12 +322,17 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 			if m.queue == nil {
 				return once(s)
 			}
-			if err := m.enter(ctx, op, q); err != nil {
+			use, err := m.enter(ctx, op, q)
+			if err != nil {
 				return err
 			}
 			s.permit = true
-			err := once(s)
+			if keep {
+				s.use = use.kept()
+			}
+			err = once(s)
 			if !keep || err != nil {
+				use.end(ctx)
 				m.queue.give()
 			} // else the Rows own the permit (see ownedConn)
 			return err
@@ -341,15 +346,19 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		return !sent && (Classify(err) == ClassConnection || Classify(err) == ClassTooManyConnections) || notExecuted(err)
 	}, safe, func() error {
 		s.attempt++
-		conn, err := m.acquire(ctx, op, q)
+		conn, use, err := m.acquire(ctx, op, q)
 		if err != nil {
 			sent = false
 			return err
 		}
 		sent = true
-		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn, sentWrite: write, permit: m.queue != nil})
+		own := session{m: m, ex: conn, attempt: s.attempt, conn: conn, sentWrite: write, permit: m.queue != nil}
+		if keep {
+			own.use = use.kept()
+		}
+		err = once(own)
 		if !keep || err != nil {
-			_ = conn.Close()
+			use.giveBack(ctx, conn)
 			m.queue.give()
 		} // else the Rows own conn and the permit, and give them back (see ownconn.go)
 		return err
@@ -399,15 +408,18 @@ func outcomeUnknownFor(class Class, code string, err error) bool {
 
 // acquire takes a connection from the pool for one statement, waiting at
 // most Config.AcquireTimeout (when set) on top of ctx. A wait that runs out
-// is an error matching [ErrPoolTimeout] that shows the pool's counts. With
-// the manager's queue (see connQueue), the connection comes with a permit
-// of it, which the caller gives back (m.queue.give) after closing the
-// connection, or hands to the [Rows] or [Tx] that own it.
-func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+// is an error matching [ErrPoolTimeout] that shows the pool's counts. The
+// connection goes back with connUse.giveBack, or with the [ownedConn]
+// that keeps it (own), so that a [ReleaseTracer] is told. With the
+// manager's queue (see connQueue), the connection comes with a permit of
+// it, which the caller gives back (m.queue.give) after the connection, or
+// hands to the [Rows] or [Tx] that own it.
+func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse, error) {
 	if m.obs.acquirer != nil {
 		return m.traceAcquire(ctx, op, q)
 	}
-	return m.acquireConn(ctx, op, q)
+	conn, err := m.acquireConn(ctx, op, q)
+	return conn, connUse{}, err
 }
 
 // acquireConn is acquire without tracing. AcquireTimeout bounds the wait
