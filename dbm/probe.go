@@ -262,11 +262,11 @@ func (p *prober) endVerdictLocked() {
 // must come from a probe begun after the call arrived (an older one may
 // have been refused just before the server came back): the call kicks
 // one when none is under way (the loop keeps probeKickGap after the last)
-// and waits for it at most its patience (see downWait) from the probe's
-// start. A probe that has run longer than that already (the server does
-// not answer: a black hole) fails the call at once.
+// and waits for it at most its patience (see downWait), from the later of
+// the probe's start and the call's arrival.
 func (p *prober) admit(ctx context.Context) *databaseDown {
 	patience := p.patience()
+	start := p.now()
 	arrived := int64(-1)
 	for {
 		p.mu.Lock()
@@ -282,7 +282,10 @@ func (p *prober) admit(ctx context.Context) *databaseDown {
 		case p.endedNum > arrived || p.closed:
 			// A probe begun since the call arrived says down.
 		case p.running:
-			wait = patience - p.now().Sub(p.startedAt)
+			// From the later of the probe's start and the call's
+			// arrival: a probe that is slow because the server is only
+			// now coming up may still get through.
+			wait = patience - min(p.now().Sub(p.startedAt), p.now().Sub(start))
 		default:
 			select {
 			case p.kick <- struct{}{}:
