@@ -161,6 +161,25 @@ type Config struct {
 	ConnMaxLifetime time.Duration `env:"DB_CONN_MAX_LIFETIME"`
 	// ConnMaxIdleTime closes connections idle longer than this. Default 10m.
 	ConnMaxIdleTime time.Duration `env:"DB_CONN_MAX_IDLE_TIME"`
+	// ConnMaxLifetimeJitter spreads the connections' lifetimes: each
+	// connection gets a lifetime of its own, ConnMaxLifetime less a random
+	// part of up to ConnMaxLifetimeJitter, so that a pool whose connections
+	// were opened at once does not close and reopen them all at once.
+	// Default: a tenth of ConnMaxLifetime; [NoLifetimeJitter] turns it off.
+	// It must be smaller than ConnMaxLifetime. Pools made by [New] only.
+	ConnMaxLifetimeJitter time.Duration `env:"DB_CONN_MAX_LIFETIME_JITTER"`
+	// MinIdleConns is how many idle connections a background goroutine
+	// keeps open (checked every second, while the pool has room), so that
+	// a burst after a quiet spell does not wait for dials. Default 0
+	// (none). It may not exceed MaxIdleConns (nor MaxOpenConns). Pools made
+	// by [New] only; Close stops the goroutine.
+	MinIdleConns int `env:"DB_MIN_IDLE_CONNS"`
+	// ValidateIdleAfter makes the pool ping a connection that sat idle at
+	// least this long before it hands it out; one that does not answer is
+	// closed and another taken, so that a connection the network or the
+	// server dropped meanwhile never reaches a statement. Default 0 (off:
+	// no extra round trip). Pools made by [New] only.
+	ValidateIdleAfter time.Duration `env:"DB_VALIDATE_IDLE_AFTER"`
 	// ConnectTimeout bounds how long [New] retries its first connection when
 	// the context passed to New has no deadline; how long making any one
 	// connection (dial and login) may take, later too (past it, the call
@@ -394,6 +413,9 @@ func (c Config) withDefaults() Config {
 	}
 	setDefault(&c.ConnMaxLifetime, DefaultConnMaxLifetime)
 	setDefault(&c.ConnMaxIdleTime, DefaultConnMaxIdleTime)
+	if c.ConnMaxLifetimeJitter == 0 {
+		c.ConnMaxLifetimeJitter = c.ConnMaxLifetime / 10
+	}
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.RetryInitialBackoff, DefaultRetryInitialBackoff)
 	setDefault(&c.RetryMaxBackoff, DefaultRetryMaxBackoff)
@@ -493,11 +515,15 @@ func (c Config) validate() error {
 	if c.MaxIdleConns > c.MaxOpenConns {
 		return configErr("MaxIdleConns", fmt.Sprintf("larger than MaxOpenConns (%d)", c.MaxOpenConns), c.MaxIdleConns)
 	}
+	if err := c.validateLifecycle(); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		field string
 		v     time.Duration
 	}{
 		{"ConnMaxLifetime", c.ConnMaxLifetime}, {"ConnMaxIdleTime", c.ConnMaxIdleTime},
+		{"ValidateIdleAfter", c.ValidateIdleAfter},
 		{"ConnectTimeout", c.ConnectTimeout},
 		{"RetryInitialBackoff", c.RetryInitialBackoff}, {"RetryMaxBackoff", c.RetryMaxBackoff},
 		{"LeakThreshold", c.LeakThreshold}, {"SlowQueryThreshold", c.SlowQueryThreshold},
@@ -680,6 +706,9 @@ func (c Config) attrs() []slog.Attr {
 	add("MaxIdleConns", c.MaxIdleConns, c.MaxIdleConns != 0)
 	add("ConnMaxLifetime", c.ConnMaxLifetime, c.ConnMaxLifetime != 0)
 	add("ConnMaxIdleTime", c.ConnMaxIdleTime, c.ConnMaxIdleTime != 0)
+	add("ConnMaxLifetimeJitter", c.ConnMaxLifetimeJitter, c.ConnMaxLifetimeJitter != 0)
+	add("MinIdleConns", c.MinIdleConns, c.MinIdleConns != 0)
+	add("ValidateIdleAfter", c.ValidateIdleAfter, c.ValidateIdleAfter != 0)
 	add("ConnectTimeout", c.ConnectTimeout, c.ConnectTimeout != 0)
 	add("AcquireTimeout", c.AcquireTimeout, c.AcquireTimeout != 0)
 	add("RetryMaxAttempts", c.RetryMaxAttempts, c.RetryMaxAttempts != 0)

@@ -29,6 +29,10 @@ type dialConnector struct {
 	tracer ConnectTracer
 	now    func() time.Time
 	secret secrets
+
+	// life, when active, wraps each new connection: its own lifetime,
+	// idle validation and hooks (see lifecycle.go).
+	life *lifecycle
 }
 
 // dialingKey marks the context of a wait for a pool connection (see
@@ -61,6 +65,9 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		timedOut := ctx.Err() == nil && dctx.Err() != nil
 		return nil, &dialError{err: err, timeout: c.timeout, timedOut: timedOut}
+	}
+	if c.life.active() {
+		return c.life.wrap(dctx, conn)
 	}
 	return conn, nil
 }

@@ -34,6 +34,8 @@ type Manager struct {
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go
 	dials    *dialConnector // makes the pool's connections; nil for Wrap
+	warm     *warmer        // keeps Config.MinIdleConns idle; nil when off
+	commits  commitChecker  // resolves a lost COMMIT reply; see commitcheck.go
 	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache      // what each statement's text means; see stmtcache.go
 	pooler   string         // Config.Pooler: statements that keep session state are refused
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}
+	dials.life = newLifecycle(cfg, o.life, o.now)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
@@ -107,6 +110,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.retryPol = newRetryPolicy(cfg)
 	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
 	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
+	dials.life.checksFailed = func() { m.stats.idleChecksFailed.Add(1) }
+	m.commits = newCommitChecker(cfg.Driver, o.commitCheck, true, cfg.ConnectTimeout)
 
 	if cfg.unverifiedRemote() {
 		m.log.Warn("dbm: the server's identity is not verified: someone on the network could pose as it",
@@ -126,6 +131,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		_ = m.Close()
 		return nil, err
 	}
+	m.probeCommitCheck(ctx)
+	m.warm = startWarmer(db.DB, cfg.MinIdleConns, cfg.ConnectTimeout)
 	m.log.Debug("dbm: connected", slog.String("driver", cfg.Driver), slog.String("addr", m.addr), slog.Int("max_open_conns", cfg.MaxOpenConns))
 	return m, nil
 }
@@ -162,7 +169,11 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if err := o.check("Wrap"); err != nil {
 		return nil, err
 	}
+	if len(o.life.names) > 0 {
+		return nil, &ArgumentError{Func: "Wrap", Arg: o.life.names[0], Reason: "lifecycle hooks need a pool whose connections the manager makes: use New (see docs/configuration.md#connection-lifecycle)"}
+	}
 	m := newManager(sqlx.NewDb(db, driverName), driverName, o)
+	m.commits = newCommitChecker(driverName, o.commitCheck, false, DefaultConnectTimeout)
 	m.addr = driverName
 	m.leaks.configure(0, false)
 	return m, nil
@@ -281,6 +292,7 @@ func (m *Manager) Close() error {
 	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		m.warm.stop()
 		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {

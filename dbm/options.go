@@ -18,6 +18,8 @@ type options struct {
 	leak          leakOptions      // see leaks.go
 	ignoreUnknown bool             // WithIgnoreUnknownColumns
 	acquire       *time.Duration   // WithAcquireTimeout; nil: Config's
+	life          hooks            // WithOnConnect, WithBeforeUse, WithAfterRelease; see lifecycle.go
+	commitCheck   *bool            // WithCommitCheck; nil: on for New on PostgreSQL
 	bad           *ArgumentError   // the first option given an invalid value
 }
 

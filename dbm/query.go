@@ -73,6 +73,9 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	if strings.TrimSpace(st.sent) == "" {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
+	if s.tx != nil {
+		s.tx.noteStatement(ctx, fn, st.read)
+	}
 	if s.m.pooler != "" {
 		if what := sqltext.SessionState(st.sent); what != "" {
 			return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: what + ": " + s.m.pooler +

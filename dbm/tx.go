@@ -26,6 +26,10 @@ type Tx struct {
 	conn *ownedConn
 	// what AfterCommit registered; see tx_hooks.go
 	hooks afterCommit
+	// for a lost COMMIT reply; see commitcheck.go
+	wrote    atomic.Bool // a statement that may write ran
+	xid      int64       // the transaction id taken before COMMIT; 0: none
+	xidTaken bool
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -103,6 +107,14 @@ func (tx *Tx) commit() (err error) {
 		return m.newError(ClassClosed, "", "commit", "", errManagerClosed)
 	}
 	endedBefore := tx.ctx.Err() != nil // database/sql then does not send COMMIT
+	if !endedBefore {
+		if err := tx.takeXID(); err != nil {
+			// COMMIT is not sent: the transaction is lost or aborted.
+			_ = tx.tx.Rollback()
+			m.stats.rollbacks.Add(1)
+			return m.wrap(tx.ctx, "commit", "", err)
+		}
+	}
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
@@ -116,8 +128,18 @@ func (tx *Tx) commit() (err error) {
 		case class == ClassConnection, code == "" && !declared(err):
 			// Not an answer from the server: COMMIT may have been applied.
 			// (lib/pq even reports driver.ErrBadConn after sending it.) A
-			// context that ended meanwhile does not tell otherwise.
-			class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
+			// context that ended meanwhile does not tell otherwise. On
+			// PostgreSQL the server is asked (see commitcheck.go).
+			if !tx.xidTaken {
+				class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
+				break
+			}
+			if err := tx.resolveCommit(err, code); err != nil {
+				return err
+			}
+			tx.committed.Store(true)
+			m.stats.commits.Add(1)
+			return nil
 		}
 		return m.newError(class, code, "commit", "", err)
 	}

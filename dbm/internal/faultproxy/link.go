@@ -59,6 +59,13 @@ func (l *link) read(from net.Conn, dir Direction, out chan<- chunk) {
 			data := bytes.Clone(buf[:n])
 			if dir == ToServer {
 				if c := l.p.take(data); c != nil {
+					if c.request {
+						l.p.mu.Lock()
+						l.p.cuts++
+						l.p.mu.Unlock()
+						l.close(false)
+						return
+					}
 					l.mu.Lock()
 					l.pending = c
 					l.mu.Unlock()
