@@ -16,7 +16,7 @@ import (
 func TestPostgresLostCommitResolved(t *testing.T) {
 	longTest(t, "100 cut COMMITs")
 	cfg := postgresConfig(t)
-	cfg.Params = map[string]string{"application_name": "dbm-lifecycle-commit-" + pgRandom(4)}
+	cfg.Params = map[string]string{"application_name": "dbm-lifecycle-lc-" + pgRandom(4)}
 	noGoroutineLeft(t)
 	r := lostcommit.Run(t, cfg, newPostgres(t), "COMMIT", 100)
 	if r.Wrong != 0 || r.Unknown != 0 || r.Committed != 50 || r.RolledBack != 50 {

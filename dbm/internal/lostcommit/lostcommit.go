@@ -42,7 +42,7 @@ func Run(t *testing.T, cfg dbm.Config, admin *dbm.Manager, commit string, cuts i
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
-	table := fmt.Sprintf("dbm_lifecycle_commit_%d", rand.Uint32())
+	table := fmt.Sprintf("dbm_lifecycle_lc_%d", rand.Uint32())
 	if _, err := admin.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
