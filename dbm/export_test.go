@@ -51,3 +51,12 @@ func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }
 func SetReplaceWindowForTest(m *Manager, d time.Duration) {
 	m.retryPol.replaceFor = d
 }
+
+// SetWarmEveryForTest shortens how often the MinIdleConns warmer looks at
+// the pool, for the managers made afterwards; the returned function
+// restores it.
+func SetWarmEveryForTest(d time.Duration) (restore func()) {
+	old := warmEvery
+	warmEvery = d
+	return func() { warmEvery = old }
+}
