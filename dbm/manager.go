@@ -236,6 +236,10 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 
 func (m *Manager) connectErr(err error) error {
 	class, code := classify(context.Background(), err)
+	var he *hookError
+	if errors.As(err, &he) { // the dial worked; the application's OnConnect failed: keep its error
+		return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrub(he))}
+	}
 	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrubConnect(err))}
 }
 
