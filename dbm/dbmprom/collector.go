@@ -54,14 +54,27 @@ var metrics = []metric{
 	{"leaks_detected_total", "Total number of rows and transactions open longer than Config.LeakThreshold.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksDetected) }},
 	{"leaks_reclaimed_total", "Total number of rows and transactions dropped without being closed and closed by the garbage collector's cleanup.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeaksReclaimed) }},
 	{"leak_collections_total", "Total number of garbage collections forced because a caller waited for a connection while rows or transactions were open.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeakCollections) }},
+	{"idle_checks_failed_total", "Total number of idle connections that failed the ping before hand-out (Config.ValidateIdleAfter) and were replaced.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.IdleChecksFailed) }},
+}
+
+// lostCommits are the series of dbm_lost_commits_total, by what the server
+// said of a COMMIT whose reply was lost.
+var lostCommits = []struct {
+	outcome string
+	value   func(*dbm.Stats) uint64
+}{
+	{"committed", func(s *dbm.Stats) uint64 { return s.LostCommitsCommitted }},
+	{"rolled_back", func(s *dbm.Stats) uint64 { return s.LostCommitsRolledBack }},
+	{"unknown", func(s *dbm.Stats) uint64 { return s.LostCommitsUnknown }},
 }
 
 // Collector is a [prometheus.Collector] for one [dbm.Manager]. Make it with
 // [NewCollector]; it is safe for concurrent scrapes.
 type Collector struct {
-	m      *dbm.Manager
-	descs  []*prometheus.Desc
-	errors *prometheus.Desc
+	m           *dbm.Manager
+	descs       []*prometheus.Desc
+	errors      *prometheus.Desc
+	lostCommits *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -107,6 +120,8 @@ func NewCollector(m *dbm.Manager, opts ...Option) *Collector {
 	}
 	c.errors = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "errors_total"),
 		"Total number of failed operations, by error class (see dbm.Class).", []string{"class"}, o.labels)
+	c.lostCommits = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "lost_commits_total"),
+		"Total number of COMMITs whose reply was lost, by what the server said when asked (PostgreSQL).", []string{"outcome"}, o.labels)
 	return c
 }
 
@@ -118,6 +133,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- c.errors
+	ch <- c.lostCommits
 }
 
 // Collect takes one [dbm.Manager.Stats] snapshot and sends its metrics.
@@ -130,6 +146,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.Stats()
 	for i, mt := range metrics {
 		ch <- prometheus.MustNewConstMetric(c.descs[i], mt.kind, mt.value(&s))
+	}
+	for _, lc := range lostCommits {
+		ch <- prometheus.MustNewConstMetric(c.lostCommits, prometheus.CounterValue, float64(lc.value(&s)), lc.outcome)
 	}
 	classes := make([]string, 0, len(s.ErrorsByClass))
 	for class := range s.ErrorsByClass {
