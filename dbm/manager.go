@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
 	}
-	dials.life = newLifecycle(cfg, o.life, o.now)
+	dials.life = newLifecycle(cfg, o.life, time.Now)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)

@@ -76,7 +76,9 @@ type Stats struct {
 	// asked (PostgreSQL; see docs/errors-and-retries.md#lost-commit-replies):
 	// committed (Commit returned nil), rolled back (an error of
 	// [ClassConnection]: nothing committed) or nothing, because it could not
-	// be reached in time ([ErrCommitUnknown]).
+	// be reached in time ([ErrCommitUnknown]). A lost reply the manager did
+	// not ask about (the check off, or a transaction that only read) is not
+	// counted here.
 	LostCommitsCommitted, LostCommitsRolledBack, LostCommitsUnknown uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.

@@ -69,8 +69,14 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // [ErrOutcomeUnknown] and [ErrConnection]; also [ErrTimeout] or
 // [ErrCanceled] when ctx had ended) and is not retryable, because running
 // the transaction again could apply it twice. [errors.As] still finds the
-// driver's error. A server's answer keeps its class (a serialization
-// failure at COMMIT matches [ErrSerialization]: nothing was committed).
+// driver's error. On PostgreSQL the manager first asks the server what
+// became of a transaction that wrote (see [WithCommitCheck] and
+// docs/errors-and-retries.md#lost-commit-replies): Commit then returns nil
+// when it committed, an error of [ClassConnection] that does not match
+// ErrOutcomeUnknown when it was rolled back, and ErrCommitUnknown only
+// when the server could not say. A server's answer keeps its class (a
+// serialization failure at COMMIT matches [ErrSerialization]: nothing was
+// committed).
 // Commit called after the transaction's context had ended sends nothing
 // (database/sql rolls back): the error matches [ErrTimeout] or [ErrCanceled]
 // only.
