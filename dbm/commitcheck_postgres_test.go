@@ -31,7 +31,7 @@ func TestPostgresLostCommitResolved(t *testing.T) {
 func TestPostgresLostCommitWithTx(t *testing.T) {
 	proxy, cfg := pgViaProxy(t)
 	admin := newPostgres(t)
-	table := lifecycleTable(t, admin)
+	table := pgTable(t, admin, "dbm_lifecycle_")
 	m := pgManager(t, cfg)
 	fastRetries(m)
 	for _, tc := range []struct {
@@ -68,7 +68,7 @@ func TestPostgresLostCommitUnreachable(t *testing.T) {
 	proxy, cfg := pgViaProxy(t)
 	cfg.MaxOpenConns = 1 // the check needs a new connection
 	admin := newPostgres(t)
-	table := lifecycleTable(t, admin)
+	table := pgTable(t, admin, "dbm_lifecycle_")
 	m := pgManager(t, cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
@@ -94,15 +94,3 @@ func TestPostgresLostCommitUnreachable(t *testing.T) {
 	}
 }
 
-// lifecycleTable creates a table dbm_lifecycle_<suffix> (id int, v text,
-// no key, so a duplicate would show) on admin and drops it when the test
-// ends.
-func lifecycleTable(t *testing.T, admin *dbm.Manager) string {
-	t.Helper()
-	name := "dbm_lifecycle_" + pgRandom(6)
-	if _, err := admin.Exec(t.Context(), "CREATE TABLE "+name+" (id INT, v TEXT)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
-	return name
-}

@@ -26,7 +26,14 @@ import (
 // key, so a duplicate would show) on admin and drops it when the test ends.
 func pgRetryTable(t *testing.T, admin *dbm.Manager) string {
 	t.Helper()
-	name := "dbm_i3_" + pgRandom(6)
+	return pgTable(t, admin, "dbm_i3_")
+}
+
+// pgTable creates a table public.<prefix><suffix> (id int, v text, no key)
+// on admin and drops it when the test ends.
+func pgTable(t *testing.T, admin *dbm.Manager, prefix string) string {
+	t.Helper()
+	name := prefix + pgRandom(6)
 	if _, err := admin.Exec(t.Context(), "CREATE TABLE "+name+" (id INT, v TEXT)"); err != nil {
 		t.Fatal(err)
 	}
