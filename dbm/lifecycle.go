@@ -228,6 +228,9 @@ func (c *lifeConn) IsValid() bool {
 
 // before runs BeforeUse if it is due, on the caller's context.
 func (c *lifeConn) before(ctx context.Context) error {
+	if c.l.beforeUse == nil && c.l.afterRelease == nil {
+		return nil // nothing to run or to undo: no lock per statement
+	}
 	c.mu.Lock()
 	due := c.pending
 	c.pending, c.used = false, true
