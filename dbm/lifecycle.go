@@ -250,6 +250,7 @@ func (c *lifeConn) Prepare(query string) (driver.Stmt, error) {
 
 func (c *lifeConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	if err := c.before(ctx); err != nil {
+		c.spoil()
 		return nil, err
 	}
 	if p, ok := c.inner.(driver.ConnPrepareContext); ok {
