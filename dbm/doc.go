@@ -53,6 +53,19 @@
 // [Manager.Conn] pins one connection for statements that share session
 // state (SET, temporary tables, advisory locks); [Conn.Close] discards it.
 //
+// On PostgreSQL a COMMIT whose reply is lost is resolved by asking the
+// server ([WithCommitCheck]): [Tx.Commit] returns nil or a rolled-back
+// error, and [ErrCommitUnknown] only when the server cannot be asked.
+//
+// # Connection lifecycle
+//
+// A pool made by [New] gives each connection a lifetime of its own
+// (Config.ConnMaxLifetimeJitter), can keep Config.MinIdleConns warm and
+// ping a connection idle for Config.ValidateIdleAfter before it is handed
+// out. [WithOnConnect] sets a session up once per connection,
+// [WithBeforeUse] and [WithAfterRelease] per checkout (a tenant for
+// row-level security, with [Execer] statements on that connection).
+//
 // # Errors
 //
 // Every error from the manager keeps the driver's error reachable with
