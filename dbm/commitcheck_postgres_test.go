@@ -93,4 +93,3 @@ func TestPostgresLostCommitUnreachable(t *testing.T) {
 		t.Errorf("Stats().LostCommitsUnknown = %d, want 1", s.LostCommitsUnknown)
 	}
 }
-
