@@ -15,13 +15,15 @@ import (
 // transaction that wrote takes its transaction id (and nothing else) in the
 // same round trip:
 //
-//	SELECT txid_current_if_assigned()
+//	SELECT txid_current_if_assigned(), pg_backend_pid()
 //
 // (NULL when the transaction never got one: it wrote nothing, and its
 // COMMIT cannot have changed anything). When the reply to COMMIT is lost,
 // the manager runs `SELECT txid_status($1)` on another connection of the
 // pool until the server says "committed" or "aborted" (while it still says
-// "in progress" it has not yet noticed the connection's end), bounded by
+// "in progress" it has not yet noticed the connection's end; after half a
+// second the manager ends the session that still runs the transaction,
+// its own, see xactStatus), bounded by
 // the transaction's context, or, when that context has ended (the caller's
 // deadline cut COMMIT short), by one second ([lostCommitGrace]) at most. Only when it cannot ask (the server stays unreachable, or the
 // id is too old for the server to remember) is the outcome unknown.
@@ -110,7 +112,7 @@ func (tx *Tx) takeXID() error {
 		return nil
 	}
 	var xid sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT txid_current_if_assigned()").Scan(&xid); err != nil {
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT txid_current_if_assigned(), pg_backend_pid()").Scan(&xid, &tx.backend); err != nil {
 		return err
 	}
 	tx.xid, tx.xidTaken = xid.Int64, true
@@ -138,7 +140,7 @@ func (tx *Tx) resolveCommit(lost error, code string) error {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(m.commits.timeout, lostCommitGrace))
 		defer cancel()
 	}
-	status, err := m.xactStatus(ctx, tx.xid)
+	status, err := m.xactStatus(ctx, tx.xid, tx.backend)
 	switch status {
 	case "committed":
 		m.stats.commitsResolved[lostCommitCommitted].Add(1)
@@ -153,9 +155,16 @@ func (tx *Tx) resolveCommit(lost error, code string) error {
 }
 
 // xactStatus polls txid_status until the server gives a final answer or
-// ctx ends; the error says why there is none.
-func (m *Manager) xactStatus(ctx context.Context, xid int64) (string, error) {
+// ctx ends; the error says why there is none. A transaction still in
+// progress after [lostCommitTerminateAfter] is one whose session the server
+// has not seen end (the client's side of the connection died, the
+// server's did not): its session, backend, is still running the
+// transaction and waits for a COMMIT that will not come. The manager ends
+// that session (pg_terminate_backend, only while it still runs this
+// transaction), which settles the outcome either way, and asks again.
+func (m *Manager) xactStatus(ctx context.Context, xid int64, backend int64) (string, error) {
 	pause := 5 * time.Millisecond
+	start, terminated := time.Now(), false
 	for {
 		var st sql.NullString
 		err := m.db.QueryRowContext(ctx, "SELECT txid_status($1)", xid).Scan(&st)
@@ -166,6 +175,13 @@ func (m *Manager) xactStatus(ctx context.Context, xid int64) (string, error) {
 			return st.String, nil
 		case err == nil:
 			err = errStillInProgress
+			if !terminated && backend != 0 && time.Since(start) >= lostCommitTerminateAfter {
+				// backend_xid is the 32-bit xid: the txid less its epoch.
+				_, terr := m.db.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_xid::text = $2",
+					backend, strconv.FormatInt(xid&0xFFFFFFFF, 10))
+				terminated = terr == nil
+				continue
+			}
 		}
 		t := time.NewTimer(pause)
 		select {
@@ -177,6 +193,10 @@ func (m *Manager) xactStatus(ctx context.Context, xid int64) (string, error) {
 		pause = min(2*pause, 250*time.Millisecond)
 	}
 }
+
+// lostCommitTerminateAfter is how long a transaction whose COMMIT reply
+// was lost may stay in progress before the manager ends its session.
+const lostCommitTerminateAfter = 500 * time.Millisecond
 
 // lostCommitGrace bounds the check when the transaction's context ended
 // before COMMIT's reply was lost (the caller's deadline cut it short).

@@ -93,3 +93,39 @@ func TestPostgresLostCommitUnreachable(t *testing.T) {
 		t.Errorf("Stats().LostCommitsUnknown = %d, want 1", s.LostCommitsUnknown)
 	}
 }
+
+// TestPostgresLostCommitSessionLeftOpen: the client's connection dies
+// before COMMIT reaches the server, but the server's side stays open (a
+// NAT or the client's network dropped it): the server keeps the session
+// idle in the transaction, which stays "in progress". The manager ends
+// that session (its own) and then knows: rolled back, every time.
+func TestPostgresLostCommitSessionLeftOpen(t *testing.T) {
+	proxy, cfg := pgViaProxy(t)
+	admin := newPostgres(t)
+	table := pgTable(t, admin, "dbm_lifecycle_")
+	m := pgManager(t, cfg)
+	for i := range 5 {
+		proxy.HoldRequest([]byte("COMMIT"), 1)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		tx, err := m.BeginTx(ctx, nil)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+table+" (id, v) VALUES (?, 'held')", i); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		err = tx.Commit()
+		cancel()
+		if err == nil || errors.Is(err, dbm.ErrOutcomeUnknown) || dbm.Classify(err) != dbm.ClassConnection {
+			t.Errorf("cut %d: Commit = %v (class %v), want a connection error that is not outcome-unknown", i, err, dbm.Classify(err))
+		}
+	}
+	if n := pgCount(t, admin, table, "v = 'held'"); n != 0 {
+		t.Errorf("%d rows, want 0: no COMMIT reached the server", n)
+	}
+	if s := m.Stats(); s.LostCommitsRolledBack != 5 {
+		t.Errorf("Stats().LostCommitsRolledBack = %d, want 5", s.LostCommitsRolledBack)
+	}
+}

@@ -29,6 +29,7 @@ type Tx struct {
 	// for a lost COMMIT reply; see commitcheck.go
 	wrote    atomic.Bool // a statement that may write ran
 	xid      int64       // the transaction id taken before COMMIT; 0: none
+	backend  int64       // the server's pid of the session, taken with xid
 	xidTaken bool
 }
 

@@ -62,6 +62,7 @@ type rule struct {
 	after   int // bytes of the reply passed on before the cut
 	reset   bool
 	request bool // DropRequest: the message itself is not passed on
+	hold    bool // HoldRequest: and the server's side stays open
 }
 
 // cut is a rule that fired on one connection, waiting for the reply.
@@ -69,6 +70,7 @@ type cut struct {
 	after   int
 	reset   bool
 	request bool
+	hold    bool
 }
 
 // Stats is a snapshot of the proxy's counters.
@@ -120,6 +122,15 @@ func (p *Proxy) DropReply(match []byte, times int) {
 // DropReply.
 func (p *Proxy) DropRequest(match []byte, times int) {
 	p.arm(&rule{match: bytes.Clone(match), left: times, request: true})
+}
+
+// HoldRequest is DropRequest, except that only the client's connection is
+// closed: the server's stays open, and the server, which never got the
+// message, keeps waiting for it (a session idle in a transaction), as when
+// a client's network or a NAT between drops the connection. The server's
+// side is closed with the proxy.
+func (p *Proxy) HoldRequest(match []byte, times int) {
+	p.arm(&rule{match: bytes.Clone(match), left: times, request: true, hold: true})
 }
 
 // ResetAfter arms the mid-reply reset for the next times client messages
@@ -184,7 +195,7 @@ func (p *Proxy) take(chunk []byte) *cut {
 	for _, r := range p.rules {
 		if r.left > 0 && bytes.Contains(chunk, r.match) {
 			r.left--
-			return &cut{after: r.after, reset: r.reset, request: r.request}
+			return &cut{after: r.after, reset: r.reset, request: r.request, hold: r.hold}
 		}
 	}
 	return nil

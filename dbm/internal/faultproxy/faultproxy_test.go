@@ -392,3 +392,27 @@ func TestRefuseNew(t *testing.T) {
 		t.Fatalf("after RefuseNew(false): %q", line)
 	}
 }
+
+// TestHoldRequest: the armed message never reaches the server and the
+// client's connection is closed, but the server's side stays open until
+// the proxy closes.
+func TestHoldRequest(t *testing.T) {
+	addr, got := echoServer(t)
+	p := startProxy(t, addr)
+	p.HoldRequest([]byte("commit"), 1)
+	c := dial(t, p)
+	c.roundTrip("read")
+	<-got
+	c.send("commit")
+	if line, err := c.recv(10 * time.Second); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("reply to the held message: %q, %v; want the connection closed", line, err)
+	}
+	if s := p.Stats(); s.Open != 1 || s.Cuts != 1 {
+		t.Errorf("Stats = %+v, want the link still open (the server's side), 1 cut", s)
+	}
+	select {
+	case line := <-got:
+		t.Errorf("server saw %q: the held message reached it", line)
+	default:
+	}
+}

@@ -63,6 +63,10 @@ func (l *link) read(from net.Conn, dir Direction, out chan<- chunk) {
 						l.p.mu.Lock()
 						l.p.cuts++
 						l.p.mu.Unlock()
+						if c.hold {
+							_ = l.client.Close() // the server's side stays, until the link closes
+							return
+						}
 						l.close(false)
 						return
 					}
