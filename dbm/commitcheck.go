@@ -87,7 +87,7 @@ func (m *Manager) probeCommitCheck(ctx context.Context) {
 	var xid sql.NullInt64
 	if err := m.db.QueryRowContext(ctx, "SELECT txid_current_if_assigned()").Scan(&xid); err != nil {
 		m.commits.on = false
-		m.log.Info("dbm: lost COMMIT replies cannot be resolved on this server", slog.String("addr", m.addr), slog.String("error", m.secrets.scrub(err).Error()))
+		m.log.Info("dbm: lost COMMIT replies cannot be resolved on this server", slog.String("addr", m.addr), slog.String("error", m.secrets.Scrub(err).Error()))
 	}
 }
 

@@ -52,6 +52,12 @@ func SetReplaceWindowForTest(m *Manager, d time.Duration) {
 	m.retryPol.replaceFor = d
 }
 
+// RetryPolicyOf is m's retry policy: tries in all, the first pause's cap
+// and the cap of any pause.
+func RetryPolicyOf(m *Manager) (attempts int, initial, maxWait time.Duration) {
+	return m.retryPol.attempts, m.retryPol.initial, m.retryPol.max
+}
+
 // SetWarmEveryForTest shortens how often the MinIdleConns warmer looks at
 // the pool, for the managers made afterwards; the returned function
 // restores it.
