@@ -65,7 +65,9 @@ func WithOnConnect(fn ConnHook) Option {
 // or ROLLBACK. When fn fails, the statement (or BeginTx, which rolls back)
 // fails with fn's error and the connection is closed, so no connection
 // whose set-up failed is used. Each statement outside a transaction is its
-// own checkout: fn costs one round trip per statement. [Wrap] rejects it.
+// own checkout: fn costs one round trip per statement. A [Conn] is one
+// checkout: fn runs once, before its first statement (inside its first
+// transaction only if that comes first). [Wrap] rejects it.
 func WithBeforeUse(fn ConnHook) Option {
 	return hookOption("WithBeforeUse", fn, func(o *options) { o.life.beforeUse = fn })
 }
