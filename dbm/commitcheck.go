@@ -91,10 +91,16 @@ func (m *Manager) probeCommitCheck(ctx context.Context) {
 	}
 }
 
+// commitCheckOn reports whether a lost COMMIT reply is resolved.
+func (m *Manager) commitCheckOn() bool { return m.commits.on }
+
+// lostCommit counts a lost COMMIT reply by what the server said.
+func (m *Manager) lostCommit(o commitOutcome) { m.stats.commitsResolved[o].Add(1) }
+
 // noteStatement records that the transaction ran a write, so that Commit
 // takes its transaction id first.
 func (tx *Tx) noteStatement(ctx context.Context, fn string, read bool) {
-	if tx.wrote.Load() || !tx.s.m.commits.on {
+	if tx.wrote.Load() || !tx.s.m.commitCheckOn() {
 		return
 	}
 	idem, marked := idempotence(ctx)
@@ -108,7 +114,7 @@ func (tx *Tx) noteStatement(ctx context.Context, fn string, read bool) {
 // means the transaction cannot commit (its connection broke, or the server
 // aborted it): COMMIT must not be sent.
 func (tx *Tx) takeXID() error {
-	if !tx.wrote.Load() || !tx.s.m.commits.on {
+	if !tx.wrote.Load() || !tx.s.m.commitCheckOn() {
 		return nil
 	}
 	var xid sql.NullInt64
@@ -130,7 +136,7 @@ func (tx *Tx) resolveCommit(lost error, code string) error {
 	if tx.xidTaken && tx.xid == 0 {
 		// No transaction id: it wrote nothing, so there was nothing to
 		// commit or lose.
-		m.stats.commitsResolved[lostCommitCommitted].Add(1)
+		m.lostCommit(lostCommitCommitted)
 		return nil
 	}
 	ctx := tx.ctx
@@ -143,14 +149,14 @@ func (tx *Tx) resolveCommit(lost error, code string) error {
 	status, err := m.xactStatus(ctx, tx.xid, tx.backend)
 	switch status {
 	case "committed":
-		m.stats.commitsResolved[lostCommitCommitted].Add(1)
+		m.lostCommit(lostCommitCommitted)
 		m.log.Info("dbm: the reply to COMMIT was lost; the server says the transaction committed", slog.Int64("xid", tx.xid))
 		return nil
 	case "aborted":
-		m.stats.commitsResolved[lostCommitRolledBack].Add(1)
+		m.lostCommit(lostCommitRolledBack)
 		return m.newError(ClassConnection, code, "commit", "", &commitRolledBack{err: lost, xid: tx.xid})
 	}
-	m.stats.commitsResolved[lostCommitUnknown].Add(1)
+	m.lostCommit(lostCommitUnknown)
 	return m.newError(ClassCommitUnknown, code, "commit", "", withCtxEnded(tx.ctx, &commitUnresolved{err: lost, why: err}))
 }
 
