@@ -37,6 +37,7 @@ type Manager struct {
 	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache      // what each statement's text means; see stmtcache.go
 	pooler   string         // Config.Pooler: statements that keep session state are refused
+	cluster  *cluster       // nil: one server; else the primary and replicas (see cluster.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -70,6 +71,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.ReplicaHosts) > 0 {
+		return newCluster(ctx, cfg, opts) // see cluster.go
 	}
 	o := buildOptions(opts)
 	if err := o.check("New"); err != nil {
@@ -121,6 +125,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 			_ = db.Close()
 			return nil, m.connectErr(err)
 		}
+	}
+	if o.noConnect {
+		return m, nil
 	}
 	if err := m.connect(ctx, cfg.ConnectTimeout); err != nil {
 		_ = m.Close()
@@ -232,6 +239,9 @@ func (m *Manager) connectErr(err error) error {
 // turn out broken (the server restarted, or ended them) are replaced on the
 // way, so after a restart Ping reports on the server, not on the pool.
 func (m *Manager) Ping(ctx context.Context) error {
+	if c := m.routed(); c != nil {
+		return c.ping(ctx)
+	}
 	if err := m.check(ctx, "Ping"); err != nil {
 		return err
 	}
@@ -281,6 +291,10 @@ func (m *Manager) Close() error {
 	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		if m.cluster != nil {
+			m.closeErr = m.cluster.close()
+			return
+		}
 		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {

@@ -19,6 +19,7 @@ type options struct {
 	ignoreUnknown bool             // WithIgnoreUnknownColumns
 	acquire       *time.Duration   // WithAcquireTimeout; nil: Config's
 	bad           *ArgumentError   // the first option given an invalid value
+	noConnect     bool             // New skips its first ping: a replica's node (see cluster.go)
 }
 
 type optionFunc func(*options)
