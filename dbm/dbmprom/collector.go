@@ -6,7 +6,8 @@
 //
 // Every scrape takes one [dbm.Manager.Stats] snapshot and reports it: the
 // pool's gauges and counters from database/sql, and the manager's counters
-// of statements, transactions and errors by class. Durations are in
+// of statements, transactions and errors by class, and for a manager with
+// replicas each server's health, role, lag and pool (label node). Durations are in
 // seconds and counters end in _total, as Prometheus names them. The metric
 // names and their meaning are listed in docs/observability.md.
 //
@@ -59,9 +60,10 @@ var metrics = []metric{
 // Collector is a [prometheus.Collector] for one [dbm.Manager]. Make it with
 // [NewCollector]; it is safe for concurrent scrapes.
 type Collector struct {
-	m      *dbm.Manager
-	descs  []*prometheus.Desc
-	errors *prometheus.Desc
+	m         *dbm.Manager
+	descs     []*prometheus.Desc
+	errors    *prometheus.Desc
+	nodeDescs []*prometheus.Desc // per server, with replicas; see nodes.go
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -107,6 +109,7 @@ func NewCollector(m *dbm.Manager, opts ...Option) *Collector {
 	}
 	c.errors = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "errors_total"),
 		"Total number of failed operations, by error class (see dbm.Class).", []string{"class"}, o.labels)
+	c.nodeDescs = nodeDescs(o)
 	return c
 }
 
@@ -118,6 +121,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- c.errors
+	for _, d := range c.nodeDescs {
+		ch <- d
+	}
 }
 
 // Collect takes one [dbm.Manager.Stats] snapshot and sends its metrics.
@@ -139,4 +145,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, class := range classes {
 		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.ErrorsByClass[class]), class)
 	}
+	c.collectNodes(ch, &s)
 }
