@@ -247,54 +247,48 @@ func (c *cluster) written(ctx context.Context, n *node, write bool, err error) {
 	}
 }
 
-func (c *cluster) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	if err := c.m.check(ctx, "ExecuteQuery"); err != nil {
+// run runs one statement of fn (a Manager method) on the node pick
+// chooses, through do, and records a write for [ReadYourWrites].
+func (c *cluster) run(ctx context.Context, fn, query string, do func(session) error) error {
+	if err := c.m.check(ctx, fn); err != nil {
 		return err
 	}
-	n, write := c.pick(ctx, "ExecuteQuery", query)
-	err := n.mgr.session().executeQuery(ctx, dest, query, args)
+	n, write := c.pick(ctx, fn, query)
+	err := do(n.mgr.session())
 	c.written(ctx, n, write, err)
 	return err
+}
+
+func (c *cluster) executeQuery(ctx context.Context, dest any, query string, args []any) error {
+	return c.run(ctx, "ExecuteQuery", query, func(s session) error { return s.executeQuery(ctx, dest, query, args) })
 }
 
 func (c *cluster) get(ctx context.Context, dest any, query string, args []any) error {
-	if err := c.m.check(ctx, "Get"); err != nil {
-		return err
-	}
-	n, write := c.pick(ctx, "Get", query)
-	err := n.mgr.session().get(ctx, dest, query, args)
-	c.written(ctx, n, write, err)
-	return err
+	return c.run(ctx, "Get", query, func(s session) error { return s.get(ctx, dest, query, args) })
 }
 
-func (c *cluster) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	if err := c.m.check(ctx, "Exec"); err != nil {
-		return nil, err
-	}
-	n, _ := c.pick(ctx, "Exec", query)
-	res, err := n.mgr.session().exec(ctx, query, args)
-	c.written(ctx, n, true, err)
+func (c *cluster) exec(ctx context.Context, query string, args []any) (res sql.Result, err error) {
+	err = c.run(ctx, "Exec", query, func(s session) error {
+		res, err = s.exec(ctx, query, args)
+		return err
+	})
 	return res, err
 }
 
-func (c *cluster) query(ctx context.Context, query string, args []any) (*Rows, error) {
-	if err := c.m.check(ctx, "Query"); err != nil {
-		return nil, err
-	}
-	n, write := c.pick(ctx, "Query", query)
-	rows, err := n.mgr.session().query(ctx, query, args)
-	c.written(ctx, n, write, err)
+func (c *cluster) query(ctx context.Context, query string, args []any) (rows *Rows, err error) {
+	err = c.run(ctx, "Query", query, func(s session) error {
+		rows, err = s.query(ctx, query, args)
+		return err
+	})
 	return rows, err
 }
 
 // clusterSelect is [Select] on a manager with replicas.
-func clusterSelect[T any](ctx context.Context, c *cluster, query string, args []any) ([]T, error) {
-	if err := c.m.check(ctx, "Select"); err != nil {
-		return nil, err
-	}
-	n, write := c.pick(ctx, "Select", query)
-	out, err := selectRows[T](ctx, n.mgr.session(), query, args)
-	c.written(ctx, n, write, err)
+func clusterSelect[T any](ctx context.Context, c *cluster, query string, args []any) (out []T, err error) {
+	err = c.run(ctx, "Select", query, func(s session) error {
+		out, err = selectRows[T](ctx, s, query, args)
+		return err
+	})
 	return out, err
 }
 
