@@ -183,7 +183,7 @@ func (c *cluster) closeNodes() error {
 // pick chooses the node for a statement of fn (a Manager method) and
 // reports whether it is a write: Exec, a statement that does not only read,
 // and one marked [NotIdempotent] always are.
-func (c *cluster) pick(ctx context.Context, fn, query string) (*node, bool) {
+func (c *cluster) pick(ctx context.Context, fn, query string, avoid *node) (*node, bool) {
 	write := fn == "Exec"
 	if !write {
 		idem, marked := idempotence(ctx)
@@ -194,14 +194,14 @@ func (c *cluster) pick(ctx context.Context, fn, query string) (*node, bool) {
 		n.writes.Add(1)
 		return n, true
 	}
-	n := c.reader(ctx)
+	n := c.reader(ctx, avoid)
 	n.reads.Add(1)
 	return n, false
 }
 
 // reader returns the node for a read: one of the replicas that may serve
-// it, chosen by the policy, else the writer.
-func (c *cluster) reader(ctx context.Context) *node {
+// it (avoid excepted), chosen by the policy, else the writer.
+func (c *cluster) reader(ctx context.Context, avoid *node) *node {
 	w := c.writer.Load()
 	if forcedPrimary(ctx) {
 		return w
@@ -211,7 +211,7 @@ func (c *cluster) reader(ctx context.Context) *node {
 	var buf [8]*node
 	cands := buf[:0]
 	for _, n := range c.nodes {
-		if n != w && n.healthy.Load() && !n.primary.Load() && n.fresh.Load() >= limit && covers(n.lsn.Load(), need) {
+		if n != w && n != avoid && n.healthy.Load() && !n.primary.Load() && n.fresh.Load() >= limit && covers(n.lsn.Load(), need) {
 			cands = append(cands, n)
 		}
 	}
@@ -253,10 +253,37 @@ func (c *cluster) run(ctx context.Context, fn, query string, do func(session) er
 	if err := c.m.check(ctx, fn); err != nil {
 		return err
 	}
-	n, write := c.pick(ctx, fn, query)
+	n, write := c.pick(ctx, fn, query, nil)
 	err := do(n.mgr.session())
+	if err != nil && reroutable(err, write) {
+		// The server is gone (or no longer the primary) and the statement
+		// did not run there: once, on the node chosen now (a promoted
+		// standby for a write, another replica or the primary for a read).
+		if again, _ := c.pick(ctx, fn, query, n); again != n {
+			n, err = again, do(again.mgr.session())
+		}
+	}
 	c.written(ctx, n, write, err)
 	return err
+}
+
+// reroutable reports whether a statement that failed with err may run
+// again on another server: a read that failed to reach its server, or a
+// write that the error proves did not take effect (no connection, or the
+// server refused it as read-only, as a demoted primary does).
+func reroutable(err error, write bool) bool {
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return false
+	}
+	switch Classify(err) {
+	case ClassConnection, ClassTooManyConnections:
+		// A write's connection error that may have taken effect matches
+		// ErrOutcomeUnknown (see markOutcomeUnknown); this one did not.
+		return true
+	case ClassReadOnly:
+		return write
+	}
+	return false
 }
 
 func (c *cluster) executeQuery(ctx context.Context, dest any, query string, args []any) error {

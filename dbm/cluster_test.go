@@ -297,6 +297,25 @@ func TestReplicasLagBoundAndHealth(t *testing.T) {
 	if _, err := pdb.ExecContext(ctx, "DROP TABLE replicas_lag"); err != nil {
 		t.Fatal(err)
 	}
+
+	// A read sent to a replica that stopped a moment ago, before a check
+	// noticed (checks once a minute here), runs again on another server:
+	// none fails.
+	slow := cfg
+	slow.ReplicaCheckInterval, slow.ReplicaMaxLag = time.Minute, 10*time.Minute
+	ms := openCluster(t, slow)
+	if c := portCounts(t, ctx, ms, 20); c[r2.Port] == 0 {
+		t.Fatalf("reads went %v; want some on replica 2", c)
+	}
+	if err := r2.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	if c := portCounts(t, ctx, ms, 20); c[r2.Port] != 0 || c[r1.Port] == 0 {
+		t.Fatalf("after replica 2 stopped, reads went %v; want them on replica 1", c)
+	}
+	if st := ms.Stats(); !st.Nodes[2].Healthy {
+		t.Fatalf("a check noticed replica 2 stopped (%+v): the reads above did not test rerouting", st.Nodes[2])
+	}
 }
 
 // TestReplicasReadYourWrites: with every replica applying WAL 300ms late
