@@ -556,7 +556,7 @@ func checkHost(driver, host string) string {
 	case strings.ContainsFunc(host, unicode.IsControl):
 		return "contains a control character"
 	case strings.Contains(host, ","):
-		return "one host only (list several hosts in a DSN)"
+		return "one host only (replicas go in ReplicaHosts, DB_REPLICA_HOSTS; or list several hosts in a DSN)"
 	case strings.HasPrefix(host, "/"):
 		if driver == DriverMySQL {
 			return "a Unix socket is not supported here; use a DSN with unix(/path)"
