@@ -132,8 +132,9 @@ func (c *cluster) elect() {
 		if n == w || !n.healthy.Load() || !n.primary.Load() {
 			continue
 		}
+		// The old writer's positions say nothing about the new one's: the
+		// replicas are judged against the new writer from its next check.
 		c.history.reset()
-		c.history.add(c.now().UnixNano(), n.lsn.Load())
 		c.writer.Store(n)
 		c.failovers.Add(1)
 		c.log.Warn("dbm: writes move to a new primary", slog.String("from", w.addr), slog.String("to", n.addr))
