@@ -19,6 +19,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // Drivers the manager knows how to configure. A driver other than the
@@ -181,11 +183,13 @@ type Config struct {
 
 	// RetryMaxAttempts is the most times a retryable operation is tried,
 	// the first included. Default 3; 1 disables retries. What is retryable:
-	// docs/errors-and-retries.md.
+	// docs/errors-and-retries.md. [WithRetryMaxAttempts] overrides it.
 	RetryMaxAttempts int `env:"DB_RETRY_MAX_ATTEMPTS"`
 	// RetryInitialBackoff is the first pause between attempts. Default 50ms.
+	// [WithRetryInitialBackoff] overrides it.
 	RetryInitialBackoff time.Duration `env:"DB_RETRY_INITIAL_BACKOFF"`
 	// RetryMaxBackoff caps the pause between attempts. Default 1s.
+	// [WithRetryMaxBackoff] overrides it.
 	RetryMaxBackoff time.Duration `env:"DB_RETRY_MAX_BACKOFF"`
 
 	// LeakThreshold: a Rows or Tx open longer than this is logged once at
@@ -200,6 +204,7 @@ type Config struct {
 	// SlowQueryThreshold: a statement that takes longer is logged at WARN
 	// with its duration and shortened text (never its arguments) through the
 	// logger given by [WithLogger]. Zero (default) turns it off.
+	// [WithSlowQueryThreshold] overrides it.
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"`
 
 	// ReplicaHosts lists PostgreSQL streaming replicas of the server at
@@ -452,7 +457,7 @@ func (c Config) validate() error {
 		return err
 	}
 	if c.DSN != "" && (c.Driver == DriverPostgres || c.Driver == DriverPgx) {
-		if _, _, isURL := cutScheme(c.DSN); isURL {
+		if _, _, isURL := redact.CutScheme(c.DSN); isURL {
 			if _, err := url.Parse(c.DSN); err != nil {
 				return configErr("DSN", "not a valid URL (percent-encode special characters in the user name and password, as url.UserPassword does)", nil)
 			}
@@ -489,7 +494,7 @@ func (c Config) validate() error {
 			if k == "" {
 				return configErr("Params", "empty parameter name", nil)
 			}
-			if strings.ContainsFunc(k, notParamNameRune) {
+			if strings.ContainsFunc(k, redact.NotParamNameRune) {
 				return configErr("Params", fmt.Sprintf("parameter name %q: names are letters, digits, '_', '.' and '-'", k), nil)
 			}
 		}
@@ -542,10 +547,15 @@ func (c Config) validate() error {
 	return nil
 }
 
-// notParamNameRune reports a character that no driver parameter name has
-// and that would break the DSN the name is written into.
-func notParamNameRune(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+// isPostgres reports whether driver speaks libpq's DSN forms; "" is the
+// default driver, lib/pq.
+func isPostgres(driver string) bool {
+	return driver == "" || driver == DriverPostgres || driver == DriverPgx
+}
+
+// isAlnum reports an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // checkHost returns what is wrong with a host, or "". IPv6 addresses are
@@ -623,7 +633,7 @@ func (c Config) checkText() error {
 	return nil
 }
 
-const redacted = "[redacted]"
+const redacted = redact.Redacted
 
 // String describes c without its password; a DSN is shown with its password
 // replaced.
@@ -678,7 +688,7 @@ func (c Config) attrs() []slog.Attr {
 		}
 	}
 	add("Driver", c.Driver, c.Driver != "")
-	add("DSN", redactDSN(c.Driver, c.DSN), c.DSN != "")
+	add("DSN", redact.DSN(c.Driver, c.DSN), c.DSN != "")
 	add("Host", c.Host, c.Host != "")
 	add("Port", c.Port, c.Port != 0)
 	add("User", c.User, c.User != "")
@@ -693,7 +703,7 @@ func (c Config) attrs() []slog.Attr {
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			v := c.Params[k]
-			if isSecretParam(k) {
+			if redact.IsSecretParam(k) {
 				v = redacted
 			}
 			parts[i] = k + "=" + v

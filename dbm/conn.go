@@ -104,7 +104,7 @@ func (c *Conn) Close() error {
 			_ = o.tx.Rollback()
 		}
 	}
-	defer c.s.m.leaks.releaseConn(c)
+	defer c.s.m.connClosed(c)
 	c.own.release()
 	return nil
 }
@@ -181,10 +181,9 @@ func (c *Conn) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		m.traceTxEnd(ctx, trace, false, err)
 		return nil, err
 	}
-	m.stats.transactions.Add(1)
 	tx := &Tx{tx: stx, ctx: ctx, trace: trace}
 	tx.s = session{m: m, ex: stx, tx: tx, pin: c}
-	m.leaks.trackTx(tx)
+	m.txBegun(tx)
 	c.add(openOnConn{tx: tx})
 	return tx, nil
 }

@@ -44,7 +44,7 @@ func (d *flakyDriver) Driver() driver.Driver                        { return d }
 
 func flakyManager(t *testing.T, d *flakyDriver) *Manager {
 	t.Helper()
-	m := newManager(sqlx.NewDb(sql.OpenDB(d), "flaky"), "flaky", defaultOptions())
+	m := newManager(sqlx.NewDb(sql.OpenDB(d), "flaky"), wrapConfig("flaky"), defaultOptions(), nil)
 	m.addr = "db.example:5432"
 	t.Cleanup(func() { _ = m.Close() })
 	return m

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // dialConnector wraps the driver's connector of a pool made by [New], so
@@ -28,7 +30,7 @@ type dialConnector struct {
 	// withhold the password from its error.
 	tracer ConnectTracer
 	now    func() time.Time
-	secret secrets
+	secret redact.Secrets
 }
 
 // dialingKey marks the context of a wait for a pool connection (see
@@ -54,7 +56,7 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.tracer != nil {
 		res := TraceResult{Duration: c.now().Sub(start), Rows: -1}
 		if err != nil {
-			res.Err, res.Class = c.secret.scrubConnect(err), Classify(err)
+			res.Err, res.Class = c.secret.ScrubConnect(err), Classify(err)
 		}
 		c.tracer.TraceConnect(ctx, res)
 	}

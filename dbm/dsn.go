@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // dsn returns the data source name for c, which must have its defaults
@@ -172,7 +174,7 @@ func escapeURIPath(p string) string {
 func (c Config) address() string {
 	switch {
 	case c.DSN != "":
-		return redactDSN(c.Driver, c.DSN)
+		return redact.DSN(c.Driver, c.DSN)
 	case c.Driver == DriverSQLite:
 		return c.Database
 	default:
@@ -209,7 +211,7 @@ func withDSNParam(dsn, key, value string) string {
 	if key == "" {
 		return dsn
 	}
-	if _, _, isURL := cutScheme(dsn); isURL {
+	if _, _, isURL := redact.CutScheme(dsn); isURL {
 		u, err := url.Parse(dsn)
 		if err != nil || u.Query().Has(key) {
 			return dsn // an invalid URL is reported by validate
@@ -223,9 +225,9 @@ func withDSNParam(dsn, key, value string) string {
 		}
 		return strings.TrimSuffix(dsn, "&") + "&" + key + "=" + value
 	}
-	pairs, _ := parseKV(dsn)
+	pairs, _ := redact.ParseKV(dsn)
 	for _, p := range pairs {
-		if p.key == key {
+		if p.Key == key {
 			return dsn
 		}
 	}

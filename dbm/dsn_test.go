@@ -2,7 +2,6 @@ package dbm
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,6 +9,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // hardPasswords must survive DSN building for every driver.
@@ -174,152 +175,12 @@ func TestSQLiteDSN(t *testing.T) {
 	}
 }
 
-// redactCases are DSNs with a secret (the second field) in every form the
-// drivers accept, including malformed ones.
-var redactCases = []struct{ driver, dsn, secret string }{
-	{"postgres", "postgres://u:s3cr3t!@h:5432/d?sslmode=disable", "s3cr3t!"},
-	{"postgres", "postgres://u:s3cr3t%21@h/d", "s3cr3t!"},
-	{"postgres", "host=h user=u password=s3cr3t! dbname=d", "s3cr3t!"},
-	{"postgres", "host=h password='two words' app.tenant=acme", "two words"},
-	{"mysql", "u:s3cr3t!@tcp(h:3306)/d?parseTime=true", "s3cr3t!"},
-	{"mysql", "u:pw@tcp(h:3306)/d?password=s3cr3t!x", "s3cr3t!x"},
-	// Malformed: url.Parse fails, the password must still be hidden.
-	{"postgres", "postgres://app:s3cr3t#x@db.internal", "s3cr3t"},
-	{"postgres", "postgres://app:pa ss s3cr3t@127.0.0.1:5432", "s3cr3t"},
-	{"postgres", "postgres://app:s3cr3t%zz@h/d", "s3cr3t"},
-	// '@' in the query must not move the user info.
-	{"postgres", "postgres://postgres:s3cr3t@127.0.0.1/test?application_name=ops@example.com", "s3cr3t"},
-	{"postgres", "postgres://postgres@127.0.0.1/test?application_name=ops@example.com&pass%77ord=s3cr3t", "s3cr3t"},
-	// A DSN in another driver's form, or cut short: the driver fails on it
-	// when connecting, but printing the Config must not show the password.
-	{"mysql", "host=h password=s3cr3t! dbname=d", "s3cr3t!"},
-	{"postgres", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
-	{"sqlite", "u:s3cr3t!@tcp(h:3306)/d", "s3cr3t!"},
-	{"postgres", "host=h password=s3cr3t! dbname", "s3cr3t!"},
-	// libpq and pgx read a '+' in a URL's query as a plus sign (FuzzRedactDSN).
-	{"postgres", "postgres://u@h/d?password=a%01b+cd", "a\x01b+cd"},
-	// ... also where net/url refuses the URL (a tab) and pgx does not.
-	{"postgres", "postgres://u@h/d?password=a%01b\tcd", "a\x01b\tcd"},
-	// A MySQL-form DSN whose query holds '@' and '/' (FuzzLoadConfig).
-	{"postgres", "u:s3cr3t@tcp(h)/d?x=a@b/c", "s3cr3t"},
-	// A MySQL user name that looks like a URL scheme (FuzzRedactDSN).
-	{"mysql", "app://s3cr3t@/d", "//s3cr3t"},
-	{"mysql", "app://s3cr3t@tcp(h:3306)/d", "//s3cr3t"},
-	// Secrets as parameters.
-	{"sqlite", "file:x.db?_auth_pass=s3cr3t", "s3cr3t"},
-	{"postgres", "postgres://h/d?sslpassword=s3cr3t", "s3cr3t"},
-}
-
-func TestRedactDSN(t *testing.T) {
-	for _, tc := range redactCases {
-		got := redactDSN(tc.driver, tc.dsn)
-		if strings.Contains(got, tc.secret) || got == tc.dsn {
-			t.Errorf("redactDSN(%q) = %q: the secret shows", tc.dsn, got)
+// TestRedactKnowsTheDriverNames: package redact reads DSNs by driver name
+// without importing dbm; its names must be dbm's.
+func TestRedactKnowsTheDriverNames(t *testing.T) {
+	for _, p := range [][2]string{{redact.DriverPostgres, DriverPostgres}, {redact.DriverPgx, DriverPgx}, {redact.DriverMySQL, DriverMySQL}, {redact.DriverSQLite, DriverSQLite}} {
+		if p[0] != p[1] {
+			t.Errorf("redact's driver name %q, dbm's %q", p[0], p[1])
 		}
-		if !newSecrets(dsnPasswords(tc.driver, tc.dsn)...).in("x " + tc.secret + " x") {
-			t.Errorf("dsnPasswords(%q) = %q misses %q", tc.dsn, dsnPasswords(tc.driver, tc.dsn), tc.secret)
-		}
-	}
-	for _, tc := range []struct{ driver, dsn, want string }{
-		{"postgres", "postgres://u@h/d", "postgres://u@h/d"},
-		{"postgres", "postgres://db:5432/app?application_name=me@example.com", "postgres://db:5432/app?application_name=me%40example.com"},
-		{"sqlite", "file:/tmp/x.db?_pragma=foreign_keys(1)", "file:/tmp/x.db?_pragma=foreign_keys%281%29"},
-		{"sqlite", "file:/data/a@b/app.db", "file:/data/a@b/app.db"},
-		{"mysql", "u@tcp(h:3306)/d", "u@tcp(h:3306)/d"},
-		{"mysql", "u:pw@tcp(h:3306)/d?allowNativePasswords=true", "u:[redacted]@tcp(h:3306)/d?allowNativePasswords=true"},
-	} {
-		if got := redactDSN(tc.driver, tc.dsn); got != tc.want {
-			t.Errorf("redactDSN(%q) = %q, want %q", tc.dsn, got, tc.want)
-		}
-	}
-}
-
-// FuzzRedactDSN builds DSNs from random parts and asks the drivers' own
-// parsers (pgx for URLs and key=value, go-sql-driver/mysql) what the
-// password is: redactDSN must hide it and dsnPasswords must know it.
-func FuzzRedactDSN(f *testing.F) {
-	for _, pw := range hardPasswords {
-		f.Add("u", pw, "application_name=x@y")
-	}
-	f.Add("u", "s3cr3t", "pass%77ord=other1")
-	f.Fuzz(func(t *testing.T, user, pw, query string) {
-		if len(pw) < 4 || strings.Contains(user+query+"host=h user=u tcp(h:3306)/d postgres://h:5432/d", pw) {
-			return // too short, or also legitimately present elsewhere in the DSN
-		}
-		u := url.URL{Scheme: "postgres", User: url.UserPassword(user, pw), Host: "h:5432", Path: "/d", RawQuery: query}
-		const other = "\u2603" // another password
-		otherURL := u
-		otherURL.User = url.UserPassword(user, other)
-		// check looks for secret in the redacted dsn, unless the same DSN
-		// with another password shows it too: then the user name or query
-		// holds it, maybe percent-encoded or next to the ':' ("%2000:" holds
-		// "000:").
-		check := func(driver, dsn, withOther, secret string) {
-			if len(secret) < 4 || strings.Contains(user+query+redactDSN(driver, withOther), secret) {
-				return
-			}
-			if got := redactDSN(driver, dsn); strings.Contains(got, secret) {
-				t.Fatalf("redactDSN(%q) = %q shows %q", dsn, got, secret)
-			}
-			if !newSecrets(dsnPasswords(driver, dsn)...).in(" " + secret + " ") {
-				t.Fatalf("dsnPasswords(%q) misses %q", dsn, secret)
-			}
-		}
-		if pc, err := pgconn.ParseConfig(u.String()); err == nil {
-			check("pgx", u.String(), otherURL.String(), pc.Password)
-		}
-		kv := "host=h user=u password='" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(pw) + "'"
-		if pc, err := pgconn.ParseConfig(kv); err == nil {
-			check("pgx", kv, "host=h user=u password='"+other+"'", pc.Password)
-		}
-		my := user + ":" + pw + "@tcp(h:3306)/d"
-		if mc, err := mysql.ParseDSN(my); err == nil {
-			check("mysql", my, user+":"+other+"@tcp(h:3306)/d", mc.Passwd)
-		}
-	})
-}
-
-func TestSecretsAndScrub(t *testing.T) {
-	pw := "p@ss:w/rd?#%&= ok"
-	s := newSecrets(pw)
-	for _, text := range []string{pw, url.QueryEscape(pw), url.PathEscape(pw), url.UserPassword("u", pw).String()} {
-		if !s.in("error near " + text + " here") {
-			t.Errorf("secrets do not recognise %q", text)
-		}
-	}
-	dirty := fmt.Errorf("parse %q: bad", "postgres://u:"+url.QueryEscape(pw)+"@h")
-	scrubbed := s.scrub(dirty)
-	for e := scrubbed; e != nil; e = errors.Unwrap(e) {
-		if s.in(e.Error()) {
-			t.Errorf("scrubbed chain still shows the password: %v", e)
-		}
-	}
-	clean := errors.New("connection refused")
-	if s.scrub(clean) != clean {
-		t.Error("an error without the password must be kept as is")
-	}
-	if len(newSecrets("")) != 0 || newSecrets("").in("anything") {
-		t.Error("no password, no secrets")
-	}
-	if got := s.scrubText("ALTER ROLE x PASSWORD '" + pw + "'"); strings.Contains(got, pw) {
-		t.Errorf("scrubText = %q", got)
-	}
-}
-
-func TestShortPasswordsMatchAsTokens(t *testing.T) {
-	s := newSecrets("test")
-	for text, want := range map[string]bool{
-		`relation "latest_orders" does not exist`: false,
-		"testing 1 2 3":                           false,
-		"password authentication failed: test":    true,
-		"parse postgres://u:test@h: invalid port": true,
-		`SELECT 'test'`:                           true,
-	} {
-		if got := s.in(text); got != want {
-			t.Errorf("in(%q) = %v, want %v", text, got, want)
-		}
-	}
-	if isSecretParam("allowNativePasswords") || isSecretParam("application_name") || !isSecretParam("sslpassword") || !isSecretParam("Password") {
-		t.Error("isSecretParam misjudges")
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // stateErr is a driver error exposing SQLState, as lib/pq and pgx do.
@@ -130,7 +132,7 @@ func TestClassNamesAndSentinels(t *testing.T) {
 }
 
 func TestWrapWithholdsPassword(t *testing.T) {
-	m := &Manager{secrets: newSecrets("hunter2")}
+	m := &Manager{secrets: redact.NewSecrets("hunter2")}
 	err := m.wrap(context.Background(), "exec", "SELECT 'hunter2'", fmt.Errorf("driver: %w", &stateErr{"28P01", "bad password hunter2"}))
 	if !errors.Is(err, ErrPermission) {
 		t.Errorf("class lost when withholding: %v", err)

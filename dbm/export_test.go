@@ -51,3 +51,9 @@ func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }
 func SetReplaceWindowForTest(m *Manager, d time.Duration) {
 	m.retryPol.replaceFor = d
 }
+
+// RetryPolicyOf is m's retry policy: tries in all, the first pause's cap
+// and the cap of any pause.
+func RetryPolicyOf(m *Manager) (attempts int, initial, maxWait time.Duration) {
+	return m.retryPol.attempts, m.retryPol.initial, m.retryPol.max
+}

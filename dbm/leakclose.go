@@ -30,7 +30,7 @@ func (r *leakRegistry) closeLeaks() error {
 		return nil
 	}
 	r.endAllOpen()
-	return r.m.newError(ClassLeaked, "", "close", "", &LeakError{Leaks: leaks})
+	return r.hooks.closeError(&LeakError{Leaks: leaks})
 }
 
 // endAllOpen closes the rows and rolls back the transactions still open,
@@ -67,7 +67,7 @@ func (r *leakRegistry) endAllOpen() {
 	}
 	wg.Wait()
 	if len(closed) > 0 {
-		r.m.log.Warn("dbm: Close closed rows and transactions left open (rows closed, transactions rolled back)",
+		r.hooks.log.Warn("dbm: Close closed rows and transactions left open (rows closed, transactions rolled back)",
 			slog.Int("count", len(closed)), slog.String("closed", strings.Join(closed, "; ")))
 	}
 }

@@ -159,7 +159,7 @@ type leakShard struct {
 // leakRegistry tracks the open Rows and Tx of one manager. A nil registry
 // tracks nothing.
 type leakRegistry struct {
-	m         *Manager
+	hooks     leakHooks
 	stacks    bool
 	threshold time.Duration
 	now       func() time.Time // the clock
@@ -197,11 +197,30 @@ type leakRegistry struct {
 	shards [leakShards]leakShard
 }
 
-func newLeakRegistry(m *Manager, o options) *leakRegistry {
+// leakHooks is all the registry needs from its manager. The registry
+// holds no *Manager: what it logs, how it shows a statement, the pool's
+// counts, what a rollback it did means to the statistics and the tracer,
+// and the error Close returns all come through here.
+type leakHooks struct {
+	log *slog.Logger
+	// statement shows a statement as reports do: shortened, withheld when
+	// it contains the password.
+	statement func(q string) string
+	// poolStats reads the pool's counts (see reclaimForWaiters).
+	poolStats func() sql.DBStats
+	// rolledBack counts and traces a transaction the registry rolled back;
+	// why is what a [Tracer] is told.
+	rolledBack func(ctx context.Context, tt *txTrace, why error)
+	// closeError is the classified (and counted) error Close returns for
+	// what was still open.
+	closeError func(e *LeakError) error
+}
+
+func newLeakRegistry(h leakHooks, o options) *leakRegistry {
 	if o.leak.off {
 		return nil
 	}
-	return &leakRegistry{m: m, now: time.Now, base: time.Now(), opts: o.leak, sweepStop: make(chan struct{})}
+	return &leakRegistry{hooks: h, now: time.Now, base: time.Now(), opts: o.leak, sweepStop: make(chan struct{})}
 }
 
 // configure applies Config.LeakThreshold and Config.LeakStacks (unless an
@@ -389,7 +408,7 @@ func (r *leakRegistry) release(n *leakNode) {
 		return // check logs the INFO after its WARN, then recycles n
 	}
 	if warned {
-		r.m.log.Info("dbm: leaked "+kindNames[n.kind]+" closed", r.attrs(n.infoLocked(), r.now())...)
+		r.hooks.log.Info("dbm: leaked "+kindNames[n.kind]+" closed", r.attrs(n.infoLocked(), r.now())...)
 	}
 	recycle(n)
 }
@@ -414,7 +433,7 @@ func reclaim(n *leakNode) {
 	}
 	go func() {
 		r.end(n, errTxReclaimed)
-		r.m.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
+		r.hooks.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
 		r.reclaimed.Add(1)
 	}()
 }
@@ -429,8 +448,7 @@ func (r *leakRegistry) end(n *leakNode, why error) {
 	}
 	if n.tx != nil {
 		_ = n.tx.Rollback()
-		r.m.stats.rollbacks.Add(1)
-		r.m.traceTxEnd(n.traceCtx, n.trace, false, why)
+		r.hooks.rolledBack(n.traceCtx, n.trace, why)
 	}
 	n.conn.release() // after the rows or tx let it go
 }
@@ -460,7 +478,7 @@ func (r *leakRegistry) check(now time.Time) {
 	// The WARNs are logged without a lock held; a resource closed meanwhile
 	// gets its INFO only after its WARN (see remove).
 	for _, c := range over {
-		r.m.log.Warn("dbm: "+kindNames[c.in.kind]+" open longer than the leak threshold", r.attrs(c.in, now)...)
+		r.hooks.log.Warn("dbm: "+kindNames[c.in.kind]+" open longer than the leak threshold", r.attrs(c.in, now)...)
 	}
 	for _, c := range over {
 		s := &r.shards[c.n.shard]
@@ -469,7 +487,7 @@ func (r *leakRegistry) check(now time.Time) {
 		c.n.warnPending, c.n.closedEarly = false, false
 		s.mu.Unlock()
 		if closed {
-			r.m.log.Info("dbm: leaked "+kindNames[c.in.kind]+" closed", r.attrs(c.in, r.now())...)
+			r.hooks.log.Info("dbm: leaked "+kindNames[c.in.kind]+" closed", r.attrs(c.in, r.now())...)
 			recycle(c.n)
 		}
 	}
@@ -534,7 +552,7 @@ func (r *leakRegistry) snapshot() []Leak {
 func (r *leakRegistry) describe(in leakInfo, now time.Time) Leak {
 	l := Leak{Kind: kindNames[in.kind], Age: now.Sub(in.opened)}
 	if in.query != "" {
-		l.Query = r.m.secrets.statement(in.query)
+		l.Query = r.hooks.statement(in.query)
 	}
 	full := len(in.stack) > 0
 	pcs := in.pcs[:]

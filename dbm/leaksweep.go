@@ -198,7 +198,7 @@ func (r *leakRegistry) reclaimForWaiters(now time.Time) {
 		w.since = time.Time{}
 		return
 	}
-	st := r.m.db.Stats()
+	st := r.hooks.poolStats()
 	if st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections {
 		w.since, w.waits = time.Time{}, st.WaitCount // a free slot: no one waits
 		return

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the default driver, "postgres"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
 // Manager owns a database/sql connection pool and runs statements on it:
@@ -28,7 +30,7 @@ type Manager struct {
 	addr     string // what error messages and String show; no credentials
 	log      *slog.Logger
 	slow     time.Duration
-	secrets  secrets // the password's forms, kept out of every error and log
+	secrets  redact.Secrets // the password's forms, kept out of every error and log
 	scanner  *scanner
 	stats    counters
 	obs      observer       // tracer, clock and pool watch; see observe.go
@@ -69,7 +71,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		return nil, errNilCtx("New")
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	if len(cfg.ReplicaHosts) > 0 {
@@ -79,38 +82,36 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if err := o.check("New"); err != nil {
 		return nil, err
 	}
+	if cfg, err = o.retrySettings("New", cfg); err != nil {
+		return nil, err
+	}
 	if !slices.Contains(sql.Drivers(), cfg.Driver) {
 		return nil, configErr("Driver", "driver is not registered; add "+importHint[cfg.Driver]+" to your program", cfg.Driver)
 	}
-	passwords := append(dsnPasswords(cfg.Driver, cfg.DSN), cfg.Password)
+	passwords := append(redact.Passwords(cfg.Driver, cfg.DSN), cfg.Password)
 	for k, v := range cfg.Params {
-		if isSecretParam(k) {
+		if redact.IsSecretParam(k) {
 			passwords = append(passwords, v)
 		}
 	}
-	secret := newSecrets(passwords...)
+	secret := redact.NewSecrets(passwords...)
 	if err := registerMySQLTLS(cfg); err != nil {
 		return nil, err
 	}
 	dsn := cfg.dsn()
 	db, dials, err := openPool(cfg.Driver, dsn, cfg.ConnectTimeout, o, secret)
 	if err != nil {
-		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.scrubConnect(err)}
+		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.ScrubConnect(err)}
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	db.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
 
-	m := newManager(db, cfg.Driver, o)
+	m := newManager(db, cfg, o, secret)
 	m.dials = dials
 	m.addr = cfg.address()
-	m.secrets = secret
-	m.slow = cfg.SlowQueryThreshold
 	m.pooler = cfg.Pooler
-	m.retryPol = newRetryPolicy(cfg)
-	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
-	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 
 	if cfg.unverifiedRemote() {
 		m.log.Warn("dbm: the server's identity is not verified: someone on the network could pose as it",
@@ -142,7 +143,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 // dial (see dial.go). lib/pq's connections also get a dialer that makes
 // them end a call when its context ends, also on a dead network (see
 // pqconn.go).
-func openPool(driverName, dsn string, connectTimeout time.Duration, o options, secret secrets) (*sqlx.DB, *dialConnector, error) {
+func openPool(driverName, dsn string, connectTimeout time.Duration, o options, secret redact.Secrets) (*sqlx.DB, *dialConnector, error) {
 	c, err := newDialConnector(driverName, dsn, connectTimeout)
 	if err != nil {
 		return nil, nil, err
@@ -158,9 +159,11 @@ func openPool(driverName, dsn string, connectTimeout time.Duration, o options, s
 // placeholder style ("postgres" and "pgx" rebind '?' to $1) and how errors
 // are classified; any name is accepted. Wrap does not ping and does not
 // change the pool's settings; [Manager.Close] closes db. What the manager
-// itself decides takes [Config]'s defaults: the retry policy, and
-// [DefaultAcquireTimeout] for the wait for a connection (see
-// [WithAcquireTimeout]).
+// itself decides takes [Config]'s defaults unless an option sets it: the
+// retry policy ([WithRetryMaxAttempts], [WithRetryInitialBackoff],
+// [WithRetryMaxBackoff]), the wait for a connection ([WithAcquireTimeout]),
+// leak reports ([WithLeakThreshold], [WithLeakStacks]) and the slow
+// statement log ([WithSlowQueryThreshold]).
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -169,25 +172,88 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if err := o.check("Wrap"); err != nil {
 		return nil, err
 	}
-	m := newManager(sqlx.NewDb(db, driverName), driverName, o)
+	cfg, err := o.retrySettings("Wrap", wrapConfig(driverName))
+	if err != nil {
+		return nil, err
+	}
+	m := newManager(sqlx.NewDb(db, driverName), cfg, o, nil)
 	m.addr = driverName
-	m.leaks.configure(0, false)
 	return m, nil
 }
 
-func newManager(db *sqlx.DB, driverName string, o options) *Manager {
+// wrapConfig is the Config a manager made by [Wrap] starts from: the
+// defaults, for the settings the manager itself decides (the options win
+// over them).
+func wrapConfig(driverName string) Config {
+	cfg := Config{}.withDefaults()
+	cfg.Driver = driverName
+	return cfg
+}
+
+// newManager makes the manager for [New] and [Wrap] from cfg (its defaults
+// applied) and the options, which win over cfg's fields. secret is what to
+// keep out of errors and logs.
+func newManager(db *sqlx.DB, cfg Config, o options, secret redact.Secrets) *Manager {
+	driverName := cfg.Driver
 	m := &Manager{
 		db:       db,
 		driver:   driverName,
 		numbered: driverName == DriverPostgres || driverName == DriverPgx || sqlx.BindType(driverName) == sqlx.DOLLAR,
 		log:      o.logger,
+		secrets:  secret,
+		slow:     o.slowQueryThreshold(cfg.SlowQueryThreshold),
 		scanner:  newScanner(o),
 		obs:      newObserver(o),
-		retryPol: newRetryPolicy(Config{}.withDefaults()),
+		retryPol: newRetryPolicy(cfg),
 	}
-	m.retryPol.acquire = o.acquireTimeout(0)
-	m.leaks = newLeakRegistry(m, o)
+	m.retryPol.acquire = o.acquireTimeout(cfg.AcquireTimeout)
+	m.leaks = newLeakRegistry(m.leakHooks(), o)
+	m.leaks.configure(cfg.LeakThreshold, cfg.LeakStacks)
 	return m
+}
+
+// What Rows and Tx report to the manager that made them: they call these
+// methods, never the manager's fields.
+
+// txBegun counts and tracks a transaction that has just begun.
+func (m *Manager) txBegun(tx *Tx) {
+	m.stats.transactions.Add(1)
+	m.leaks.trackTx(tx)
+}
+
+// countTxEnd counts a transaction's COMMIT or ROLLBACK.
+func (m *Manager) countTxEnd(committed bool) {
+	if committed {
+		m.stats.commits.Add(1)
+	} else {
+		m.stats.rollbacks.Add(1)
+	}
+}
+
+// txEnded forgets tx: it was committed or rolled back. Tx calls it once.
+func (m *Manager) txEnded(tx *Tx) { m.leaks.releaseTx(tx) }
+
+// rowsClosed forgets rows: they were closed. It is idempotent.
+func (m *Manager) rowsClosed(r *Rows) { m.leaks.releaseRows(r) }
+
+// connClosed forgets c: it was closed. Conn calls it once.
+func (m *Manager) connClosed(c *Conn) { m.leaks.releaseConn(c) }
+
+// isClosed reports whether [Manager.Close] was called.
+func (m *Manager) isClosed() bool { return m.closed.Load() }
+
+// leakHooks gives the leak registry what it needs of m, and nothing more.
+func (m *Manager) leakHooks() leakHooks {
+	return leakHooks{
+		log:       m.log,
+		statement: m.secrets.Statement,
+		poolStats: m.db.Stats,
+		rolledBack: func(ctx context.Context, tt *txTrace, why error) {
+			m.countTxEnd(false)
+			m.traceTxEnd(ctx, tt, false, why)
+		},
+		closeError: func(e *LeakError) error { return m.newError(ClassLeaked, "", "close", "", e) },
+	}
 }
 
 // connect pings until the database answers, the error is not transient, or
@@ -217,7 +283,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 		if class != ClassConnection && class != ClassTooManyConnections || ctx.Err() != nil || isCertificateFailure(err) {
 			return m.connectErr(last)
 		}
-		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.scrubConnect(err).Error()))
+		m.log.Debug("dbm: database not answering yet", slog.String("addr", m.addr), slog.Int("attempt", attempt), slog.String("error", m.secrets.ScrubConnect(err).Error()))
 		pause := backoff/2 + rand.N(backoff/2+1)
 		t := time.NewTimer(pause)
 		select {
@@ -232,7 +298,7 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 
 func (m *Manager) connectErr(err error) error {
 	class, code := classify(context.Background(), err)
-	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.scrubConnect(err))}
+	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.ScrubConnect(err))}
 }
 
 // Ping checks that the database answers. Connections in the pool that
@@ -353,6 +419,11 @@ func errNilManager(fn string) error {
 // wrap turns a driver or database/sql error into an *Error with its class.
 // Errors that are already classified pass through.
 func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
+	return m.wrapMarked(ctx, op, query, err, 0)
+}
+
+// wrapMarked is wrap for a statement's error, built with what marks say.
+func (m *Manager) wrapMarked(ctx context.Context, op, query string, err error, marks errMarks) error {
 	if err == nil {
 		return nil
 	}
@@ -373,12 +444,17 @@ func (m *Manager) wrap(ctx context.Context, op, query string, err error) error {
 	case m.closed.Load() && class == ClassUnknown:
 		class = ClassClosed
 	}
-	return m.newError(class, code, op, query, err)
+	return m.newErrorMarked(class, code, op, query, err, marks)
 }
 
 // newError counts an error of the given class and builds it, withholding
 // driver text or a statement that contains the password.
 func (m *Manager) newError(class Class, code, op, query string, err error) *Error {
+	return m.newErrorMarked(class, code, op, query, err, 0)
+}
+
+// newErrorMarked is newError, with the cause wrapped as marks say.
+func (m *Manager) newErrorMarked(class Class, code, op, query string, err error, marks errMarks) *Error {
 	m.stats.errors[class].Add(1)
-	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.statement(query), Err: m.secrets.scrub(err)}
+	return &Error{Class: class, Code: code, Op: op, Query: m.secrets.Statement(query), Err: marks.wrapErr(class, code, m.secrets.Scrub(err))}
 }

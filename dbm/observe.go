@@ -48,7 +48,8 @@ type stmt struct {
 	start   time.Time
 	attempt int
 	inTx    bool
-	traced  string // the statement as the tracer was shown it; set only when a tracer is
+	traced  string   // the statement as the tracer was shown it; set only when a tracer is
+	marks   errMarks // what its error is built with (see errMarks)
 }
 
 // traceOp is the TraceOp the tracer is shown for st.
@@ -65,7 +66,11 @@ func (m *Manager) observed() bool {
 // newStmt describes an attempt (1, 2, ... for a statement that is tried
 // again) to run a statement, for [session.start] and [Manager.finish].
 func (s session) newStmt(op, query string) stmt {
-	return stmt{op: op, query: query, attempt: max(s.attempt, 1), inTx: s.tx != nil}
+	st := stmt{op: op, query: query, attempt: max(s.attempt, 1), inTx: s.tx != nil}
+	if s.sentWrite {
+		st.marks = markSentWrite
+	}
+	return st
 }
 
 // start marks the beginning of the attempt st: it takes the time when a
@@ -82,7 +87,7 @@ func (m *Manager) startObserved(ctx context.Context, st *stmt) context.Context {
 	o := &m.obs
 	st.start = o.now()
 	if o.tracer != nil {
-		st.traced = m.secrets.statement(st.query)
+		st.traced = m.secrets.Statement(st.query)
 		ctx = o.tracer.Start(ctx, st.traceOp())
 	}
 	return ctx
@@ -99,7 +104,7 @@ func (m *Manager) observe(ctx context.Context, st *stmt, rows int, err error) {
 	if m.slow > 0 {
 		if d := now.Sub(st.start); d >= m.slow {
 			m.stats.slow.Add(1)
-			attrs := []any{slog.String("op", st.op), slog.Duration("duration", d), slog.String("statement", m.secrets.statement(st.query))}
+			attrs := []any{slog.String("op", st.op), slog.Duration("duration", d), slog.String("statement", m.secrets.Statement(st.query))}
 			if rows >= 0 {
 				attrs = append(attrs, slog.Int("rows", rows))
 			}
@@ -170,7 +175,7 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 // [AcquireTracer] how long that took (and the [AcquireStartTracer] that
 // the wait begins).
 func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, error) {
-	top := TraceOp{Name: op, Statement: m.secrets.statement(q)}
+	top := TraceOp{Name: op, Statement: m.secrets.Statement(q)}
 	if m.obs.waiting != nil {
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}

@@ -1,7 +1,9 @@
 package dbm
 
 import (
+	"cmp"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +20,8 @@ type options struct {
 	leak          leakOptions      // see leaks.go
 	ignoreUnknown bool             // WithIgnoreUnknownColumns
 	acquire       *time.Duration   // WithAcquireTimeout; nil: Config's
+	retry         retryOptions     // WithRetry*; nil fields: Config's
+	slow          *time.Duration   // WithSlowQueryThreshold; nil: Config's
 	bad           *ArgumentError   // the first option given an invalid value
 	noConnect     bool             // New skips its first ping: a replica's node (see cluster.go)
 }
@@ -91,6 +95,104 @@ func (o *options) acquireTimeout(cfg time.Duration) time.Duration {
 		cfg = DefaultAcquireTimeout
 	}
 	return max(cfg, 0) // NoAcquireTimeout: 0
+}
+
+// retryOptions are the WithRetry* values; a nil field leaves Config's.
+type retryOptions struct {
+	attempts         *int
+	initial, maxWait *time.Duration
+}
+
+// WithRetryMaxAttempts sets the most times a retryable operation is tried,
+// the first included, overriding Config.RetryMaxAttempts; 1 disables
+// retries and zero means the default ([DefaultRetryMaxAttempts]). It is the
+// way to set it for a manager made with [Wrap]. A negative n makes [New]
+// and [Wrap] fail with an [*ArgumentError].
+func WithRetryMaxAttempts(n int) Option {
+	return optionFunc(func(o *options) {
+		if n < 0 {
+			o.invalid("WithRetryMaxAttempts", "negative count "+strconv.Itoa(n)+" (1 disables retries)")
+			return
+		}
+		o.retry.attempts = &n
+	})
+}
+
+// WithRetryInitialBackoff sets the first pause between attempts,
+// overriding Config.RetryInitialBackoff; zero means the default
+// ([DefaultRetryInitialBackoff]). A negative d, or one larger than the
+// maximum pause in effect (see [WithRetryMaxBackoff]), makes [New] and
+// [Wrap] fail with an [*ArgumentError].
+func WithRetryInitialBackoff(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d < 0 {
+			o.invalid("WithRetryInitialBackoff", "negative duration "+d.String())
+			return
+		}
+		o.retry.initial = &d
+	})
+}
+
+// WithRetryMaxBackoff caps the pause between attempts, overriding
+// Config.RetryMaxBackoff; zero means the default
+// ([DefaultRetryMaxBackoff]). A negative d, or one smaller than the first
+// pause in effect, makes [New] and [Wrap] fail with an [*ArgumentError].
+func WithRetryMaxBackoff(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d < 0 {
+			o.invalid("WithRetryMaxBackoff", "negative duration "+d.String())
+			return
+		}
+		o.retry.maxWait = &d
+	})
+}
+
+// retrySettings applies the WithRetry* options over cfg's retry fields
+// (cfg has its defaults applied) and checks the result: the first pause
+// must not exceed the cap. fn names the call for the error.
+func (o *options) retrySettings(fn string, cfg Config) (Config, error) {
+	orDefault := func(v *time.Duration, field *time.Duration, def time.Duration) {
+		if v != nil {
+			*field = cmp.Or(*v, def)
+		}
+	}
+	if o.retry.attempts != nil {
+		cfg.RetryMaxAttempts = cmp.Or(*o.retry.attempts, DefaultRetryMaxAttempts)
+	}
+	orDefault(o.retry.initial, &cfg.RetryInitialBackoff, DefaultRetryInitialBackoff)
+	orDefault(o.retry.maxWait, &cfg.RetryMaxBackoff, DefaultRetryMaxBackoff)
+	if cfg.RetryInitialBackoff > cfg.RetryMaxBackoff {
+		arg := "WithRetryInitialBackoff"
+		if o.retry.initial == nil {
+			arg = "WithRetryMaxBackoff"
+		}
+		return cfg, &ArgumentError{Func: fn, Arg: arg, Reason: "first pause " + cfg.RetryInitialBackoff.String() +
+			" is larger than the maximum pause " + cfg.RetryMaxBackoff.String()}
+	}
+	return cfg, nil
+}
+
+// WithSlowQueryThreshold sets how long a statement may take before it is
+// logged at WARN (see [WithLogger]), overriding Config.SlowQueryThreshold;
+// zero turns the report off. It is the way to set it for a manager made
+// with [Wrap]. A negative d makes [New] and [Wrap] fail with an
+// [*ArgumentError].
+func WithSlowQueryThreshold(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d < 0 {
+			o.invalid("WithSlowQueryThreshold", "negative duration "+d.String()+" (zero turns the report off)")
+			return
+		}
+		o.slow = &d
+	})
+}
+
+// slowQueryThreshold is the option's threshold, else cfg's.
+func (o *options) slowQueryThreshold(cfg time.Duration) time.Duration {
+	if o.slow != nil {
+		return *o.slow
+	}
+	return cfg
 }
 
 // WithLogger sets where the manager logs: slow statements (see

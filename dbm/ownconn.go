@@ -224,14 +224,3 @@ type midResult struct{ err error }
 
 func (e *midResult) Error() string { return e.err.Error() }
 func (e *midResult) Unwrap() error { return e.err }
-
-// markMidResult labels the classified error of a statement whose rows were
-// being read when it failed.
-func markMidResult(err error) {
-	var e *Error
-	if errors.As(err, &e) {
-		if _, done := e.Err.(*midResult); !done {
-			e.Err = &midResult{e.Err}
-		}
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
 
@@ -44,10 +45,13 @@ type session struct {
 	// ex's connection when the statement has one of its own; its Rows take it
 	conn *sql.Conn
 	pin  *Conn // the pinned connection ex belongs to, if any (see conn.go)
+	// sentWrite: the statements are writes that autocommit sends (see
+	// markSentWrite)
+	sentWrite bool
 }
 
 // maxStatementLen bounds the statement text kept in errors and logs.
-const maxStatementLen = 200
+const maxStatementLen = redact.MaxStatementLen
 
 func shorten(q string) string {
 	if q == "" {
@@ -130,7 +134,7 @@ func hasNamed(args []any) bool {
 func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) error {
 	m.stats.statements.Add(1)
 	if err != nil {
-		err = m.wrap(ctx, st.op, st.query, err)
+		err = m.wrapMarked(ctx, st.op, st.query, err, st.marks)
 	}
 	if m.observed() {
 		m.observe(ctx, st, rows, err)
@@ -237,9 +241,8 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 	if err == nil {
 		err = rows.Err()
 	}
-	err = s.m.finish(ctx, &st, n, err)
-	markMidResult(err)
-	return err
+	st.marks |= markMidResult
+	return s.m.finish(ctx, &st, n, err)
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {

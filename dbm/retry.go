@@ -145,7 +145,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 		if m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
 				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),
-				slog.String("statement", m.secrets.statement(query)))
+				slog.String("statement", m.secrets.Statement(query)))
 		}
 		if p.clock.sleep(ctx, d) != nil {
 			return err
@@ -156,7 +156,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int, why string, err error) {
 	m.log.WarnContext(ctx, "dbm: giving up", slog.String("op", op), slog.Int("attempts", attempts),
 		slog.String("reason", why), slog.String("class", Classify(err).String()),
-		slog.String("statement", m.secrets.statement(query)))
+		slog.String("statement", m.secrets.Statement(query)))
 }
 
 // staleCachedPlan reports PostgreSQL's refusal to run a statement the
@@ -306,11 +306,8 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		// which is harmless for a read or an idempotent write. A broken
 		// connection it does not replace is replaced at once (see
 		// replaceBadConns).
-		err := m.retry(ctx, op, q, readRetryable, true, func() error { s.attempt++; return once(s) })
-		if write && err != nil {
-			markOutcomeUnknown(err)
-		}
-		return err
+		s.sentWrite = write // every attempt is sent, on the pool's connection
+		return m.retry(ctx, op, q, readRetryable, true, func() error { s.attempt++; return once(s) })
 	}
 	sent := false
 	err := m.retry(ctx, op, q, func(err error) bool {
@@ -326,37 +323,53 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 			return err
 		}
 		sent = true
-		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn})
+		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn, sentWrite: write})
 		if !keep || err != nil {
 			_ = conn.Close()
 		} // else the Rows own conn and give it back (see ownconn.go)
 		return err
 	})
-	if write && sent {
-		markOutcomeUnknown(err)
+	return err
+}
+
+// errMarks are what else is known about a statement's error when the
+// [*Error] is built (see [Manager.wrapMarked]): the error is built with
+// them in the first place, never changed afterwards.
+type errMarks uint8
+
+const (
+	// markMidResult: the statement failed while its rows were read (see
+	// midResult).
+	markMidResult errMarks = 1 << iota
+	// markSentWrite: the statement is a write that was sent; a lost
+	// connection leaves its outcome unknown (see outcomeUnknownFor).
+	markSentWrite
+)
+
+// wrapErr returns the cause of an *Error of the given class and code,
+// wrapped as marks say.
+func (k errMarks) wrapErr(class Class, code string, err error) error {
+	if k&markMidResult != 0 {
+		err = &midResult{err}
+	}
+	if k&markSentWrite != 0 && outcomeUnknownFor(class, code, err) {
+		err = &outcomeUnknown{err}
 	}
 	return err
 }
 
-// markOutcomeUnknown labels a connection error of a sent write.
+// outcomeUnknownFor reports whether an error of a sent write (class,
+// code, cause err) leaves its outcome unknown: a lost connection.
 //
 // A write the caller's deadline or cancellation cut short without an answer
 // from the server (no code: the server did not say it cancelled the
-// statement) is just as unknown, and is labelled too. An error that pgx
-// says came before anything was sent (SafeToRetry: its context had ended
-// before the statement went out) is not: the write did not take effect.
-func markOutcomeUnknown(err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		return
-	}
-	lost := e.Class == ClassConnection && e.Code != "57P03" && e.Code != "08001" && e.Code != "08004"
-	cut := (e.Class == ClassTimeout || e.Class == ClassCanceled) && e.Code == ""
-	if (lost || cut) && !safeToRetry(e.Err) { // pgx knows it sent nothing: not unknown
-		if _, done := e.Err.(*outcomeUnknown); !done {
-			e.Err = &outcomeUnknown{e.Err}
-		}
-	}
+// statement) is just as unknown. An error that pgx says came before
+// anything was sent (SafeToRetry: its context had ended before the
+// statement went out) is not: the write did not take effect.
+func outcomeUnknownFor(class Class, code string, err error) bool {
+	lost := class == ClassConnection && code != "57P03" && code != "08001" && code != "08004"
+	cut := (class == ClassTimeout || class == ClassCanceled) && code == ""
+	return (lost || cut) && !safeToRetry(err) // pgx knows it sent nothing: not unknown
 }
 
 // acquire takes a connection from the pool for one statement, waiting at

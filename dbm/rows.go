@@ -161,12 +161,12 @@ func (r *Rows) Close() error {
 		// A Scanner panicked mid-scan (see scanPanicked): database/sql holds
 		// the rows' lock, so closing would block forever and the connection
 		// cannot be given back. Stop tracking the rows and say so.
-		r.m.leaks.releaseRows(r)
+		r.m.rowsClosed(r)
 		return r.m.newError(ClassConnection, "", "close", r.query, errScanPanicked)
 	}
 	err := r.rows.Close()
 	r.conn.release()
-	r.m.leaks.releaseRows(r)
+	r.m.rowsClosed(r)
 	return r.m.wrap(r.ctx, "close", r.query, err)
 }
 

@@ -42,7 +42,7 @@ func (tx *Tx) savepoint(ctx context.Context, fn, verb, name string) error {
 	if err := checkIdent(fn, "name", name); err != nil {
 		return err
 	}
-	_, err := tx.s.exec(ctx, verb+quoteIdent(tx.s.m.driver, name), nil)
+	_, err := tx.s.exec(ctx, verb+quoteIdent(tx.s.m.DriverName(), name), nil)
 	return err
 }
 

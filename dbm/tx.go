@@ -50,10 +50,9 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 		m.traceTxEnd(ctx, trace, false, err)
 		return nil, err
 	}
-	m.stats.transactions.Add(1)
 	tx := &Tx{tx: stx, ctx: ctx, trace: trace, conn: conn}
 	tx.s = session{m: m, ex: stx, tx: tx}
-	m.leaks.trackTx(tx)
+	m.txBegun(tx)
 	return tx, nil
 }
 
@@ -98,11 +97,11 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) commit() (err error) {
 	m := tx.s.m
 	defer func() { m.traceTxEnd(tx.ctx, tx.trace, err == nil, err) }()
-	defer m.leaks.releaseTx(tx)
+	defer m.txEnded(tx)
 	defer tx.conn.release()
-	if m.closed.Load() {
+	if m.isClosed() {
 		_ = tx.tx.Rollback()
-		m.stats.rollbacks.Add(1)
+		m.countTxEnd(false)
 		return m.newError(ClassClosed, "", "commit", "", errManagerClosed)
 	}
 	endedBefore := tx.ctx.Err() != nil // database/sql then does not send COMMIT
@@ -125,7 +124,7 @@ func (tx *Tx) commit() (err error) {
 		return m.newError(class, code, "commit", "", err)
 	}
 	tx.committed.Store(true)
-	m.stats.commits.Add(1)
+	m.countTxEnd(true)
 	return nil
 }
 
@@ -139,9 +138,9 @@ func (tx *Tx) Rollback() error {
 		return nil
 	}
 	tx.hooks.end() // dropped: they run only after a commit
-	defer tx.s.m.leaks.releaseTx(tx)
+	defer tx.s.m.txEnded(tx)
 	defer tx.conn.release()
-	tx.s.m.stats.rollbacks.Add(1)
+	tx.s.m.countTxEnd(false)
 	err := tx.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) { // database/sql already rolled back for a canceled ctx
 		err = nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -61,9 +62,10 @@ func TestQuickstartOnServers(t *testing.T) {
 			} else {
 				c.Close()
 			}
-			for _, v := range []string{"DB_DRIVER", "DB_DSN", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DB_SSLMODE"} {
+			for _, v := range []string{"DB_DRIVER", "DB_DSN", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DB_SSLMODE", "DB_PARAMS"} {
 				t.Setenv(v, tc.env[v])
 			}
+			isolate(t, tc.name)
 			t.Chdir(t.TempDir())
 			var out bytes.Buffer
 			if err := run(context.Background(), &out); err != nil {
@@ -73,6 +75,46 @@ func TestQuickstartOnServers(t *testing.T) {
 				t.Errorf("output:\n%s", got)
 			}
 		})
+	}
+}
+
+// isolate points the quickstart at a schema (PostgreSQL) or database
+// (MariaDB) of its own, made for this run and dropped after it, so that its
+// users table cannot meet another suite's on the shared servers.
+func isolate(t *testing.T, driver string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := dbm.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := dbm.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("quickstart_%s_%d_%d", driver, os.Getpid(), time.Now().UnixNano()%1e6)
+	create, drop := "CREATE SCHEMA "+name, "DROP SCHEMA "+name+" CASCADE"
+	if driver == dbm.DriverMySQL {
+		create, drop = "CREATE DATABASE "+name, "DROP DATABASE "+name
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m, err := dbm.New(ctx, cfg)
+		if err == nil {
+			_, err = m.Exec(ctx, drop)
+			m.Close()
+		}
+		if err != nil {
+			t.Errorf("%s: %v", drop, err)
+		}
+	})
+	if driver == dbm.DriverMySQL {
+		t.Setenv("DB_NAME", name)
+	} else {
+		t.Setenv("DB_PARAMS", "search_path="+name)
 	}
 }
 

@@ -58,7 +58,13 @@ func run(out, cmd, stat string, inputs []string) error {
 	m := Machine{Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPU: cpuModel(), Cores: runtime.NumCPU(),
 		Date: time.Now().UTC().Format("2006-01-02")}
 	w := io.Writer(os.Stdout)
+	var notes string
 	if out != "" {
+		old, err := os.ReadFile(out)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		notes = KeptNotes(string(old))
 		f, err := os.Create(out)
 		if err != nil {
 			return err
@@ -68,7 +74,25 @@ func run(out, cmd, stat string, inputs []string) error {
 	}
 	bw := bufio.NewWriter(w)
 	Render(bw, m, cmd, sets, statText)
+	if notes != "" {
+		bw.WriteString("\n" + notes)
+	}
 	return bw.Flush()
+}
+
+// NotesMarker starts the part of docs/benchmarks.md that make bench keeps:
+// measurements run by hand (a benchmark too slow for every make bench, a
+// figure measured against a server set up for it), each with the command
+// that reproduces it.
+const NotesMarker = "<!-- notes: written by hand, kept by make bench -->"
+
+// KeptNotes returns the part of an earlier document from NotesMarker on,
+// or "" when it has none.
+func KeptNotes(doc string) string {
+	if i := strings.Index(doc, NotesMarker); i >= 0 {
+		return doc[i:]
+	}
+	return ""
 }
 
 // cpuModel reads the processor's name from /proc/cpuinfo.

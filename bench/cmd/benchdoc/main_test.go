@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -75,5 +77,34 @@ func TestRender(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestRunKeepsHandWrittenNotes(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "doc.md")
+	if err := os.WriteFile(in, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notes := NotesMarker + "\n\n## CopyFrom\n\nmeasured by hand\n"
+	if err := os.WriteFile(out, []byte("# old generated part\n\n"+notes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(out, "make bench", "", []string{in}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	if strings.Contains(doc, "old generated part") || !strings.HasSuffix(doc, notes) || !strings.Contains(doc, "| rows | hand | Select |") {
+		t.Errorf("regenerated document:\n%s", doc)
+	}
+	if err := run(out, "make bench", "", []string{in}); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := os.ReadFile(out); strings.Count(string(b2), NotesMarker) != 1 || !strings.HasSuffix(string(b2), notes) {
+		t.Errorf("second run changed the notes:\n%s", b2)
 	}
 }

@@ -18,16 +18,17 @@ type Machine struct {
 func Render(w io.Writer, m Machine, cmd string, sets []*Set, benchstat string) {
 	fmt.Fprintf(w, `# Benchmarks
 
-This file is written by `+"`make bench`"+` (bench/cmd/benchdoc); do not edit it by
-hand. Every figure is a ratio of medians from the same run: an
-implementation's time (or allocations) per operation divided by the
-baseline's, so 0.90x is 10%% faster than the baseline. Absolute times on a
-shared machine vary between runs; the ratios are what to compare. The test
-binaries run several times in turn, each run going through every
-implementation, so that load from other work spreads over all of them.
-`+"`Iter`"+`'s memory over a million rows is checked by a test
-(`+"`TestIterStreamsAMillionRowsInFlatMemory`"+`: live heap growth at most 8 MB),
-not measured here.
+This file is written by `+"`make bench`"+` (bench/cmd/benchdoc); do not edit
+it by hand, except in the notes at the end, which `+"`make bench`"+` keeps.
+Every figure is a ratio of medians from the same run: an implementation's
+time (or allocations) per operation divided by the baseline's, so 0.90x is
+10%% faster than the baseline. Absolute times on a shared machine vary
+between runs; the ratios are what to compare. The test binaries run several
+times in turn, each run going through every implementation, so that load
+from other work spreads over all of them. `+"`Iter`"+`'s memory over a
+million rows is checked by a test
+(`+"`TestIterStreamsAMillionRowsInFlatMemory`"+`: live heap growth at most 8
+MB), not measured here.
 
 - Machine: %s, %d cores, %s, %s
 - Date: %s
