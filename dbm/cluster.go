@@ -100,6 +100,10 @@ func newCluster(ctx context.Context, cfg Config, opts []Option) (*Manager, error
 	if err := o.check("New"); err != nil {
 		return nil, err
 	}
+	cfg, err := o.retrySettings("New", cfg)
+	if err != nil {
+		return nil, err
+	}
 	replicas, err := cfg.replicaAddrs()
 	if err != nil {
 		return nil, err
@@ -125,11 +129,11 @@ func newCluster(ctx context.Context, cfg Config, opts []Option) (*Manager, error
 		c.nodes = append(c.nodes, n)
 	}
 	first := c.nodes[0].mgr
-	m := newManager(first.db, cfg.Driver, o)
+	// The router runs no statement itself: the nodes track what is open.
+	ro := o
+	ro.leak.off = true
+	m := newManager(first.db, cfg, ro, first.secrets)
 	m.addr = first.addr + " +" + strconv.Itoa(len(replicas)) + " replicas"
-	m.secrets = first.secrets
-	m.retryPol = first.retryPol
-	m.leaks.configure(0, false)
 	m.cluster, c.m = c, m
 	c.writer.Store(c.nodes[0])
 
@@ -156,7 +160,7 @@ func newNode(ctx context.Context, cfg Config, opts []Option) (*node, error) {
 	}
 	chk, _, err := openPool(cfg.Driver, cfg.dsn(), cfg.ConnectTimeout, defaultOptions(), mgr.secrets)
 	if err != nil {
-		return nil, errors.Join(&Error{Class: ClassConfig, Op: "connect", Err: mgr.secrets.scrubConnect(err)}, mgr.Close())
+		return nil, errors.Join(&Error{Class: ClassConfig, Op: "connect", Err: mgr.secrets.ScrubConnect(err)}, mgr.Close())
 	}
 	chk.SetMaxOpenConns(1)
 	chk.SetMaxIdleConns(1)

@@ -89,7 +89,7 @@ func (c *cluster) checkNode(ctx context.Context, n *node) {
 		}
 		n.fails.Add(1)
 		n.streak++
-		msg := n.mgr.secrets.scrubConnect(err).Error()
+		msg := n.mgr.secrets.ScrubConnect(err).Error()
 		n.lastErr.Store(&msg)
 		if n.streak >= failAfter && n.healthy.Swap(false) {
 			c.log.Warn("dbm: server taken out of use", slog.String("addr", n.addr), slog.Int("failed_checks", n.streak), slog.String("error", msg))
