@@ -3,6 +3,7 @@ package dbm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func TestReplicasFailover(t *testing.T) {
 
 	cfg := dbm.Config{Host: primary.Host, Port: primary.Port, User: primary.Superuser, Password: primary.Password,
 		Database: "postgres", SSLMode: "disable", ReplicaHosts: []string{standby.Addr()}} // default check interval
-	m := openCluster(t, cfg)
+	logs := &logBuffer{}
+	m := openCluster(t, cfg, dbm.WithLogger(logs.logger()))
 	waitNodes(t, m, "all in use", allInUse(dbm.DefaultReplicaMaxLag))
 	if _, err := m.Exec(ctx, "CREATE TABLE replicas_failover (id int NOT NULL)"); err != nil {
 		t.Fatal(err)
@@ -190,6 +192,15 @@ func TestReplicasFailover(t *testing.T) {
 	st := m.Stats()
 	if !st.Nodes[1].Writer || st.Nodes[1].Role != "primary" || st.Nodes[0].Healthy {
 		t.Errorf("after the failover Stats().Nodes = %+v; want the promoted standby as the writer, the old primary out", st.Nodes)
+	}
+	if got := logs.lines("dbm: writes move to a new primary", "from="+primary.Addr(), "to="+standby.Addr()); len(got) != 1 {
+		t.Errorf("log lines about the failover: %q; want one\nlog:\n%s", got, logs)
+	}
+	if got := logs.lines("dbm: server taken out of use", primary.Addr()); len(got) != 1 {
+		t.Errorf("log lines about the old primary taken out: %q; want one", got)
+	}
+	if strings.Contains(logs.String(), primary.Password) || strings.Contains(st.Nodes[0].LastError, primary.Password) {
+		t.Error("the log or Stats().Nodes[0].LastError holds the password")
 	}
 	// Transactions go to the new primary too.
 	if err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
