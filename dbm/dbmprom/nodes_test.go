@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -65,5 +66,28 @@ dbm_node_reads_total{node="` + replica.Addr() + `"} 3
 	}
 	if n, err := testutil.GatherAndCount(reg, "dbm_node_lag_seconds", "dbm_node_lag_bytes", "dbm_node_in_use_connections", "dbm_node_failed_checks_total"); err != nil || n != 8 {
 		t.Errorf("lag, in-use and check series: %d, %v; want 2 servers x 4", n, err)
+	}
+
+	// The same servers through pgx: the checks and the routing do not
+	// depend on lib/pq.
+	pm, err := dbm.New(ctx, dbm.Config{Driver: dbm.DriverPgx, Host: primary.Host, Port: primary.Port, User: primary.Superuser, Password: primary.Password,
+		Database: "postgres", SSLMode: "disable", ReplicaHosts: []string{replica.Addr()}, ReplicaCheckInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pm.Close()
+	for !pm.Stats().Nodes[1].Healthy || pm.Stats().Nodes[1].Lag < 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("pgx: the replica never came into use: %+v", pm.Stats().Nodes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		ctx  context.Context
+		want int
+	}{{ctx, replica.Port}, {dbm.Primary(ctx), primary.Port}} {
+		if port, err := dbm.One[int](tc.ctx, pm, "SELECT inet_server_port()"); err != nil || port != tc.want {
+			t.Errorf("pgx: read ran on %d (%v); want %d", port, err, tc.want)
+		}
 	}
 }
