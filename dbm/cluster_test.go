@@ -225,6 +225,34 @@ func TestReplicasRouting(t *testing.T) {
 		if counts[r1] == 0 || counts[r2] == 0 {
 			t.Errorf("idle replicas do not share reads: %v", counts)
 		}
+
+		// 8 goroutines at once: the load spreads over both replicas.
+		var mu sync.Mutex
+		total := map[int]int{}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				c := map[int]int{}
+				for range 250 {
+					port, err := dbm.One[int](ctx, m, serverPort)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					c[port]++
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for p, n := range c {
+					total[p] += n
+				}
+			})
+		}
+		wg.Wait()
+		t.Logf("least-in-use, 8 goroutines x 250 reads: primary %d, replica 1 %d, replica 2 %d", total[primary], total[r1], total[r2])
+		if total[primary] != 0 || total[r1] < 200 || total[r2] < 200 {
+			t.Errorf("concurrent reads went %v; want both replicas used (at least 10%% each), none on the primary", total)
+		}
 	})
 }
 

@@ -324,6 +324,8 @@ func (m *Manager) Ping(ctx context.Context) error {
 // docs/drivers.md); its Unwrap() driver.Conn method returns lib/pq's own.
 // Statements run on it are sent as written: pass them through
 // [Manager.Rebind] (not sqlx's DB().Rebind) to write '?' as elsewhere.
+// With Config.ReplicaHosts it is the pool of the configured primary (Host,
+// Port), also after writes moved to another server (see docs/replicas.md).
 func (m *Manager) DB() *sqlx.DB {
 	if m == nil {
 		return nil
