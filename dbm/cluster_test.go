@@ -418,6 +418,35 @@ func TestReplicasReadYourWrites(t *testing.T) {
 		t.Errorf("%d of %d reads under ReadYourWrites were stale; want 0", stale, n)
 	}
 
+	// A committed transaction moves the token too. First wait until the
+	// replicas have replayed the token so far, so that without the commit
+	// moving it the reads below would go to a lagging replica.
+	deadline := time.Now().Add(clusterBound)
+	for {
+		r, err := dbm.One[row](rctx, m, read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Port != rs.primary.Port {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reads under ReadYourWrites never reached a replica in %s", clusterBound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := n + 1; i <= n+20; i++ {
+		if err := m.WithTx(rctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+			_, err := tx.Exec(ctx, "UPDATE replicas_ryw SET v = $1 WHERE id = 1", -i)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := dbm.One[row](rctx, m, read); err != nil || r.V != -i {
+			t.Fatalf("read after WithTx under ReadYourWrites: v=%d (%v); want %d", r.V, err, -i)
+		}
+	}
+
 	// An explicit Token: at once, the read goes to the primary; once a
 	// replica has replayed the write, to that replica.
 	if _, err := m.Exec(ctx, "UPDATE replicas_ryw SET v = $1 WHERE id = 1", n+1); err != nil {
@@ -432,7 +461,7 @@ func TestReplicasReadYourWrites(t *testing.T) {
 		t.Fatalf("ParseToken(%q) = %v, %v", tok.String(), parsed, err)
 	}
 	tctx := dbm.WithToken(ctx, parsed)
-	deadline := time.Now().Add(clusterBound)
+	deadline = time.Now().Add(clusterBound)
 	for {
 		r, err := dbm.One[row](tctx, m, read)
 		if err != nil {
