@@ -139,7 +139,7 @@ func (m *Manager) namedValue(fn string, v reflect.Value, name string) (any, erro
 		}
 		return val.Interface(), nil
 	}
-	tm := m.scanner.mapper.TypeMap(v.Type())
+	tm := m.scanner.Mapper().TypeMap(v.Type())
 	fi, ok := tm.Names[name]
 	if !ok {
 		fi, ok = tm.Names[strings.ToLower(name)]

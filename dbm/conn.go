@@ -73,7 +73,7 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 	}
 	c := &Conn{own: &ownedConn{conn: sc, stop: noStop, discard: true}}
 	c.s = session{m: m, ex: sc, pin: c}
-	m.leaks.trackConn(c)
+	m.connOpened(c)
 	return c, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 )
 
 // Sentinel errors. An error the manager returns matches the sentinel of its
@@ -80,14 +82,14 @@ var (
 	ErrInvalidArgument = errors.New("dbm: invalid argument")
 	// ErrUnknownColumn: a result column has no destination field; see
 	// [ScanError].
-	ErrUnknownColumn = errors.New("dbm: column has no destination")
+	ErrUnknownColumn = scan.ErrUnknownColumn // "dbm: column has no destination"
 	// ErrNullValue: a NULL arrived for a destination that cannot hold NULL;
 	// see [ScanError].
-	ErrNullValue = errors.New("dbm: NULL into non-nullable destination")
+	ErrNullValue = scan.ErrNullValue // "dbm: NULL into non-nullable destination"
 	// ErrDuplicateColumn: two result columns would be stored in the same
 	// place (the same field, or the same key of a map[string]any), so the
 	// second would silently replace the first; see [ScanError].
-	ErrDuplicateColumn = errors.New("dbm: two columns for one destination")
+	ErrDuplicateColumn = scan.ErrDuplicateColumn // "dbm: two columns for one destination"
 )
 
 // Class is what kind of failure an error is, independent of the driver.

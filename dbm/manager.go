@@ -17,6 +17,7 @@ import (
 	_ "github.com/lib/pq" // the default driver, "postgres"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 )
 
 // Manager owns a database/sql connection pool and runs statements on it:
@@ -31,7 +32,7 @@ type Manager struct {
 	log      *slog.Logger
 	slow     time.Duration
 	secrets  redact.Secrets // the password's forms, kept out of every error and log
-	scanner  *scanner
+	scanner  *scan.Scanner
 	stats    counters
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go
@@ -229,6 +230,18 @@ func (m *Manager) countTxEnd(committed bool) {
 		m.stats.rollbacks.Add(1)
 	}
 }
+
+// rowsOpened starts tracking r, which a statement has just returned.
+func (m *Manager) rowsOpened(r *Rows) *Rows { return m.leaks.trackRows(r) }
+
+// connOpened starts tracking c, a connection pinned by [Manager.Conn].
+func (m *Manager) connOpened(c *Conn) { m.leaks.trackConn(c) }
+
+// statementRun counts a statement sent to the database.
+func (m *Manager) statementRun() { m.stats.statements.Add(1) }
+
+// retried counts a statement or transaction that is run once more.
+func (m *Manager) retried() { m.stats.retries.Add(1) }
 
 // txEnded forgets tx: it was committed or rolled back. Tx calls it once.
 func (m *Manager) txEnded(tx *Tx) { m.leaks.releaseTx(tx) }

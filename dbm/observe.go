@@ -63,6 +63,9 @@ func (m *Manager) observed() bool {
 	return m.slow > 0 || m.obs.tracer != nil || m.obs.watchPool
 }
 
+// traced reports whether a Tracer is set.
+func (m *Manager) traced() bool { return m.obs.tracer != nil }
+
 // newStmt describes an attempt (1, 2, ... for a statement that is tried
 // again) to run a statement, for [session.start] and [Manager.finish].
 func (s session) newStmt(op, query string) stmt {

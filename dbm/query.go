@@ -7,10 +7,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
 
@@ -62,7 +61,7 @@ func shorten(q string) string {
 
 // prepare checks the call and returns the statement as it is sent
 // (trailing semicolons trimmed, '?' rebound for $n drivers), whether it
-// only reads, and its cached plan hint.
+// only reads.
 func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error) {
 	if err := s.m.check(ctx, fn); err != nil {
 		return stmtRef{}, err
@@ -89,7 +88,7 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 // prepareArgs is prepare for a statement with its arguments: named
 // parameters and IN lists are bound (see [Manager.bind]), and SQLite's
 // arguments are counted. What the statement is (a read or not, its plan
-// hint) is judged from the caller's text, so that the texts of IN lists of
+// arguments, for SQLite) is judged from the caller's text, so that the texts of IN lists of
 // every length do not fill the caches.
 func (s session) prepareArgs(ctx context.Context, fn, query string, args []any) (stmtRef, []any, error) {
 	st, err := s.prepare(ctx, fn, query)
@@ -132,7 +131,7 @@ func hasNamed(args []any) bool {
 // finish records a statement that ran (see [session.start]), turns its
 // error into an *Error, and logs and traces it.
 func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) error {
-	m.stats.statements.Add(1)
+	m.statementRun()
 	if err != nil {
 		err = m.wrapMarked(ctx, st.op, st.query, err, st.marks)
 	}
@@ -143,41 +142,43 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	d, err := destOf("ExecuteQuery", dest)
+	d, err := s.scanner().Dest("ExecuteQuery", dest)
 	if err != nil {
-		return err
+		return scanErr(err)
 	}
-	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
-		app := d.appender()
-		err := s.m.scanner.scanAll(ctx, rows, hint, d.fact.t, app.next)
-		return d.hdr.len, err
+	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
+		n, err := s.m.scanner.All(rows, &d, lenient(ctx))
+		return n, scanErr(err)
 	})
 	if err != nil {
-		d.hdr.len = 0
+		d.Empty()
 		return err
 	}
-	if d.hdr.data == nil {
-		nonNil(reflect.ValueOf(dest).Elem())
-	}
+	d.Done()
 	return nil
+}
+
+// scanner is the manager's scanner; a nil manager's (whose calls fail in
+// [session.prepare], after their destination is checked) is the default
+// one, as [ScanAll] uses.
+func (s session) scanner() *scan.Scanner {
+	if s.m == nil {
+		return sqlRowsScanner()
+	}
+	return s.m.scanner
 }
 
 // selectRows is [Select]: ExecuteQuery into a []T it makes itself, so the
 // slice grows with a plain append instead of through reflect.
 func selectRows[T any](ctx context.Context, s session, query string, args []any) ([]T, error) {
-	t, err := elemTarget("Select", "T", reflect.TypeFor[T]())
+	t, err := scan.ElemTarget("Select", "T", reflect.TypeFor[T]())
 	if err != nil {
-		return nil, err
+		return nil, scanErr(err)
 	}
 	var out []T
-	err = s.run(ctx, "Select", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
-		out = out[:0]
-		err := s.m.scanner.scanAll(ctx, rows, hint, t, func() unsafe.Pointer {
-			var zero T
-			out = append(out, zero)
-			return unsafe.Pointer(&out[len(out)-1])
-		})
-		return len(out), err
+	err = s.run(ctx, "Select", query, args, func(rows *sql.Rows) (int, error) {
+		out, err = scan.Append(s.m.scanner, rows, t, lenient(ctx), out)
+		return len(out), scanErr(err)
 	})
 	if err != nil {
 		return nil, err
@@ -194,7 +195,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 		return err
 	}
 	scanned := false // an attempt stored a row in dest
-	return s.run(ctx, "Get", query, args, func(rows *sql.Rows, hint *atomic.Pointer[plan]) (int, error) {
+	return s.run(ctx, "Get", query, args, func(rows *sql.Rows) (int, error) {
 		if scanned {
 			// A retry: the failed attempt's row must not stay in dest, if
 			// this one finds none (or fails before storing its own).
@@ -208,14 +209,13 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 			return 0, sql.ErrNoRows
 		}
 		scanned = true
-		return 1, s.m.scanner.scanOne(ctx, rows, hint, nil, elem)
+		return 1, scanErr(s.m.scanner.One(rows, nil, elem, lenient(ctx)))
 	})
 }
 
 // run prepares query, runs it, hands the rows to read, closes them and
-// records the statement. read returns how many rows it stored; it gets the
-// statement's plan hint for [scanner.planFor] (nil when there is none).
-func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
+// records the statement. read returns how many rows it stored.
+func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
 	st, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
@@ -224,7 +224,7 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 }
 
 // runOnce is one attempt of run.
-func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*sql.Rows, *atomic.Pointer[plan]) (int, error)) error {
+func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*sql.Rows) (int, error)) error {
 	st := s.newStmt(TraceQuery, q.sent)
 	ctx = s.start(ctx, &st)
 	rows, err := s.ex.QueryContext(ctx, q.sent, args...)
@@ -234,7 +234,7 @@ func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*
 	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
 	// leaves database/sql's rows lock held, and Close would then block
 	// forever; the connection is lost either way.
-	n, err := read(rows, q.plan)
+	n, err := read(rows)
 	if cerr := rows.Close(); err == nil {
 		err = cerr
 	}
@@ -290,179 +290,11 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	r := s.m.leaks.trackRows(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, hint: q.plan, conn: own(ctx, s.conn), tx: s.tx})
+	r := s.m.rowsOpened(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, conn: own(ctx, s.conn), tx: s.tx})
 	if s.pin != nil && s.tx == nil {
 		s.pin.add(openOnConn{rows: r}) // Conn.Close closes them first
 	}
 	return r, nil
-}
-
-// target describes the slice that ExecuteQuery fills.
-type target struct {
-	slice reflect.Value // *dest, settable
-	elem  reflect.Type  // the element type, or T for []*T
-	ptrs  bool          // elements are *T
-	maps  bool          // elements are map[string]any
-}
-
-var mapType = reflect.TypeFor[map[string]any]()
-
-// sliceTarget validates an ExecuteQuery destination before anything runs.
-func sliceTarget(fn string, dest any) (target, error) {
-	if dest == nil {
-		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil; pass a pointer to a slice such as &users"}
-	}
-	v := reflect.ValueOf(dest)
-	if v.Kind() != reflect.Pointer {
-		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "not a pointer (" + v.Type().String() + "); pass a pointer to a slice such as &users"}
-	}
-	if v.IsNil() {
-		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
-	}
-	sv := v.Elem()
-	if sv.Kind() != reflect.Slice {
-		return target{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "points to " + sv.Type().String() + ", not a slice; use Get for one row"}
-	}
-	t, err := elemTarget(fn, "dest", sv.Type().Elem())
-	t.slice = sv
-	return t, err
-}
-
-// elemTarget describes a slice element type (arg names it in errors): a
-// struct or scalar, a pointer to a struct, or a map.
-func elemTarget(fn, arg string, elem reflect.Type) (target, error) {
-	// Each case returns a literal: building a target field by field and
-	// then copying it out stalls on the copy, which showed in benchmarks.
-	switch elem.Kind() {
-	case reflect.Struct:
-		return target{elem: elem}, nil
-	case reflect.Map:
-		if typeKey(elem) == typeKey(mapType) {
-			return target{elem: elem, maps: true}, nil
-		}
-	case reflect.Pointer:
-		if e := elem.Elem(); e.Kind() == reflect.Struct && !isScalar(e) {
-			return target{elem: e, ptrs: true}, nil
-		}
-	}
-	if err := checkElem(fn, arg, elem); err != nil {
-		return target{}, err
-	}
-	return target{elem: elem}, nil
-}
-
-// destFact is what ExecuteQuery works out once per destination type.
-type destFact struct {
-	typ  unsafe.Pointer // the type word of the *[]E destination
-	t    target         // E as an element (t.slice unset)
-	et   reflect.Type   // E
-	size uintptr        // E's size
-}
-
-// destFacts remembers destination types, so that a call with a type seen
-// before reaches its slice header without reflect. A slot is taken once,
-// by the first type that lands there; others are worked out each time.
-var destFacts [64]atomic.Pointer[destFact]
-
-// destination is a checked ExecuteQuery destination.
-type destination struct {
-	dest any          // the *[]E the caller passed
-	hdr  *sliceHeader // *dest
-	fact *destFact
-}
-
-// destOf validates an ExecuteQuery destination before anything runs.
-func destOf(fn string, dest any) (destination, error) {
-	e := (*eface)(unsafe.Pointer(&dest))
-	slot := &destFacts[(uintptr(e.typ)>>4^uintptr(e.typ)>>10)%uintptr(len(destFacts))]
-	if f := slot.Load(); f != nil && f.typ == e.typ && e.data != nil {
-		return destination{dest: dest, hdr: (*sliceHeader)(e.data), fact: f}, nil
-	}
-	t, err := sliceTarget(fn, dest)
-	if err != nil {
-		return destination{}, err
-	}
-	et := t.slice.Type().Elem()
-	f := &destFact{typ: e.typ, t: target{elem: t.elem, ptrs: t.ptrs, maps: t.maps}, et: et, size: et.Size()}
-	slot.CompareAndSwap(nil, f)
-	return destination{dest: dest, hdr: (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr())), fact: f}, nil
-}
-
-// appender appends to an ExecuteQuery destination for scanAll, reusing
-// its capacity.
-type appender struct {
-	d     *destination
-	dirty int // elements below this may hold the caller's old values
-}
-
-// appender empties the destination (keeping its capacity) for an attempt.
-func (d *destination) appender() appender {
-	d.hdr.len = 0
-	return appender{d: d, dirty: d.hdr.cap}
-}
-
-// next appends a zero element and returns its address. Elements that still
-// hold the caller's values are zeroed first; memory past the old capacity
-// comes zeroed.
-func (a *appender) next() unsafe.Pointer {
-	d := a.d
-	n := d.hdr.len
-	if n == d.hdr.cap {
-		reflect.ValueOf(d.dest).Elem().Grow(1)
-	}
-	elem := unsafe.Add(d.hdr.data, uintptr(n)*d.fact.size)
-	d.hdr.len = n + 1
-	if n < a.dirty {
-		reflect.NewAt(d.fact.et, elem).Elem().SetZero()
-	}
-	return elem
-}
-
-// oneTarget validates a Get or StructScan destination: a non-nil pointer.
-func oneTarget(fn string, dest any) (reflect.Value, error) {
-	if dest == nil {
-		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil; pass a pointer such as &user"}
-	}
-	v := reflect.ValueOf(dest)
-	if v.Kind() != reflect.Pointer {
-		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "not a pointer (" + v.Type().String() + "); pass a pointer such as &user"}
-	}
-	if v.IsNil() {
-		return reflect.Value{}, &ArgumentError{Func: fn, Arg: "dest", Reason: "nil pointer (" + v.Type().String() + ")"}
-	}
-	if err := checkElem(fn, "dest", v.Type().Elem()); err != nil {
-		return reflect.Value{}, err
-	}
-	if err := checkOneRow(fn, "dest", v.Type().Elem()); err != nil {
-		return reflect.Value{}, err
-	}
-	return v.Elem(), nil
-}
-
-// checkOneRow rejects a slice as the destination of one row (Get, One),
-// the mistake of passing &users to Get: a slice of rows needs ExecuteQuery
-// or Select. A slice one column can fill stays allowed: a []byte-kinded
-// type (bytea, json.RawMessage) or one with a Scan method (pq.StringArray).
-func checkOneRow(fn, arg string, t reflect.Type) error {
-	if t.Kind() != reflect.Slice || t.Elem().Kind() == reflect.Uint8 || reflect.PointerTo(t).Implements(scannerType) {
-		return nil
-	}
-	return &ArgumentError{Func: fn, Arg: arg, Reason: t.String() + " is a slice, and " + fn +
-		" reads one row; for all rows use ExecuteQuery (dest *" + t.String() + ") or Select[" + t.Elem().String() + "]"}
-}
-
-// checkElem rejects element types that cannot receive a column; arg names
-// where the type came from ("dest", or "T" of a generic helper).
-func checkElem(fn, arg string, t reflect.Type) error {
-	switch t.Kind() {
-	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128, reflect.Uintptr:
-		return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String()}
-	case reflect.Map:
-		if t != mapType {
-			return &ArgumentError{Func: fn, Arg: arg, Reason: "unsupported element type " + t.String() + " (maps must be map[string]any)"}
-		}
-	}
-	return nil
 }
 
 // checkHelper checks the arguments of the generic helpers (Select, One,
@@ -476,144 +308,13 @@ func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
 		return errNilCtx(fn)
 	}
 	t := reflect.TypeFor[T]()
-	if err := checkElem(fn, "T", t); err != nil {
-		return err
+	if err := scan.CheckElem(fn, "T", t); err != nil {
+		return scanErr(err)
 	}
 	if fn == "One" {
-		return checkOneRow(fn, "T", t)
+		return scanErr(scan.CheckOneRow(fn, "T", t))
 	}
 	return nil
-}
-
-// scanAll stores every row in the elements that next adds to the
-// destination, one per row: elements are scanned in place, and each row's
-// fields receive their columns directly, with no per-row copy. next
-// returns the address of a new zero element (of t's element type as it
-// sits in the slice: a *T for []*T, a map for []map[string]any).
-func (s *scanner) scanAll(ctx context.Context, rows *sql.Rows, hint *atomic.Pointer[plan], t target, next func() unsafe.Pointer) error {
-	cols, err := rows.Columns()
-	if err != nil {
-		return err
-	}
-	if t.maps {
-		if err := checkMapColumns(cols); err != nil {
-			return err
-		}
-		binary := binaryColumns(rows, cols)
-		for rows.Next() {
-			m, err := scanMap(rows, cols, binary)
-			if err != nil {
-				return err
-			}
-			*(*map[string]any)(next()) = m
-		}
-		return nil
-	}
-	p, err := s.planFor(hint, t.elem, cols, s.lenient(ctx))
-	if err != nil {
-		return err
-	}
-	var buf [16]any
-	dst, rb := p.targets(buf[:])
-	defer rb.release(p)
-	c := p.newCursor()
-	for rows.Next() {
-		elem := next()
-		if t.ptrs {
-			pv := reflect.New(t.elem).UnsafePointer()
-			*(*unsafe.Pointer)(elem) = pv
-			elem = pv
-		}
-		if err := p.scanRow(rows, elem, dst, c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// nonNil makes a nil slice empty: with no rows, *dest is empty, not nil.
-// It runs last so that a result with rows allocates no empty slice first.
-func nonNil(sl reflect.Value) {
-	if sl.IsNil() {
-		sl.Set(reflect.MakeSlice(sl.Type(), 0, 0))
-	}
-}
-
-// scanOne scans the current row into v (addressable). cols may be nil.
-func (s *scanner) scanOne(ctx context.Context, rows *sql.Rows, hint *atomic.Pointer[plan], cols []string, v reflect.Value) error {
-	if cols == nil {
-		var err error
-		if cols, err = rows.Columns(); err != nil {
-			return err
-		}
-	}
-	if t := v.Type(); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !isScalar(t.Elem()) {
-		// *T for a struct T, as in One[*User]: the row fills a new T, as
-		// ExecuteQuery does for []*T.
-		pv := reflect.New(t.Elem())
-		if err := s.scanOne(ctx, rows, hint, cols, pv.Elem()); err != nil {
-			return err
-		}
-		v.Set(pv)
-		return nil
-	}
-	if v.Type() == mapType {
-		if err := checkMapColumns(cols); err != nil {
-			return err
-		}
-		m, err := scanMap(rows, cols, binaryColumns(rows, cols))
-		if err == nil {
-			v.Set(reflect.ValueOf(m))
-		}
-		return err
-	}
-	p, err := s.planFor(hint, v.Type(), cols, s.lenient(ctx))
-	if err != nil {
-		return err
-	}
-	v.SetZero()
-	var buf [16]any
-	dst, rb := p.targets(buf[:])
-	err = p.scanRow(rows, unsafe.Pointer(v.UnsafeAddr()), dst, p.newCursor())
-	rb.release(p)
-	return err
-}
-
-// scanMap reads one row as column name -> value. Drivers that return text
-// as []byte (MySQL, some SQLite types) get strings, except for binary
-// columns, which stay []byte.
-func scanMap(rows *sql.Rows, cols []string, binary []bool) (map[string]any, error) {
-	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, err
-	}
-	m := make(map[string]any, len(cols))
-	for i, c := range cols {
-		v := raw[i]
-		if b, ok := v.([]byte); ok && !binary[i] {
-			v = string(b)
-		}
-		m[c] = v
-	}
-	return m, nil
-}
-
-// binaryColumns marks the columns whose database type holds bytes, not text.
-func binaryColumns(rows *sql.Rows, cols []string) []bool {
-	binary := make([]bool, len(cols))
-	types, err := rows.ColumnTypes()
-	if err != nil {
-		return binary
-	}
-	for i, ct := range types {
-		name := strings.ToUpper(ct.DatabaseTypeName())
-		binary[i] = name == "BYTEA" || strings.Contains(name, "BLOB") || strings.Contains(name, "BINARY")
-	}
-	return binary
 }
 
 // Select runs query and returns every row as a T: a struct (columns matched

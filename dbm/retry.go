@@ -120,12 +120,12 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 	for n := 1; ; n++ {
 		err := attempt()
 		if staleCachedPlan(err) {
-			m.stats.retries.Add(1)
+			m.retried()
 			err = attempt() // once: the driver prepares the statement anew
 		}
 		if replace && brokenConn(err) {
 			for r.start(m); brokenConn(err) && r.again(ctx); {
-				m.stats.retries.Add(1)
+				m.retried()
 				err = attempt()
 			}
 		}
@@ -141,7 +141,7 @@ func (m *Manager) retry(ctx context.Context, op, query string, again func(error)
 			m.logGiveUp(ctx, op, query, n, "context deadline before the next attempt", err)
 			return err
 		}
-		m.stats.retries.Add(1)
+		m.retried()
 		if m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.DebugContext(ctx, "dbm: retrying", slog.String("op", op), slog.Int("attempt", n+1),
 				slog.String("class", Classify(err).String()), slog.Duration("backoff", d),
@@ -168,6 +168,9 @@ func (m *Manager) logGiveUp(ctx context.Context, op, query string, attempts int,
 // write, runs again at once, once (see [Manager.retry]); in a transaction,
 // which the error aborted, [Manager.WithTx] runs fn again.
 func staleCachedPlan(err error) bool {
+	if err == nil {
+		return false // before e, which errors.As makes escape: no allocation per statement
+	}
 	var e *Error
 	return errors.As(err, &e) && e.Code == "0A000" && strings.Contains(e.Err.Error(), "cached plan must not change result type")
 }

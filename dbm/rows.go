@@ -29,8 +29,7 @@ type Rows struct {
 	m     *Manager
 	ctx   context.Context
 	query string
-	hint  *atomic.Pointer[plan] // the statement's plan hint, or nil
-	cols  []string              // cached by the first StructScan
+	cols  []string // cached by the first StructScan
 	leak  atomic.Pointer[leakNode]
 	conn  *ownedConn // the connection of a statement run on one of its own; see ownconn.go
 	// scanPanicked is set, for good, when a scan of these rows panicked (a
@@ -106,7 +105,7 @@ func (r *Rows) scanInto(v reflect.Value) error {
 	}
 	done := false
 	defer r.notePanic(&done)
-	err := r.m.scanner.scanOne(r.ctx, r.rows, r.hint, r.cols, v)
+	err := r.m.scanRow(r.ctx, r.rows, r.cols, v)
 	done = true
 	if err != nil {
 		return r.fail("scan", err)

@@ -22,7 +22,7 @@ type panicRow struct {
 }
 
 // panicRowSlow makes the scanning calls panic inside database/sql's Scan: a
-// float32 has no fast conversion (scan_conv.go), so its plan hands every
+// float32 has no fast conversion (internal/scan/conv.go), so its plan hands every
 // column to database/sql, which calls the Scanner with the lock held.
 type panicRowSlow struct {
 	N panicScanner `db:"n"`

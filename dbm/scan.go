@@ -3,68 +3,18 @@ package dbm
 import (
 	"context"
 	"database/sql"
-	"maps"
 	"reflect"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-	"unsafe"
 
-	"github.com/jmoiron/sqlx/reflectx"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 )
 
-// scanner turns result rows into Go values. It keeps, per destination type,
-// the plans computed for the column lists seen so far, so the reflection
-// work of mapping columns to fields is done once.
-type scanner struct {
-	mapper        *reflectx.Mapper
-	ignoreUnknown bool // WithIgnoreUnknownColumns
+// The scanner itself lives in internal/scan; this file connects it to the
+// manager: its settings, the per-call IgnoreUnknownColumns, and its errors
+// turned into this package's.
 
-	// types maps a destination type to its plans. It is copied on write
-	// (new types are rare) so that lookups are a plain map read. The key is
-	// the type's identity, typeKey(t): a pointer key takes the map's fast
-	// path, where hashing a reflect.Type interface does not.
-	types atomic.Pointer[map[unsafe.Pointer]*planList]
-	mu    sync.Mutex // serialises writers of types
-}
-
-// typeKey identifies t: the data word of the reflect.Type interface, the
-// runtime's *rtype, which is unique per type (reflect compares types by it).
-func typeKey(t reflect.Type) unsafe.Pointer {
-	return (*eface)(unsafe.Pointer(&t)).data
-}
-
-// plansOf returns the plan list of elem, adding an empty one on a miss.
-func (s *scanner) plansOf(elem reflect.Type) *planList {
-	k := typeKey(elem)
-	if m := s.types.Load(); m != nil {
-		if pl, ok := (*m)[k]; ok {
-			return pl
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.types.Load()
-	if old != nil {
-		if pl, ok := (*old)[k]; ok {
-			return pl
-		}
-	}
-	next := make(map[unsafe.Pointer]*planList, 1)
-	if old != nil {
-		maps.Copy(next, *old)
-	}
-	pl := &planList{}
-	next[k] = pl
-	s.types.Store(&next)
-	return pl
-}
-
-func newScanner(o options) *scanner {
-	return &scanner{mapper: reflectx.NewMapperFunc("db", o.nameMapper), ignoreUnknown: o.ignoreUnknown}
+// newScanner returns the scanner of a manager made with o.
+func newScanner(o options) *scan.Scanner {
+	return scan.New(scan.Config{NameMapper: o.nameMapper, IgnoreUnknown: o.ignoreUnknown})
 }
 
 type ignoreUnknownKey struct{}
@@ -83,380 +33,83 @@ func IgnoreUnknownColumns(ctx context.Context) context.Context {
 	return context.WithValue(ctx, ignoreUnknownKey{}, true)
 }
 
-// lenient reports whether unknown columns are skipped for this call.
-func (s *scanner) lenient(ctx context.Context) bool {
-	return s.ignoreUnknown || ctx != nil && ctx.Value(ignoreUnknownKey{}) != nil
+// lenient reports whether ctx asks this call to skip unknown columns (the
+// manager's own setting is the scanner's).
+func lenient(ctx context.Context) bool {
+	return ctx != nil && ctx.Value(ignoreUnknownKey{}) != nil
 }
 
-// maxPlansPerType bounds the plan cache for a type queried with many
-// different column lists (e.g. generated SELECTs).
-const maxPlansPerType = 32
-
-type planList struct{ plans atomic.Pointer[[]*plan] }
-
-// sameColumns is slices.Equal for column lists, quicker when the driver
-// hands out the same strings every time (its names are constants, or it
-// keeps them): equal pointers and lengths need no byte comparison.
-func sameColumns(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+// scanErr turns the scanner's errors into this package's: a [*ScanError]
+// or an [*ArgumentError]. Other errors (the driver's) pass unchanged.
+func scanErr(err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *scan.Error:
+		return &ScanError{Column: e.Column, Index: e.Index, Dest: e.Dest, Err: e.Err, Other: e.Other,
+			unexported: e.Unexported, otherColumn: e.OtherColumn}
+	case *scan.ArgError:
+		return &ArgumentError{Func: e.Func, Arg: e.Arg, Reason: e.Reason}
 	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) || unsafe.StringData(a[i]) != unsafe.StringData(b[i]) && a[i] != b[i] {
-			return false
+	return err
+}
+
+// scanRow reads the current row of rows (whose columns are cols) into v,
+// for [Rows.StructScan].
+func (m *Manager) scanRow(ctx context.Context, rows scan.Rows, cols []string, v reflect.Value) error {
+	return scanErr(m.scanner.One(rows, cols, v, lenient(ctx)))
+}
+
+// oneTarget validates a Get or StructScan destination: a non-nil pointer.
+func oneTarget(fn string, dest any) (reflect.Value, error) {
+	v, err := scan.OneTarget(fn, dest)
+	return v, scanErr(err)
+}
+
+// iterRows yields every row of r as a T for [Iter].
+func iterRows[T any](r *Rows, yield func(T, error) bool) {
+	var zero T
+	ir := &iterReader{r: r}
+	// inScan is true only while a row is scanned: a panic then comes from
+	// a Scanner (not from the caller's loop body) and marks the rows.
+	defer func() {
+		if ir.inScan {
+			r.scanPanicked.Store(true)
 		}
-	}
-	return true
-}
-
-// find returns the cached plan for (cols, lenient), or nil.
-func (pl *planList) find(cols []string, lenient bool) *plan {
-	if cur := pl.plans.Load(); cur != nil {
-		for _, p := range *cur {
-			if p.lenient == lenient && sameColumns(p.cols, cols) {
-				return p
-			}
-		}
-	}
-	return nil
-}
-
-// plan maps each result column to where its value goes inside one element.
-type plan struct {
-	cols    []string
-	elem    reflect.Type // the element type (struct or scalar)
-	lenient bool         // unknown columns are skipped, not an error
-	scalar  bool
-	ptrTyp  unsafe.Pointer // scalar plans: the type word of the scan target of elem (see targetType)
-	fields  []fieldPlan    // one per column, for structs
-	nested  int            // how many pointers to structs the columns cross
-	// fast: every column has a fast-path conversion (see scan_conv.go):
-	// sconv for a scalar plan, each field's conv otherwise. slow is set for
-	// good once a row had to fall back to database/sql's conversions.
-	fast  bool
-	sconv fieldConv
-	slow  atomic.Bool
-	skips bool // some columns are skipped (their targets are discard)
-}
-
-type fieldPlan struct {
-	name   string         // Type.Field, for errors
-	typ    reflect.Type   // the field's type
-	ptrTyp unsafe.Pointer // the type word of the scan target of typ (see targetType)
-	offset uintptr        // from the element's start, when direct
-	index  []int          // the reflect index path, when it crosses a pointer
-	direct bool           // no pointer on the way: use offset
-	skip   bool           // an unknown column, ignored (lenient plans)
-	node   int            // the innermost pointer crossed (see nested), or -1
-	parent []int          // for each pointer crossed, outermost first: its node
-	conv   fieldConv      // the fast-path conversion (see scan_conv.go)
-}
-
-// isScalar reports whether values of t are scanned whole from one column
-// rather than field by field: non-structs, time.Time and types that
-// implement sql.Scanner.
-func isScalar(t reflect.Type) bool {
-	if t.Kind() != reflect.Struct {
-		return true
-	}
-	k := typeKey(t)
-	slot := &scalarFacts[(uintptr(k)>>4^uintptr(k)>>10)%uintptr(len(scalarFacts))]
-	if f := slot.Load(); f != nil && f.typ == k {
-		return f.scalar
-	}
-	r := t == timeType || reflect.PointerTo(t).Implements(scannerType)
-	slot.CompareAndSwap(nil, &scalarFact{typ: k, scalar: r}) // first come keeps the slot
-	return r
-}
-
-// scalarFacts remembers isScalar's answer for struct types (asking reflect
-// whether *T implements sql.Scanner costs more than the rest of a
-// destination check). A slot is taken once, by the first type that lands
-// there; other types that land there are answered the slow way.
-var scalarFacts [64]atomic.Pointer[scalarFact]
-
-type scalarFact struct {
-	typ    unsafe.Pointer // typeKey of the struct type
-	scalar bool
-}
-
-var (
-	timeType    = reflect.TypeFor[time.Time]()
-	scannerType = reflect.TypeFor[sql.Scanner]()
-)
-
-// planFor returns the cached plan for (elem, cols, lenient), building it on
-// a miss.
-//
-// hint, when not nil, is the plan last used for the same statement: it is
-// taken when it fits, which spares the lookup by type, and is set to the
-// plan returned otherwise.
-func (s *scanner) planFor(hint *atomic.Pointer[plan], elem reflect.Type, cols []string, lenient bool) (*plan, error) {
-	if hint != nil {
-		if p := hint.Load(); p != nil && typeKey(p.elem) == typeKey(elem) && p.lenient == lenient && sameColumns(p.cols, cols) {
-			return p, nil
-		}
-		p, err := s.planFor(nil, elem, cols, lenient)
-		if err == nil {
-			hint.Store(p)
-		}
-		return p, err
-	}
-	pl := s.plansOf(elem)
-	if p := pl.find(cols, lenient); p != nil {
-		return p, nil
-	}
-	p, err := s.buildPlan(elem, cols, lenient)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		cur := pl.plans.Load()
-		var next []*plan
-		if cur != nil {
-			if q := pl.find(cols, lenient); q != nil {
-				return q, nil // another caller stored it first: share theirs
-			}
-			if len(*cur) >= maxPlansPerType {
-				return p, nil
-			}
-			next = append(slices.Clip(*cur), p)
-		} else {
-			next = []*plan{p}
-		}
-		if pl.plans.CompareAndSwap(cur, &next) {
-			return p, nil
+	}()
+	stopped, err := scan.Each(r.m.scanner, ir, lenient(r.ctx), func(v T) bool {
+		ir.inScan = false
+		return yield(v, nil)
+	})
+	ir.inScan = false
+	switch {
+	case err != nil:
+		yield(zero, r.m.wrap(r.ctx, "scan", r.query, scanErr(err)))
+	case stopped:
+	default:
+		if err := r.Err(); err != nil {
+			yield(zero, err)
 		}
 	}
 }
 
-func (s *scanner) buildPlan(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
-	p := &plan{cols: slices.Clone(cols), elem: elem, lenient: lenient, scalar: isScalar(elem)}
-	if p.scalar {
-		if len(cols) != 1 {
-			return nil, &ArgumentError{Func: "scan", Arg: "dest", Reason: "element type " + elem.String() +
-				" takes exactly one column, the query returned " + strconv.Itoa(len(cols)) + " (" + strings.Join(cols, ", ") + ")"}
-		}
-		p.ptrTyp = targetTypeWord(elem)
-		p.sconv = convFor(elem)
-		p.fast = p.sconv.kind != convNone
-		return p, nil
-	}
-	tm := s.mapper.TypeMap(elem)
-	p.fields = make([]fieldPlan, len(cols))
-	nodes := map[string]int{} // index path of a crossed pointer -> node
-	for i, col := range cols {
-		fi, ok := tm.Names[col]
-		if !ok {
-			fi, ok = tm.Names[strings.ToLower(col)]
-		}
-		if !ok || fi.Field.Type.Kind() == reflect.Struct && !isScalar(fi.Field.Type) && len(fi.Children) > 0 ||
-			fi.Field.Type.Kind() == reflect.Pointer && fi.Field.Type.Elem().Kind() == reflect.Struct && !isScalar(fi.Field.Type.Elem()) && len(fi.Children) > 0 {
-			if lenient {
-				p.fields[i] = fieldPlan{skip: true, node: -1}
-				p.skips = true
-				continue
-			}
-			return nil, &ScanError{Column: col, Index: i, Dest: elem.String(), Err: ErrUnknownColumn, unexported: unexportedMatch(elem, col)}
-		}
-		if j := overlapping(p.fields[:i], fi.Index); j >= 0 {
-			return nil, duplicateColumn(cols, j, i, p.fields[j].name)
-		}
-		fp := fieldPlan{name: typeName(elem) + "." + fieldPathName(elem, fi.Index), typ: fi.Field.Type,
-			ptrTyp: targetTypeWord(fi.Field.Type), index: fi.Index, direct: true, node: -1}
-		t := elem
-		for depth, idx := range fi.Index {
-			f := t.Field(idx)
-			fp.offset += f.Offset
-			t = f.Type
-			if depth < len(fi.Index)-1 && t.Kind() == reflect.Pointer {
-				fp.direct = false
-				key := fmtIndex(fi.Index[:depth+1])
-				n, seen := nodes[key]
-				if !seen {
-					n = len(nodes)
-					nodes[key] = n
-				}
-				fp.parent = append(fp.parent, n)
-				fp.node = n
-				t = t.Elem()
-			}
-		}
-		fp.conv = convFor(fp.typ)
-		p.fields[i] = fp
-	}
-	p.nested = len(nodes)
-	p.fast = p.nested == 0
-	for i := range p.fields {
-		if !p.fields[i].skip && p.fields[i].conv.kind == convNone {
-			p.fast = false
-		}
-	}
-	return p, nil
+// iterReader reads r for [scan.Each]: Next is the Rows' own (which gives a
+// connection of its own back at the end), and inScan is set from a Next
+// that found a row until the row is yielded, which covers the scan of the
+// row (a Scanner may be called inside database/sql's Scan or after it, by
+// the fast path).
+type iterReader struct {
+	r      *Rows
+	inScan bool
 }
 
-// overlapping returns the first of fields (the plans of the columns before
-// this one) whose field is the one at index, or contains it, or lies inside
-// it, or -1. Two such columns would write the same memory, the later one
-// silently winning: SELECT o.id, u.id into struct{ Order; User } would put
-// the user's id in Order.ID. It runs once per plan, never per row.
-func overlapping(fields []fieldPlan, index []int) int {
-	for j := range fields {
-		f := &fields[j]
-		if f.skip {
-			continue
-		}
-		n := min(len(f.index), len(index))
-		if slices.Equal(f.index[:n], index[:n]) {
-			return j
-		}
-	}
-	return -1
-}
+func (ir *iterReader) Columns() ([]string, error)              { return ir.r.rows.Columns() }
+func (ir *iterReader) ColumnTypes() ([]*sql.ColumnType, error) { return ir.r.rows.ColumnTypes() }
+func (ir *iterReader) Scan(dest ...any) error                  { return ir.r.rows.Scan(dest...) }
 
-// duplicateColumn is the error for columns first and second of cols, which
-// would both be stored in dest.
-func duplicateColumn(cols []string, first, second int, dest string) error {
-	return &ScanError{Column: cols[second], Index: second, Dest: dest, Err: ErrDuplicateColumn, Other: first, otherColumn: cols[first]}
-}
-
-// typeName names t in errors: its name, or its literal for a type that has
-// none (an anonymous struct such as struct{ Order; User }).
-func typeName(t reflect.Type) string {
-	if t.Name() != "" {
-		return t.Name()
-	}
-	return t.String()
-}
-
-// duplicateName returns the positions of the first name that cols holds
-// twice, or -1, -1. A map[string]any row holds one value per name: the
-// second would replace the first.
-func duplicateName(cols []string) (first, second int) {
-	if len(cols) <= 16 {
-		for i := 1; i < len(cols); i++ {
-			for j := range i {
-				if cols[j] == cols[i] {
-					return j, i
-				}
-			}
-		}
-		return -1, -1
-	}
-	seen := make(map[string]int, len(cols))
-	for i, c := range cols {
-		if j, ok := seen[c]; ok {
-			return j, i
-		}
-		seen[c] = i
-	}
-	return -1, -1
-}
-
-// checkMapColumns rejects a result that a map[string]any cannot hold: a
-// column name that appears twice.
-func checkMapColumns(cols []string) error {
-	if j, i := duplicateName(cols); j >= 0 {
-		return duplicateColumn(cols, j, i, "map[string]any")
-	}
-	return nil
-}
-
-// unexportedMatch returns the name of an unexported field of struct t that
-// col would match if it were exported (by its db tag, or its name ignoring
-// case), or "". It explains an unknown column; the mapper skips such fields.
-func unexportedMatch(t reflect.Type, col string) string {
-	for _, f := range reflect.VisibleFields(t) {
-		if f.IsExported() || f.Anonymous {
-			continue
-		}
-		tag, _, _ := strings.Cut(f.Tag.Get("db"), ",")
-		if tag == col || tag == "" && strings.EqualFold(f.Name, col) {
-			return f.Name
-		}
-	}
-	return ""
-}
-
-func fmtIndex(index []int) string {
-	var b strings.Builder
-	for _, i := range index {
-		b.WriteString(strconv.Itoa(i))
-		b.WriteByte('.')
-	}
-	return b.String()
-}
-
-func fieldPathName(t reflect.Type, index []int) string {
-	names := make([]string, 0, len(index))
-	for _, idx := range index {
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		f := t.Field(idx)
-		names = append(names, f.Name)
-		t = f.Type
-	}
-	return strings.Join(names, ".")
-}
-
-// fieldByIndexAlloc walks index from v, allocating nil pointers on the way.
-// An embedded pointer to an unexported struct type cannot be set through
-// reflect, so every step is re-derived from its address: v is always
-// addressable (it lives in the destination the caller passed).
-func fieldByIndexAlloc(v reflect.Value, index []int) reflect.Value {
-	for i, idx := range index {
-		if i > 0 && v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem().Set(reflect.New(v.Type().Elem()))
-			}
-			v = v.Elem()
-		}
-		f := v.Field(idx)
-		v = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
-	}
-	return v
-}
-
-// explain runs only after a failed Scan: it scans the row again (database/sql
-// allows that) to find the column at fault, and reports NULL into a
-// non-nullable destination as ErrNullValue. Only the columns for which used
-// reports true (all, when used is nil) are examined.
-func (p *plan) explain(rows *sql.Rows, scanErr error, used []bool) error {
-	n := len(p.cols)
-	raw := make([]any, n)
-	ptrs := make([]any, n)
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	if rows.Scan(ptrs...) != nil {
-		return scanErr // not a conversion problem; keep database/sql's error
-	}
-	for i := range n {
-		if used != nil && !used[i] || !p.scalar && p.fields[i].skip {
-			continue
-		}
-		typ, dest := p.elem, p.elem.String()
-		if !p.scalar {
-			typ, dest = p.fields[i].typ, p.fields[i].name+" ("+p.fields[i].typ.String()+")"
-		}
-		if raw[i] == nil && !nullable(typ) {
-			return &ScanError{Column: p.cols[i], Index: i, Dest: dest, Err: ErrNullValue}
-		}
-		try := slices.Clone(ptrs)
-		try[i] = reflect.New(targetType(typ)).Interface()
-		if err := rows.Scan(try...); err != nil {
-			return &ScanError{Column: p.cols[i], Index: i, Dest: dest, Err: err}
-		}
-	}
-	return scanErr
-}
-
-// nullable reports whether database/sql can store NULL into a *t.
-func nullable(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
-		return true
-	}
-	return reflect.PointerTo(t).Implements(scannerType)
+func (ir *iterReader) Next() bool {
+	ir.inScan = false
+	ok := ir.r.Next()
+	ir.inScan = ok
+	return ok
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 )
 
 // sqlRowsScanner is the scanner of [ScanAll] and [ScanOne]: the default
 // mapping (db tags, else lower-cased field names), strict about unknown
 // columns. A manager's options do not reach rows it did not open.
-var sqlRowsScanner = sync.OnceValue(func() *scanner { return newScanner(defaultOptions()) })
+var sqlRowsScanner = sync.OnceValue(func() *scan.Scanner { return newScanner(defaultOptions()) })
 
 // ScanAll reads every row of rows into dest and closes rows. dest is what
 // [Manager.ExecuteQuery] takes: a pointer to a []T or []*T for a struct T,
@@ -33,19 +35,17 @@ func ScanAll(rows *sql.Rows, dest any) error {
 	if unusableRows(rows) {
 		return errNilRows("ScanAll")
 	}
-	d, err := destOf("ScanAll", dest)
+	s := sqlRowsScanner()
+	d, err := s.Dest("ScanAll", dest)
 	if err != nil {
-		return closeRows(rows, err)
+		return closeRows(rows, scanErr(err))
 	}
-	app := d.appender()
-	err = sqlRowsScanner().scanAll(context.Background(), rows, nil, d.fact.t, app.next)
-	if err = closeRows(rows, err); err != nil {
-		d.hdr.len = 0
+	_, err = s.All(rows, &d, false)
+	if err = closeRows(rows, scanErr(err)); err != nil {
+		d.Empty()
 		return err
 	}
-	if d.hdr.data == nil {
-		nonNil(reflect.ValueOf(dest).Elem())
-	}
+	d.Done()
 	return nil
 }
 
@@ -65,7 +65,7 @@ func ScanOne(rows *sql.Rows, dest any) error {
 	}
 	switch {
 	case rows.Next():
-		err = sqlRowsScanner().scanOne(context.Background(), rows, nil, nil, v)
+		err = scanErr(sqlRowsScanner().One(rows, nil, v, false))
 	case rows.Err() == nil:
 		err = sql.ErrNoRows
 	}

@@ -271,7 +271,7 @@ func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx c
 	attempt := 0
 	return m.retry(ctx, "tx", "", txRerunnable, false, func() error {
 		attempt++
-		if m.obs.tracer != nil && attempt > 1 {
+		if m.traced() && attempt > 1 {
 			return m.withTxOnce(context.WithValue(ctx, txAttemptKey{}, attempt), opts, fn)
 		}
 		return m.withTxOnce(ctx, opts, fn)

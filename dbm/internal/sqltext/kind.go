@@ -1,10 +1,7 @@
 package sqltext
 
 import (
-	"maps"
 	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // IsRead reports whether q, a statement that returns rows, only reads. It
@@ -26,60 +23,11 @@ import (
 //
 // Anything else, including INSERT ... RETURNING, is not a read. A SELECT of
 // a function with side effects still counts as a read: the caller marks it
-// (dbm.NotIdempotent). Once a statement's answer is cached (see below),
-// asking again does not allocate.
+// (dbm.NotIdempotent). It does not allocate.
 //
-// The answer for a statement seen before comes from a cache (applications
-// run the same statements over and over, and reading one word by word
-// costs more than looking it up): up to readCacheMax statements of at most
-// readCacheLen bytes each.
-func IsRead(q string) bool {
-	if m := readCache.m.Load(); m != nil {
-		if r, ok := (*m)[q]; ok {
-			return r
-		}
-	}
-	r := isRead(q)
-	if len(q) <= readCacheLen {
-		readCache.add(q, r)
-	}
-	return r
-}
-
-const (
-	readCacheMax = 2048
-	readCacheLen = 2048
-)
-
-// readCache maps statements to IsRead's answer. Readers load the map
-// without a lock; a writer copies it (at most readCacheMax times in all).
-var readCache kindCache
-
-type kindCache struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[string]bool]
-}
-
-func (c *kindCache) add(q string, r bool) {
-	if m := c.m.Load(); m != nil && len(*m) >= readCacheMax {
-		return // full: no lock, no copy
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := c.m.Load()
-	if old != nil && len(*old) >= readCacheMax {
-		return
-	}
-	next := map[string]bool{}
-	if old != nil {
-		if _, ok := (*old)[q]; ok {
-			return
-		}
-		next = maps.Clone(*old)
-	}
-	next[strings.Clone(q)] = r
-	c.m.Store(&next)
-}
+// It keeps no cache: the manager asks once per statement text and keeps the
+// answer in its statement cache.
+func IsRead(q string) bool { return isRead(q) }
 
 func isRead(q string) bool {
 	// A ';' anywhere (Trim has removed trailing ones) may separate a second

@@ -1,7 +1,6 @@
 package sqltext
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -156,34 +155,6 @@ func startsWith(q string, words ...string) bool {
 		}
 	}
 	return false
-}
-
-// The cache answers as IsRead would, stays bounded, and skips long
-// statements.
-func TestIsReadCache(t *testing.T) {
-	for _, q := range []string{"SELECT 1 /* cache */", "DELETE FROM t /* cache */", "SELECT 1 INTO t2 /* cache */"} {
-		want := isRead(q)
-		if got := IsRead(q); got != want {
-			t.Errorf("IsRead(%q) = %v first, want %v", q, got, want)
-		}
-		if got := IsRead(q); got != want {
-			t.Errorf("IsRead(%q) = %v from the cache, want %v", q, got, want)
-		}
-		if m := readCache.m.Load(); m == nil || (*m)[q] != want {
-			t.Errorf("%q is not cached with %v", q, want)
-		}
-	}
-	long := "SELECT " + strings.Repeat("x, ", readCacheLen) + "1"
-	IsRead(long)
-	if _, ok := (*readCache.m.Load())[long]; ok {
-		t.Error("a statement longer than readCacheLen was cached")
-	}
-	for i := range readCacheMax + 10 {
-		IsRead(fmt.Sprintf("SELECT %d /* fill */", i))
-	}
-	if n := len(*readCache.m.Load()); n > readCacheMax {
-		t.Errorf("cache holds %d statements, want at most %d", n, readCacheMax)
-	}
 }
 
 // Statements a lexer with one dialect's rules would call reads, but that

@@ -1,7 +1,8 @@
-package dbm
+package scan
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -20,11 +21,31 @@ func TestTypeKeyIdentifiesTypes(t *testing.T) {
 	if typeKey(reflect.TypeFor[a]()) == typeKey(reflect.TypeFor[b]()) {
 		t.Error("a and b share a key")
 	}
-	s := &scanner{}
+	s := &Scanner{}
 	if s.plansOf(reflect.TypeFor[a]()) == s.plansOf(reflect.TypeFor[b]()) {
 		t.Error("a and b share a plan list")
 	}
 	if s.plansOf(reflect.TypeFor[a]()) != s.plansOf(reflect.TypeOf(a{})) {
 		t.Error("a got two plan lists")
+	}
+}
+
+func TestSameColumns(t *testing.T) {
+	a := []string{"id", "name"}
+	cases := []struct {
+		b    []string
+		want bool
+	}{
+		{a, true},
+		{[]string{strings.Clone("id"), strings.Clone("name")}, true}, // equal text elsewhere in memory
+		{[]string{"id", "nama"}, false},                              // same lengths, other text
+		{[]string{"name", "id"}, false},
+		{[]string{"id"}, false},
+		{[]string{"id", "name", "x"}, false},
+	}
+	for _, tc := range cases {
+		if got := sameColumns(a, tc.b); got != tc.want {
+			t.Errorf("sameColumns(%q, %q) = %v, want %v", a, tc.b, got, tc.want)
+		}
 	}
 }

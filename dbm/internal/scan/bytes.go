@@ -1,4 +1,4 @@
-package dbm
+package scan
 
 import (
 	"database/sql"

@@ -1,7 +1,6 @@
-package dbm
+package scan
 
 import (
-	"context"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
@@ -62,7 +61,27 @@ var convTypes = []reflect.Type{
 	reflect.TypeFor[*sql.NullString](), reflect.TypeFor[upperScan](), reflect.TypeFor[sql.Null[int32]](),
 	reflect.TypeFor[scanPtr](), reflect.TypeFor[bytesPtr](), reflect.TypeFor[intPtr](),
 	reflect.TypeFor[json.RawMessage](), reflect.TypeFor[*json.RawMessage](), reflect.TypeFor[*myBytes](),
-	reflect.TypeFor[JSON[any]](), reflect.TypeFor[*JSON[int64]](), reflect.TypeFor[JSON[string]](),
+	reflect.TypeFor[jsonLike[any]](), reflect.TypeFor[*jsonLike[int64]](), reflect.TypeFor[jsonLike[string]](),
+}
+
+// jsonLike is a generic type with a Scan method, as dbm.JSON is.
+type jsonLike[T any] struct{ V T }
+
+func (j *jsonLike[T]) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		var zero T
+		j.V = zero
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("jsonLike: %T", src)
+	}
+	return json.Unmarshal(b, &j.V)
 }
 
 // convValues are driver values of every type a driver may return, at the
@@ -80,25 +99,24 @@ var convValues = []driver.Value{
 }
 
 // TestFastConversionsMatchDatabaseSQL scans every value into every type
-// twice: with database/sql's Rows.Scan, and through the manager, whose
+// twice: with database/sql's Rows.Scan, and through a Scanner, whose
 // fast path converts the common cases itself. Results must be identical,
 // errors must agree, and the fast path must really be taken where it
 // claims to handle a case.
 func TestFastConversionsMatchDatabaseSQL(t *testing.T) {
-	ctx := context.Background()
 	fastHits := 0
 	for _, typ := range convTypes {
 		for _, val := range convValues {
 			name := fmt.Sprintf("%v<-%T(%v)", typ, val, val)
 			want, wantErr := scanWithDatabaseSQL(t, typ, val)
 			for _, scalar := range []bool{false, true} {
-				got, gotErr, p := scanWithManager(ctx, t, typ, val, scalar)
+				got, gotErr, p := scanWith(New(Config{}), t, typ, val, scalar)
 				if (gotErr != nil) != (wantErr != nil) {
-					t.Errorf("%s (scalar %v): manager error %v, database/sql error %v", name, scalar, gotErr, wantErr)
+					t.Errorf("%s (scalar %v): scanner error %v, database/sql error %v", name, scalar, gotErr, wantErr)
 					continue
 				}
 				if wantErr == nil && !reflect.DeepEqual(got, want) {
-					t.Errorf("%s (scalar %v): manager %#v, database/sql %#v", name, scalar, got, want)
+					t.Errorf("%s (scalar %v): scanner %#v, database/sql %#v", name, scalar, got, want)
 				}
 				if p != nil && p.fast && !p.slow.Load() {
 					fastHits++
@@ -122,7 +140,7 @@ func TestBytesKindedTypesStayFast(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[json.RawMessage](), reflect.TypeFor[*json.RawMessage](), reflect.TypeFor[myBytes]()} {
 		for _, val := range []driver.Value{`{"a":1}`, []byte(`{"a":1}`)} {
 			for _, scalar := range []bool{false, true} {
-				got, err, p := scanWithManager(context.Background(), t, typ, val, scalar)
+				got, err, p := scanWith(New(Config{}), t, typ, val, scalar)
 				if err != nil || p == nil || !p.fast || p.slow.Load() {
 					t.Errorf("%v <- %T (scalar %v): err %v; want the fast path", typ, val, scalar, err)
 					continue
@@ -150,7 +168,7 @@ func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any,
 	if !rows.Next() {
 		t.Fatal("no row")
 	}
-	// A []byte-kinded type scans as a []byte would (see scan_bytes.go),
+	// A []byte-kinded type scans as a []byte would (see bytes.go),
 	// where database/sql alone takes no string.
 	like := typ
 	switch {
@@ -169,28 +187,32 @@ func scanWithDatabaseSQL(t *testing.T, typ reflect.Type, val driver.Value) (any,
 	return dest.Elem().Interface(), nil
 }
 
-// newSQLMockManager returns a manager of its own (so its plans start fast)
-// over go-sqlmock.
-func newSQLMockManager(t *testing.T) (*Manager, sqlmock.Sqlmock) {
+// mockRows returns rows of go-sqlmock holding vals under cols; they are
+// closed when the test ends.
+func mockRows(t *testing.T, cols []string, vals ...[]driver.Value) *sql.Rows {
 	t.Helper()
 	db, mock, err := sqlmock.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Wrap(db, "sqlmock")
+	t.Cleanup(func() { db.Close() })
+	r := sqlmock.NewRows(cols)
+	for _, v := range vals {
+		r.AddRow(v...)
+	}
+	mock.ExpectQuery("SELECT").WillReturnRows(r)
+	rows, err := db.Query("SELECT v")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, mock
+	t.Cleanup(func() { rows.Close() })
+	return rows
 }
 
-// scanWithManager scans val through a new manager (so that a plan starts
-// fast), into struct{V typ} or, when scalar, into typ itself. It returns
-// the plan used.
-func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
-	m, mock := newSQLMockManager(t)
-	defer m.Close()
-	mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow(val))
+// scanWith scans val with s, as ExecuteQuery does, into struct{V typ} or,
+// when scalar, into typ itself. It returns the plan used. Pass a new
+// scanner for a plan that starts fast.
+func scanWith(s *Scanner, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
 	elem := typ
 	if !scalar {
 		elem = reflect.StructOf([]reflect.StructField{{Name: "V", Type: typ, Tag: `db:"v"`}})
@@ -200,15 +222,20 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 		return v, err, nil
 	}
 	dest := reflect.New(reflect.SliceOf(elem))
-	err := m.ExecuteQuery(ctx, dest.Interface(), "SELECT v")
+	d, err := s.Dest("ExecuteQuery", dest.Interface())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.All(mockRows(t, []string{"v"}, []driver.Value{val}), &d, false)
 	var p *plan
-	if pl := m.scanner.plansOf(elem).plans.Load(); pl != nil && len(*pl) > 0 {
+	if pl := s.plansOf(elem).plans.Load(); pl != nil && len(*pl) > 0 {
 		p = (*pl)[0]
 	}
 	if err != nil {
-		var se *ScanError
+		d.Empty()
+		var se *Error
 		if !errors.As(err, &se) {
-			t.Errorf("%v <- %T: error %v is not a *ScanError", typ, val, err)
+			t.Errorf("%v <- %T: error %v is not a *Error", typ, val, err)
 		}
 		return nil, err, p
 	}
@@ -224,9 +251,7 @@ func scanWithManager(ctx context.Context, t *testing.T, typ reflect.Type, val dr
 // target to the next, nor a fallen-back plan its targets into a caller's
 // memory.
 func TestFastPathBuffersReusedAcrossPlans(t *testing.T) {
-	ctx := context.Background()
-	m, mock := newSQLMockManager(t)
-	defer m.Close()
+	s := New(Config{})
 	type ab struct {
 		A int64  `db:"a"`
 		B string `db:"b"`
@@ -234,14 +259,20 @@ func TestFastPathBuffersReusedAcrossPlans(t *testing.T) {
 	type onlyB struct {
 		B string `db:"b"`
 	}
+	tb, err := ElemTarget("Select", "T", reflect.TypeFor[onlyB]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := ElemTarget("Select", "T", reflect.TypeFor[ab]())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 50 {
-		mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"x", "b"}).AddRow(1, "skipped-x"))
-		got, err := Select[onlyB](IgnoreUnknownColumns(ctx), m, "SELECT lenient")
+		got, err := Append[onlyB](s, mockRows(t, []string{"x", "b"}, []driver.Value{1, "skipped-x"}), tb, true, nil)
 		if err != nil || len(got) != 1 || got[0].B != "skipped-x" {
 			t.Fatalf("round %d lenient: %+v, %v", i, got, err)
 		}
-		mock.ExpectQuery("SELECT").WillReturnRows(sqlmock.NewRows([]string{"a", "b"}).AddRow(int64(i), "full"))
-		all, err := Select[ab](ctx, m, "SELECT full")
+		all, err := Append[ab](s, mockRows(t, []string{"a", "b"}, []driver.Value{int64(i), "full"}), tab, false, nil)
 		if err != nil || len(all) != 1 || all[0] != (ab{A: int64(i), B: "full"}) {
 			t.Fatalf("round %d full: %+v, %v", i, all, err)
 		}

@@ -1,7 +1,6 @@
-package dbm
+package scan
 
 import (
-	"database/sql"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -35,6 +34,17 @@ func setTarget(dst *any, typ, p unsafe.Pointer) {
 	*dst = *(*any)(unsafe.Pointer(&eface{typ: typ, data: p}))
 }
 
+// setTarget is the package's setTarget, or for a plan of a safe scanner
+// (see [Scanner.safe]) the same target built by reflect: an any holding a
+// *targetType(t) that points at at.
+func (p *plan) setTarget(dst *any, typ unsafe.Pointer, t reflect.Type, at unsafe.Pointer) {
+	if p.safe {
+		*dst = reflect.NewAt(targetType(t), at).Interface()
+		return
+	}
+	setTarget(dst, typ, at)
+}
+
 // nullProbe is a scan target that only records whether the column is NULL.
 // Columns inside a pointer-to-struct field go to probes first, so that a
 // LEFT JOIN's all-NULL side leaves the pointer nil.
@@ -52,13 +62,15 @@ func (*discard) Scan(any) error { return nil }
 
 var discardTarget any = new(discard)
 
-// targets returns the scan targets for one result: buf when it is long
-// enough (callers pass a stack array, which database/sql's Scan does not
-// retain), with the skipped columns already pointing at discard. For a
-// fast plan each target is an `any` of its own, in the same allocation
-// after the targets, which Scan fills with the column's driver value (see
-// scan_conv.go).
-func (p *plan) targets(buf []any) ([]any, *rawBuf) {
+// targets returns the scan targets for one result, with the skipped
+// columns already pointing at discard. Up to 32 columns they come from a
+// pooled buffer, which [rawBuf.release] gives back once the result is
+// read (a buffer on the caller's stack would escape: rows are read
+// through the Rows interface, whose Scan may keep what it is given). For
+// a fast plan each target is an `any` of its own, in the same buffer after
+// the targets, which Scan fills with the column's driver value (see
+// conv.go).
+func (p *plan) targets() ([]any, *rawBuf) {
 	n := len(p.cols)
 	var dst []any
 	var rb *rawBuf
@@ -77,38 +89,46 @@ func (p *plan) targets(buf []any) ([]any, *rawBuf) {
 				dst[i] = &all[n+i]
 			}
 		}
-	case cap(buf) >= n:
-		dst = buf[:n]
+	case n <= len(rawBuf{}.all):
+		rb = rawBufs.Get().(*rawBuf)
+		dst = rb.all[:n]
 	default:
 		dst = make([]any, n)
 	}
+	p.skipTargets(dst)
+	return dst, rb
+}
+
+// skipTargets points the targets of the columns a lenient plan skips at
+// discard.
+func (p *plan) skipTargets(dst []any) {
 	for i := range p.fields {
 		if p.fields[i].skip {
 			dst[i] = discardTarget
 		}
 	}
-	return dst, rb
 }
 
-// rawBuf holds a fast plan's targets and raw values for one result; they
-// are reused through rawBufs, so a short result allocates none.
+// rawBuf holds a plan's targets (and, for a fast plan, its raw values) for
+// one result; they are reused through rawBufs, so a short result
+// allocates none.
 type rawBuf struct {
 	all [32]any
-	n   int // all[:n] point at all[n:2n], ready for a result of n columns
+	n   int // all[:n] point at all[n:2n], ready for a fast result of n columns
 }
 
 var rawBufs = sync.Pool{New: func() any { return new(rawBuf) }}
 
 // release gives back the buffer targets took from rawBufs (nil: none),
 // once p's result is read. The fast path leaves no value behind (see
-// scanFast); a row that fell back left targets into the caller's memory,
-// which are dropped.
+// scanFast); the targets of a plan that is not fast, or of a row that fell
+// back, point into the caller's memory and are dropped.
 func (rb *rawBuf) release(p *plan) {
 	if rb == nil {
 		return
 	}
 	switch {
-	case p.slow.Load():
+	case !p.fast || p.slow.Load():
 		clear(rb.all[:])
 		rb.n = 0
 	case p.skips:
@@ -134,13 +154,14 @@ func (p *plan) newCursor() *cursor {
 		return nil
 	}
 	n := len(p.cols)
-	dst, _ := p.targets(nil) // nested plans are never fast: no buffer to give back
+	dst := make([]any, n) // kept for the whole result, not pooled
+	p.skipTargets(dst)
 	return &cursor{p: p, dst: dst, probes: make([]nullProbe, n), live: make([]bool, p.nested), used: make([]bool, n)}
 }
 
 // scanRow scans the current row into the zeroed element at base, using dst
 // from [plan.targets] and c from [plan.newCursor].
-func (p *plan) scanRow(rows *sql.Rows, base unsafe.Pointer, dst []any, c *cursor) error {
+func (p *plan) scanRow(rows Rows, base unsafe.Pointer, dst []any, c *cursor) error {
 	if c != nil {
 		return c.scanNested(rows, base)
 	}
@@ -149,12 +170,12 @@ func (p *plan) scanRow(rows *sql.Rows, base unsafe.Pointer, dst []any, c *cursor
 		return p.scanFast(rows, base, dst)
 	}
 	if p.scalar {
-		setTarget(&dst[0], p.ptrTyp, base)
+		p.setTarget(&dst[0], p.ptrTyp, p.elem, base)
 	} else {
 		for i := range p.fields {
 			f := &p.fields[i]
 			if !f.skip {
-				setTarget(&dst[i], f.ptrTyp, unsafe.Add(base, f.offset))
+				p.setTarget(&dst[i], f.ptrTyp, f.typ, unsafe.Add(base, f.offset))
 			}
 		}
 	}
@@ -168,14 +189,14 @@ func (p *plan) scanRow(rows *sql.Rows, base unsafe.Pointer, dst []any, c *cursor
 // Scan fills the direct fields and probes the others for NULL; a pointer is
 // allocated only when a column under it is not NULL, and a second Scan then
 // fills the fields under the allocated pointers.
-func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
+func (c *cursor) scanNested(rows Rows, base unsafe.Pointer) error {
 	p := c.p
 	for i := range p.fields {
 		f := &p.fields[i]
 		switch {
 		case f.skip:
 		case f.node < 0:
-			setTarget(&c.dst[i], f.ptrTyp, unsafe.Add(base, f.offset))
+			p.setTarget(&c.dst[i], f.ptrTyp, f.typ, unsafe.Add(base, f.offset))
 		default:
 			c.dst[i] = &c.probes[i]
 		}
@@ -209,7 +230,7 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 		switch {
 		case f.skip:
 		case f.node >= 0 && c.live[f.node]:
-			setTarget(&c.dst[i], f.ptrTyp, fieldByIndexAlloc(root, f.index).Addr().UnsafePointer())
+			p.setTarget(&c.dst[i], f.ptrTyp, f.typ, fieldByIndexAlloc(root, f.index).Addr().UnsafePointer())
 			c.used[i] = true
 		default:
 			c.dst[i] = &c.probes[i] // already scanned, or NULL under a nil pointer
@@ -222,10 +243,10 @@ func (c *cursor) scanNested(rows *sql.Rows, base unsafe.Pointer) error {
 }
 
 // scanFast scans the current row the fast way: raw driver values, then
-// conversions of our own (scan_conv.go). A value it cannot convert exactly
+// conversions of our own (conv.go). A value it cannot convert exactly
 // as database/sql would makes it scan the row again the ordinary way and
 // turn the plan's fast path off.
-func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
+func (p *plan) scanFast(rows Rows, base unsafe.Pointer, dst []any) error {
 	if err := rows.Scan(dst...); err != nil {
 		for _, d := range dst {
 			if raw, ok := d.(*any); ok {
@@ -266,7 +287,7 @@ func (p *plan) scanFast(rows *sql.Rows, base unsafe.Pointer, dst []any) error {
 // row, as database/sql alone would (one that appends would otherwise
 // append twice). Column from's field, which a Scanner may have written
 // before failing, is zeroed first.
-func (p *plan) fallBack(rows *sql.Rows, base unsafe.Pointer, dst []any, from int) error {
+func (p *plan) fallBack(rows Rows, base unsafe.Pointer, dst []any, from int) error {
 	p.slow.Store(true)
 	if p.scalar {
 		reflect.NewAt(p.elem, base).Elem().SetZero()
@@ -283,7 +304,7 @@ func (p *plan) fallBack(rows *sql.Rows, base unsafe.Pointer, dst []any, from int
 			if i == from {
 				reflect.NewAt(f.typ, fp).Elem().SetZero()
 			}
-			setTarget(&dst[i], f.ptrTyp, fp)
+			p.setTarget(&dst[i], f.ptrTyp, f.typ, fp)
 		}
 	}
 	if err := rows.Scan(dst...); err != nil {
@@ -297,97 +318,4 @@ type sliceHeader struct {
 	data unsafe.Pointer
 	len  int
 	cap  int
-}
-
-// iterRows yields every row of r as a T for [Iter]. It looks the plan up
-// once and reuses one element and one set of scan targets for the whole
-// result, so memory stays flat however many rows stream by.
-func iterRows[T any](r *Rows, yield func(T, error) bool) {
-	var zero T
-	// inScan is true only while a row is scanned: a panic then comes from
-	// a Scanner (not from the caller's loop body) and marks the rows.
-	inScan := false
-	defer func() {
-		if inScan {
-			r.scanPanicked.Store(true)
-		}
-	}()
-	fail := func(err error) { yield(zero, r.m.wrap(r.ctx, "scan", r.query, err)) }
-	cols, err := r.rows.Columns()
-	if err != nil {
-		fail(err)
-		return
-	}
-	s := r.m.scanner
-	typ := reflect.TypeFor[T]()
-	var buf [16]any
-	switch {
-	case typ == mapType:
-		if err := checkMapColumns(cols); err != nil {
-			fail(err)
-			return
-		}
-		binary := binaryColumns(r.rows, cols)
-		for r.Next() {
-			inScan = true
-			m, err := scanMap(r.rows, cols, binary)
-			inScan = false
-			if err != nil {
-				fail(err)
-				return
-			}
-			if !yield(any(m).(T), nil) {
-				return
-			}
-		}
-	case typ.Kind() == reflect.Pointer && typ.Elem().Kind() == reflect.Struct && !isScalar(typ.Elem()):
-		// Each row gets its own struct: the caller may keep the pointers.
-		p, err := s.planFor(r.hint, typ.Elem(), cols, s.lenient(r.ctx))
-		if err != nil {
-			fail(err)
-			return
-		}
-		dst, rb := p.targets(buf[:])
-		defer rb.release(p)
-		c := p.newCursor()
-		for r.Next() {
-			pv := reflect.New(typ.Elem())
-			inScan = true
-			err := p.scanRow(r.rows, pv.UnsafePointer(), dst, c)
-			inScan = false
-			if err != nil {
-				fail(err)
-				return
-			}
-			if !yield(pv.Interface().(T), nil) {
-				return
-			}
-		}
-	default:
-		p, err := s.planFor(r.hint, typ, cols, s.lenient(r.ctx))
-		if err != nil {
-			fail(err)
-			return
-		}
-		dst, rb := p.targets(buf[:])
-		defer rb.release(p)
-		c := p.newCursor()
-		v := new(T) // one element for the whole result: rows are yielded by value
-		for r.Next() {
-			*v = zero
-			inScan = true
-			err := p.scanRow(r.rows, unsafe.Pointer(v), dst, c)
-			inScan = false
-			if err != nil {
-				fail(err)
-				return
-			}
-			if !yield(*v, nil) {
-				return
-			}
-		}
-	}
-	if err := r.Err(); err != nil {
-		yield(zero, err)
-	}
 }

@@ -1,4 +1,4 @@
-package dbm
+package scan
 
 import (
 	"database/sql"
@@ -27,7 +27,7 @@ type conv uint8
 const (
 	convNone    conv = iota // not handled: the plan uses database/sql for every row
 	convString              // a string kind: from string or []byte
-	convBytes               // []byte or []byte-kinded (scan_bytes.go): from []byte, string or NULL
+	convBytes               // []byte or []byte-kinded (bytes.go): from []byte, string or NULL
 	convAny                 // exactly any: the driver value itself
 	convBool                // a bool kind: from bool
 	convTime                // exactly time.Time: from time.Time
@@ -82,7 +82,7 @@ func valueConv(t reflect.Type) fieldConv {
 	switch {
 	case t == timeType:
 		return fieldConv{kind: convTime}
-	case t == bytesType, bytesKinded(t): // the same layout; see scan_bytes.go
+	case t == bytesType, bytesKinded(t): // the same layout; see bytes.go
 		return fieldConv{kind: convBytes}
 	case t == anyType:
 		return fieldConv{kind: convAny}

@@ -1,4 +1,4 @@
-package dbm
+package scan
 
 import (
 	"reflect"
@@ -48,7 +48,7 @@ func TestPlanForSharesOnePlan(t *testing.T) {
 		ID   int64  `db:"id"`
 		Name string `db:"name"`
 	}
-	s := newScanner(defaultOptions())
+	s := New(Config{})
 	cols := []string{"id", "name"}
 	const n = 16
 	got := make([]*plan, n)
@@ -57,7 +57,7 @@ func TestPlanForSharesOnePlan(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			p, err := s.planFor(nil, reflect.TypeFor[user](), strings.Fields("id name"), false)
+			p, err := s.planFor(reflect.TypeFor[user](), strings.Fields("id name"), false)
 			if err != nil {
 				t.Error(err)
 			}
@@ -71,10 +71,10 @@ func TestPlanForSharesOnePlan(t *testing.T) {
 			t.Fatalf("caller %d got plan %p, caller 0 got %p", i, got[i], got[0])
 		}
 	}
-	if p, _ := s.planFor(nil, reflect.TypeFor[user](), cols, false); p != got[0] {
+	if p, _ := s.planFor(reflect.TypeFor[user](), cols, false); p != got[0] {
 		t.Error("a later call built a new plan")
 	}
-	if p, _ := s.planFor(nil, reflect.TypeFor[user](), cols, true); p == got[0] || !p.lenient {
+	if p, _ := s.planFor(reflect.TypeFor[user](), cols, true); p == got[0] || !p.lenient {
 		t.Error("a lenient call got the strict plan")
 	}
 }
