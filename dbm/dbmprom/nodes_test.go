@@ -30,12 +30,7 @@ func TestCollectorReportsNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for !m.Stats().Nodes[1].Healthy || m.Stats().Nodes[1].Lag < 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("the replica never came into use: %+v", m.Stats().Nodes)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReplica(ctx, t, m)
 	for range 3 {
 		if _, err := dbm.One[int](ctx, m, "SELECT 1"); err != nil {
 			t.Fatal(err)
@@ -76,12 +71,7 @@ dbm_node_reads_total{node="` + replica.Addr() + `"} 3
 		t.Fatal(err)
 	}
 	defer pm.Close()
-	for !pm.Stats().Nodes[1].Healthy || pm.Stats().Nodes[1].Lag < 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("pgx: the replica never came into use: %+v", pm.Stats().Nodes)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReplica(ctx, t, pm)
 	for _, tc := range []struct {
 		ctx  context.Context
 		want int
@@ -89,5 +79,16 @@ dbm_node_reads_total{node="` + replica.Addr() + `"} 3
 		if port, err := dbm.One[int](tc.ctx, pm, "SELECT inet_server_port()"); err != nil || port != tc.want {
 			t.Errorf("pgx: read ran on %d (%v); want %d", port, err, tc.want)
 		}
+	}
+}
+
+// waitReplica waits until m's replica is in use, within ctx.
+func waitReplica(ctx context.Context, t *testing.T, m *dbm.Manager) {
+	t.Helper()
+	for !m.Stats().Nodes[1].Healthy || m.Stats().Nodes[1].Lag < 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("the replica never came into use: %+v", m.Stats().Nodes)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
