@@ -53,25 +53,27 @@ func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	var sc *sql.Conn
+	var use connUse
 	// Taking a connection is harmless to repeat: a broken pooled one is
 	// replaced (see replaceBadConns) by checking it with a ping first, so
 	// that the Conn starts on a connection that works.
 	err := m.replaceBadConns(ctx, func() error {
-		c, err := m.acquire(ctx, "conn", "")
+		c, u, err := m.acquire(ctx, "conn", "")
 		if err != nil {
 			return err
 		}
 		if err := c.PingContext(ctx); err != nil {
-			_ = c.Close()
+			u.giveBack(ctx, c)
 			return m.wrap(ctx, "conn", "", err)
 		}
-		sc = c
+		sc, use = c, u
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	c := &Conn{own: &ownedConn{conn: sc, stop: noStop, discard: true}}
+	c.own.keep(ctx, use.kept())
 	c.s = session{m: m, ex: sc, pin: c}
 	m.connOpened(c)
 	return c, nil

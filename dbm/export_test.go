@@ -52,6 +52,10 @@ func SetReplaceWindowForTest(m *Manager, d time.Duration) {
 	m.retryPol.replaceFor = d
 }
 
+// SQLiteChunkParams is the placeholders per INSERT that Tx.CopyFrom aims
+// for on SQLite.
+const SQLiteChunkParams = sqliteChunkParams
+
 // RetryPolicyOf is m's retry policy: tries in all, the first pause's cap
 // and the cap of any pause.
 func RetryPolicyOf(m *Manager) (attempts int, initial, maxWait time.Duration) {

@@ -16,6 +16,7 @@ type observer struct {
 	tracer    Tracer             // nil: no tracing
 	acquirer  AcquireTracer      // tracer, when it also implements AcquireTracer
 	waiting   AcquireStartTracer // tracer, when it implements AcquireTracer and AcquireStartTracer
+	releaser  ReleaseTracer      // tracer, when it implements AcquireTracer and ReleaseTracer
 	now       func() time.Time   // time.Now, replaced in tests
 	watchPool bool               // a logger was set: warn about pool waits
 
@@ -29,13 +30,16 @@ type observer struct {
 func newObserver(o options) observer {
 	acq, _ := o.tracer.(AcquireTracer)
 	var waiting AcquireStartTracer
+	var releaser ReleaseTracer
 	if acq != nil {
 		waiting, _ = o.tracer.(AcquireStartTracer)
+		releaser, _ = o.tracer.(ReleaseTracer)
 	}
 	return observer{
 		tracer:    o.tracer,
 		acquirer:  acq,
 		waiting:   waiting,
+		releaser:  releaser,
 		now:       o.now,
 		watchPool: o.logger.Handler() != slog.DiscardHandler,
 	}
@@ -176,15 +180,54 @@ func (m *Manager) traceTxEnd(ctx context.Context, tt *txTrace, committed bool, e
 
 // traceAcquire takes a connection with m.acquireConn and tells the
 // [AcquireTracer] how long that took (and the [AcquireStartTracer] that
-// the wait begins).
-func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+// the wait begins). The connUse it returns is for the [ReleaseTracer].
+func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, connUse, error) {
 	top := TraceOp{Name: op, Statement: m.secrets.Statement(q)}
 	if m.obs.waiting != nil {
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}
 	start := m.obs.now()
 	conn, err := m.acquireConn(ctx, op, q)
+	end := m.obs.now()
 	m.obs.acquirer.TraceAcquire(ctx, top,
-		TraceResult{Duration: m.obs.now().Sub(start), Rows: -1, Err: err, Class: Classify(err)})
-	return conn, err
+		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+	if err != nil || m.obs.releaser == nil {
+		return conn, connUse{}, err
+	}
+	return conn, connUse{t: m.obs.releaser, now: m.obs.now, op: top, since: end}, nil
+}
+
+// connUse is a connection's time out of the pool, from [Manager.acquire]
+// to its release, for the [ReleaseTracer]; the zero value (no tracer)
+// reports nothing.
+type connUse struct {
+	t     ReleaseTracer
+	now   func() time.Time
+	op    TraceOp
+	since time.Time       // when the wait for it ended
+	ctx   context.Context // set by own: the context the connection was owned with
+}
+
+// end tells the [ReleaseTracer] that the connection went back.
+func (u *connUse) end(ctx context.Context) {
+	if u.t != nil {
+		u.t.TraceRelease(ctx, u.op, TraceResult{Duration: u.now().Sub(u.since), Rows: -1})
+	}
+}
+
+// giveBack returns conn, taken with [Manager.acquire], to the pool and
+// reports the release.
+func (u *connUse) giveBack(ctx context.Context, conn *sql.Conn) {
+	_ = conn.Close()
+	u.end(ctx)
+}
+
+// kept is the connUse for an [ownedConn] that keeps the connection past
+// the call that took it; nil when there is no tracer to tell.
+func (u *connUse) kept() *connUse {
+	if u.t == nil {
+		return nil
+	}
+	k := *u
+	return &k
 }

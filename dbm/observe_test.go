@@ -368,9 +368,14 @@ type acquireRecorder struct {
 }
 
 func (r *acquireRecorder) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	r.note(&r.acquires, event{phase: "acquire", op: op, res: res})
+}
+
+// note appends e to list under the recorder's lock.
+func (r *recorder) note(list *[]event, e event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.acquires = append(r.acquires, event{phase: "acquire", op: op, res: res})
+	*list = append(*list, e)
 }
 
 func TestAcquireTracerSeesConnectionWaits(t *testing.T) {

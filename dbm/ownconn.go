@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/copyhook"
@@ -28,16 +29,30 @@ type ownedConn struct {
 	// discard: release closes the connection instead of giving it back,
 	// because it carries a caller's session state (a [Conn]'s).
 	discard bool
+	// use is reported to the ReleaseTracer by the first release; nil
+	// without one.
+	use atomic.Pointer[connUse]
 }
 
-// own makes conn owned by a Tx or Rows begun with ctx. own(ctx, nil) is nil.
-func own(ctx context.Context, conn *sql.Conn) *ownedConn {
+// own makes conn owned by a Tx or Rows begun with ctx; use (nil without a
+// [ReleaseTracer]) is its connUse.kept(). own(ctx, nil, nil) is nil.
+func own(ctx context.Context, conn *sql.Conn, use *connUse) *ownedConn {
 	if conn == nil {
 		return nil
 	}
 	// Conn.Close waits until the Tx or Rows on it have let it go
 	// (database/sql ends them itself when ctx is done).
-	return &ownedConn{conn: conn, stop: context.AfterFunc(ctx, func() { _ = conn.Close() })}
+	o := &ownedConn{conn: conn, stop: context.AfterFunc(ctx, func() { _ = conn.Close() })}
+	o.keep(ctx, use)
+	return o
+}
+
+// keep sets the connUse that release reports, with the context ctx.
+func (c *ownedConn) keep(ctx context.Context, use *connUse) {
+	if use != nil {
+		use.ctx = ctx
+		c.use.Store(use)
+	}
 }
 
 // release gives the connection back to the pool. The rows or transaction on
@@ -53,6 +68,9 @@ func (c *ownedConn) release() {
 		_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	_ = c.conn.Close() // sql.ErrConnDone after the first time: ignored
+	if u := c.use.Swap(nil); u != nil {
+		u.end(u.ctx)
+	}
 }
 
 // beginTx starts the transaction of [Manager.BeginTx]. With
@@ -74,22 +92,23 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 		return stx, nil, err
 	}
 	var conn *sql.Conn
+	var use connUse
 	err := m.replaceBadConns(ctx, func() error {
-		c, err := m.acquire(ctx, "begin", "")
+		c, u, err := m.acquire(ctx, "begin", "")
 		if err != nil {
 			return err
 		}
 		if stx, err = c.BeginTx(ctx, opts); err != nil {
-			_ = c.Close() // database/sql already discarded a bad one
+			u.giveBack(ctx, c) // database/sql already discarded a bad one
 			return err
 		}
-		conn = c
+		conn, use = c, u
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return stx, own(ctx, conn), nil
+	return stx, own(ctx, conn, use.kept()), nil
 }
 
 // ping is [Manager.Ping]'s round trip, on a connection taken with
@@ -103,12 +122,12 @@ func (m *Manager) ping(ctx context.Context) error {
 		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 	}
 	return m.replaceBadConns(ctx, func() error {
-		conn, err := m.acquire(ctx, "ping", "")
+		conn, use, err := m.acquire(ctx, "ping", "")
 		if err != nil {
 			return err
 		}
 		err = conn.PingContext(ctx)
-		_ = conn.Close()
+		use.giveBack(ctx, conn)
 		return err
 	})
 }

@@ -43,7 +43,8 @@ type session struct {
 	attempt int // which try of a retried statement this is (0 or 1: the first)
 	// ex's connection when the statement has one of its own; its Rows take it
 	conn *sql.Conn
-	pin  *Conn // the pinned connection ex belongs to, if any (see conn.go)
+	use  *connUse // conn's, for the ReleaseTracer; nil without one
+	pin  *Conn    // the pinned connection ex belongs to, if any (see conn.go)
 	// sentWrite: the statements are writes that autocommit sends (see
 	// markSentWrite)
 	sentWrite bool
@@ -290,7 +291,7 @@ func (s session) queryOnce(ctx context.Context, q stmtRef, args []any) (*Rows, e
 	if err = s.m.finish(ctx, &st, -1, err); err != nil {
 		return nil, err
 	}
-	r := s.m.rowsOpened(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, conn: own(ctx, s.conn), tx: s.tx})
+	r := s.m.rowsOpened(&Rows{rows: rows, m: s.m, ctx: ctx, query: q.sent, conn: own(ctx, s.conn, s.use), tx: s.tx})
 	if s.pin != nil && s.tx == nil {
 		s.pin.add(openOnConn{rows: r}) // Conn.Close closes them first
 	}

@@ -320,15 +320,19 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		return !sent && (Classify(err) == ClassConnection || Classify(err) == ClassTooManyConnections) || notExecuted(err)
 	}, safe, func() error {
 		s.attempt++
-		conn, err := m.acquire(ctx, op, q)
+		conn, use, err := m.acquire(ctx, op, q)
 		if err != nil {
 			sent = false
 			return err
 		}
 		sent = true
-		err = once(session{m: m, ex: conn, attempt: s.attempt, conn: conn, sentWrite: write})
+		own := session{m: m, ex: conn, attempt: s.attempt, conn: conn, sentWrite: write}
+		if keep {
+			own.use = use.kept()
+		}
+		err = once(own)
 		if !keep || err != nil {
-			_ = conn.Close()
+			use.giveBack(ctx, conn)
 		} // else the Rows own conn and give it back (see ownconn.go)
 		return err
 	})
@@ -377,12 +381,15 @@ func outcomeUnknownFor(class Class, code string, err error) bool {
 
 // acquire takes a connection from the pool for one statement, waiting at
 // most Config.AcquireTimeout (when set) on top of ctx. A wait that runs out
-// is an error matching [ErrPoolTimeout] that shows the pool's counts.
-func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, error) {
+// is an error matching [ErrPoolTimeout] that shows the pool's counts. The
+// connection goes back with connUse.giveBack, or with the [ownedConn]
+// that keeps it (own), so that a [ReleaseTracer] is told.
+func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse, error) {
 	if m.obs.acquirer != nil {
 		return m.traceAcquire(ctx, op, q)
 	}
-	return m.acquireConn(ctx, op, q)
+	conn, err := m.acquireConn(ctx, op, q)
+	return conn, connUse{}, err
 }
 
 // acquireConn is acquire without tracing. AcquireTimeout bounds the wait

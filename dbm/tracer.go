@@ -17,7 +17,8 @@ import (
 // manager.
 //
 // A tracer may also implement [AcquireTracer] and [AcquireStartTracer]
-// (waits for a pool connection) and [ConnectTracer] (new connections).
+// (waits for a pool connection), [ReleaseTracer] (how long the connection
+// was held) and [ConnectTracer] (new connections).
 // Package dbm/dbmotel is a Tracer for OpenTelemetry.
 type Tracer interface {
 	// Start is called before the operation. The context it returns is used

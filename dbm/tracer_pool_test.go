@@ -3,6 +3,7 @@ package dbm_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,14 +24,14 @@ func (r *waitRecorder) TraceAcquireStart(ctx context.Context, op dbm.TraceOp) {
 	r.acquires = append(r.acquires, event{phase: "wait", op: op})
 }
 
-// wrapMock returns a manager over sqlmock with tracer tr.
-func wrapMock(t *testing.T, tr dbm.Tracer) (*dbm.Manager, sqlmock.Sqlmock) {
+// wrapMock returns a manager over sqlmock with tracer tr (and opts).
+func wrapMock(t *testing.T, tr dbm.Tracer, opts ...dbm.Option) (*dbm.Manager, sqlmock.Sqlmock) {
 	t.Helper()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(tr))
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, append([]dbm.Option{dbm.WithTracer(tr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,3 +111,140 @@ type startOnly struct {
 }
 
 func (r *startOnly) TraceAcquireStart(context.Context, dbm.TraceOp) { r.waits++ }
+
+// releaseRecorder also implements dbm.ReleaseTracer.
+type releaseRecorder struct {
+	acquireRecorder
+	releases []event
+}
+
+func (r *releaseRecorder) TraceRelease(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	r.note(&r.releases, event{phase: "release", op: op, res: res})
+}
+
+// released returns the op names of the releases so far.
+func (r *releaseRecorder) released() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for _, e := range r.releases {
+		names = append(names, e.op.Name)
+	}
+	return names
+}
+
+// TestReleaseTracerOncePerAcquire: every connection the AcquireTracer saw
+// taken is reported given back exactly once, when it goes back: after a
+// statement, when its Rows are closed (not before, and once however often
+// Close is called) or read to their end, when a transaction ends, when a Conn is closed, after a
+// ping. A wait that ended without a connection (pool timeout) has no
+// release. The duration is the fake clock's time between the two.
+func TestReleaseTracerOncePerAcquire(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	clock.SetStep(3 * time.Millisecond)
+	rec := &releaseRecorder{}
+	m, mock := wrapMock(t, rec, dbm.WithClock(clock.Now))
+	want := []string{}
+	check := func(step string) {
+		t.Helper()
+		if got := rec.released(); !slices.Equal(got, want) {
+			t.Fatalf("after %s: releases %v, want %v", step, got, want)
+		}
+	}
+
+	mock.ExpectExec("INSERT INTO t VALUES ($1)").WithArgs(1).WillReturnResult(sqlmock.NewResult(0, 1))
+	if _, err := m.Exec(ctx, "INSERT INTO t VALUES (?)", 1); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "exec")
+	check("Exec")
+
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1).AddRow(2))
+	rows, err := m.Query(dbm.NotIdempotent(ctx), "SELECT n FROM t") // a write: a connection of its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Query, rows open") // the rows hold the connection
+	_ = rows.Close()
+	_ = rows.Close()
+	want = append(want, "query")
+	check("Rows.Close twice")
+
+	// Rows read to their end give the connection back then, before Close.
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1))
+	rows, err = m.Query(dbm.NotIdempotent(ctx), "SELECT n FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	want = append(want, "query")
+	check("reading the rows to their end")
+	_ = rows.Close()
+	check("Rows.Close after the end")
+
+	mock.ExpectBegin()
+	mock.ExpectCommit()
+	if err := m.WithTx(ctx, nil, func(context.Context, *dbm.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "begin")
+	check("WithTx")
+
+	pingFullPool(t, m, mock) // begin, a ping that times out, rollback
+	want = append(want, "begin")
+	check("a pool timeout")
+
+	if err := m.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "ping")
+	check("Ping")
+
+	// Last: a Conn's connection is closed, and sqlmock has only one.
+	c, err := m.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Conn, open")
+	_ = c.Close()
+	want = append(want, "conn")
+	check("Conn.Close")
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, e := range rec.releases {
+		if e.res.Duration <= 0 || e.res.Err != nil {
+			t.Errorf("release %d (%s): duration %v, err %v; want the time held, no error", i, e.op.Name, e.res.Duration, e.res.Err)
+		}
+	}
+	if s := rec.releases[0].op.Statement; s != "INSERT INTO t VALUES ($1)" {
+		t.Errorf("release op statement = %q, want the acquire's", s)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestReleaseTracerOnCloseWithLeaks: rows left open when the manager closes
+// are ended by Close, and their connection's release is reported too.
+func TestReleaseTracerOnCloseWithLeaks(t *testing.T) {
+	rec := &releaseRecorder{}
+	m, mock := wrapMock(t, rec)
+	mock.ExpectQuery("SELECT n FROM t").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(1).AddRow(2))
+	rows, err := m.Query(dbm.NotIdempotent(context.Background()), "SELECT n FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rows // left open
+	if got := rec.released(); len(got) != 0 {
+		t.Fatalf("releases %v while the rows are open", got)
+	}
+	if err := m.Close(); !errors.Is(err, dbm.ErrLeaked) {
+		t.Fatalf("Close = %v, want ErrLeaked", err)
+	}
+	if got := rec.released(); !slices.Equal(got, []string{"query"}) {
+		t.Errorf("releases after Close %v, want [query]", got)
+	}
+}

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/dbmotel"
@@ -30,11 +34,20 @@ func (dropSpans) ForceFlush(context.Context) error                { return nil }
 // never read (every measurement is still aggregated).
 func noopExport(b *testing.B, cfg dbm.Config, sampler sdktrace.Sampler) *dbmotel.Tracer {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(dropSpans{}))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	b.Cleanup(func() {
-		_ = tp.Shutdown(context.Background())
-		_ = mp.Shutdown(context.Background())
-	})
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return newBenchTracer(b, cfg, tp, true)
+}
+
+// newBenchTracer returns a Tracer over tp and, with sdkMetrics, a real
+// MeterProvider whose ManualReader is never read; otherwise OpenTelemetry's
+// no-op MeterProvider.
+func newBenchTracer(b *testing.B, cfg dbm.Config, tp trace.TracerProvider, sdkMetrics bool) *dbmotel.Tracer {
+	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
+	if sdkMetrics {
+		sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		mp = sdk
+	}
 	ot, err := dbmotel.New(dbmotel.WithConfig(cfg), dbmotel.WithTracerProvider(tp), dbmotel.WithMeterProvider(mp))
 	if err != nil {
 		b.Fatal(err)
@@ -48,6 +61,9 @@ func noopExport(b *testing.B, cfg dbm.Config, sampler sdktrace.Sampler) *dbmotel
 // on in-memory SQLite and on PostgreSQL (lib/pq; skipped without a server).
 // impl=unsampled is dbmotel with a sampler that records no span (what most
 // statements cost under a low sampling ratio): only the metrics remain.
+// impl=metrics has OpenTelemetry's no-op TracerProvider (no span is made)
+// and the SDK's metrics; impl=noop has no-op providers for both, which
+// leaves dbmotel's own work and the API calls.
 //
 //	go test -run '^$' -bench OtelPointSelect -benchmem -count 6 ./dbm/dbmotel | benchstat -col /impl -
 func BenchmarkOtelPointSelect(b *testing.B) {
@@ -64,13 +80,17 @@ func BenchmarkOtelPointSelect(b *testing.B) {
 	} {
 		b.Run("db="+db.name, func(b *testing.B) {
 			cfg := db.config(b)
-			for _, impl := range []string{"plain", "otel", "unsampled"} {
+			for _, impl := range []string{"plain", "otel", "unsampled", "metrics", "noop"} {
 				var opts []dbm.Option
 				switch impl {
 				case "otel":
 					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.AlwaysSample())))
 				case "unsampled":
 					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.NeverSample())))
+				case "metrics":
+					opts = append(opts, dbm.WithTracer(newBenchTracer(b, cfg, tracenoop.NewTracerProvider(), true)))
+				case "noop":
+					opts = append(opts, dbm.WithTracer(newBenchTracer(b, cfg, tracenoop.NewTracerProvider(), false)))
 				}
 				b.Run("impl="+impl, func(b *testing.B) { benchPointSelect(b, cfg, opts...) })
 			}

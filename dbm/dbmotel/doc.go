@@ -28,14 +28,15 @@
 // Metrics: db.client.operation.duration (per statement attempt),
 // db.client.connection.count by state and db.client.connection.max
 // (observed from [dbm.Manager.Stats]), and db.client.connection.wait_time,
-// db.client.connection.timeouts and db.client.connection.pending_requests
-// for the acquisitions the manager makes itself (see [dbm.AcquireTracer]:
-// set Config.AcquireTimeout to have every statement outside a transaction
-// counted), and db.client.connection.create_time for the connections the
-// pool of [dbm.New] opens ([dbm.ConnectTracer]).
-// db.client.connection.use_time is not reported: database/sql does not
-// tell when it lends and takes back a connection. docs/observability.md
-// lists what each measures and how it compares with XSAM/otelsql.
+// db.client.connection.timeouts, db.client.connection.pending_requests and
+// db.client.connection.use_time (the time each connection was held, see
+// [dbm.ReleaseTracer]) for the acquisitions the manager makes itself (see
+// [dbm.AcquireTracer]: set Config.AcquireTimeout to have every statement
+// outside a transaction counted), and db.client.connection.create_time
+// for the connections the pool of [dbm.New] opens ([dbm.ConnectTracer]).
+// With OpenTelemetry's no-op TracerProvider (trace/noop) no span is made,
+// only metrics. docs/observability.md lists what each measures, what it
+// costs and how it compares with XSAM/otelsql.
 //
 // This package is separate so that only programs that import it compile
 // OpenTelemetry; package dbm does not depend on it.

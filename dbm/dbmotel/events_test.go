@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 	"github.com/dbmanager-go/dbmanager/dbm/dbmotel"
@@ -202,4 +203,85 @@ func waitFor(cond func() bool) bool {
 		}
 	}
 	return false
+}
+
+// TestUseTimeIsTheHold: db.client.connection.use_time records the time a
+// connection was out of the pool: a transaction held open for 50ms and
+// rows left open for 50ms each record at least that (a lower bound: a
+// loaded machine only makes the hold longer), and nothing is recorded
+// while they still hold their connection.
+func TestUseTimeIsTheHold(t *testing.T) {
+	const hold = 50 * time.Millisecond
+	s := newSink(t, dbmotel.WithPoolName("p1"))
+	m, release := holdPool(t, s, time.Hour)
+	if n := useTimes(t, s); len(n) != 0 {
+		t.Fatalf("use_time %v while the transaction holds the connection, want none", n)
+	}
+	time.Sleep(hold)
+	release()
+	ctx := dbm.NotIdempotent(context.Background()) // a connection of its own for the rows
+	rows, err := m.Query(ctx, "SELECT 1 UNION ALL SELECT 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := useTimes(t, s); len(n) != 1 {
+		t.Fatalf("use_time %v while the rows hold the connection, want the transaction's only", n)
+	}
+	time.Sleep(hold)
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dp := useTimes(t, s)
+	if len(dp) != 1 || dp[0].Count != 2 {
+		t.Fatalf("use_time points %+v, want one with 2 holds", dp)
+	}
+	if mn, ok := dp[0].Min.Value(); !ok || mn < hold.Seconds() {
+		t.Errorf("use_time min %v s, want at least %v s (each hold)", mn, hold.Seconds())
+	}
+	if a := attrs(dp[0].Attributes.ToSlice()); a["db.client.connection.pool.name"] != "p1" || len(a) != 1 {
+		t.Errorf("use_time attributes %v, want db.client.connection.pool.name p1 only", a)
+	}
+}
+
+// useTimes returns the points of db.client.connection.use_time, none
+// before the first release.
+func useTimes(t *testing.T, s *sink) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	if m, ok := s.find(t, "db.client.connection.use_time"); ok {
+		return m.Data.(metricdata.Histogram[float64]).DataPoints
+	}
+	return nil
+}
+
+// TestNoopTracerProviderMakesNoSpans: with OpenTelemetry's no-op
+// TracerProvider the Tracer starts no span (it skips the work) but still
+// records the metrics, and it leaves the caller's span alone: End must not
+// end the span it finds in the context when Start made none.
+func TestNoopTracerProviderMakesNoSpans(t *testing.T) {
+	s := newSink(t, dbmotel.WithTracerProvider(tracenoop.NewTracerProvider()), dbmotel.WithPoolName("p1"))
+	m := s.open(t, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:", AcquireTimeout: time.Minute})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx, caller := tp.Tracer("test").Start(context.Background(), "caller")
+	var n int
+	if err := m.Get(ctx, &n, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error { return tx.Get(ctx, &n, "SELECT 2") }); err != nil {
+		t.Fatal(err)
+	}
+	if !caller.IsRecording() {
+		t.Error("the caller's span was ended by the Tracer")
+	}
+	caller.End()
+	if got := s.spans.Ended(); len(got) != 1 || got[0].Name() != "caller" {
+		t.Errorf("%d spans ended, want only the caller's", len(got))
+	}
+	dur := s.metric(t, "db.client.operation.duration").Data.(metricdata.Histogram[float64]).DataPoints
+	if len(dur) != 1 || dur[0].Count != 2 {
+		t.Errorf("operation.duration points %+v, want 2 SELECTs", dur)
+	}
+	if up := useTimes(t, s); len(up) != 1 || up[0].Count != 2 {
+		t.Errorf("use_time points %+v, want the Get's and the transaction's", up)
+	}
 }

@@ -83,6 +83,16 @@ func (s *sink) ended(name string) []sdktrace.ReadOnlySpan {
 // when there is none.
 func (s *sink) metric(t *testing.T, name string) metricdata.Metrics {
 	t.Helper()
+	m, ok := s.find(t, name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return m
+}
+
+// find collects and returns the metric called name, if there is one.
+func (s *sink) find(t *testing.T, name string) (metricdata.Metrics, bool) {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := s.reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -90,12 +100,11 @@ func (s *sink) metric(t *testing.T, name string) metricdata.Metrics {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name == name {
-				return m
+				return m, true
 			}
 		}
 	}
-	t.Fatalf("no metric %s", name)
-	return metricdata.Metrics{}
+	return metricdata.Metrics{}, false
 }
 
 // attrs returns a span's attributes as strings.

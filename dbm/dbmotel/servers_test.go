@@ -183,6 +183,11 @@ func checkMetrics(t *testing.T, s *sink, system string, acquires uint64) {
 		attrs(cp[0].Attributes.ToSlice())["db.client.connection.pool.name"] != pool {
 		t.Errorf("create_time = unit %q, points %+v; want s, the connections opened, in pool %q", create.Unit, cp, pool)
 	}
+	use := s.metric(t, "db.client.connection.use_time")
+	if up := use.Data.(metricdata.Histogram[float64]).DataPoints; use.Unit != "s" || len(up) != 1 || up[0].Count != acquires ||
+		attrs(up[0].Attributes.ToSlice())["db.client.connection.pool.name"] != pool || len(up[0].Attributes.ToSlice()) != 1 {
+		t.Errorf("use_time = unit %q, points %+v; want s, one per wait (%d: each connection was given back), in pool %q", use.Unit, up, acquires, pool)
+	}
 	pending := s.metric(t, "db.client.connection.pending_requests")
 	if pp := pending.Data.(metricdata.Sum[int64]).DataPoints; pending.Unit != "{request}" || len(pp) != 1 || pp[0].Value != 0 {
 		t.Errorf("pending_requests = unit %q, points %+v; want {request}, 0", pending.Unit, pp)

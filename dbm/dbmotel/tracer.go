@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
@@ -42,7 +43,7 @@ const (
 )
 
 // Tracer is a [dbm.Tracer] (with [dbm.AcquireTracer],
-// [dbm.AcquireStartTracer] and [dbm.ConnectTracer]) that makes
+// [dbm.AcquireStartTracer], [dbm.ReleaseTracer] and [dbm.ConnectTracer]) that makes
 // OpenTelemetry spans and metrics.
 // Make it with [New]; it is safe for concurrent use. One Tracer belongs to
 // one manager: its pool metrics carry one pool name.
@@ -53,6 +54,9 @@ type Tracer struct {
 	poolName  string
 	target    string // the span name's {target}: db.namespace, else server.address:server.port
 	queryText bool
+	// noSpans: the TracerProvider is OpenTelemetry's no-op one
+	// (trace/noop): no span is started, only metrics are recorded.
+	noSpans bool
 	// spanAttrs are set on every statement span: db.system.name,
 	// server.address, server.port.
 	spanAttrs []attribute.KeyValue
@@ -67,7 +71,14 @@ type Tracer struct {
 	timeouts   dbconv.ClientConnectionTimeouts
 	pending    dbconv.ClientConnectionPendingRequests
 	createTime dbconv.ClientConnectionCreateTime
-	poolAttrs  metric.MeasurementOption // db.client.connection.pool.name
+	useTime    dbconv.ClientConnectionUseTime
+	// The pool's measurement options (db.client.connection.pool.name), as
+	// the slices the instruments take: made once, not per call.
+	poolRecord []metric.RecordOption
+	poolAdd    []metric.AddOption
+	// acquires caches the acquire span's start options per operation
+	// name (exec, query, begin, ping, conn).
+	acquires sync.Map // string -> []trace.SpanStartOption
 }
 
 var (
@@ -75,6 +86,7 @@ var (
 	_ dbm.AcquireTracer      = (*Tracer)(nil)
 	_ dbm.AcquireStartTracer = (*Tracer)(nil)
 	_ dbm.ConnectTracer      = (*Tracer)(nil)
+	_ dbm.ReleaseTracer      = (*Tracer)(nil)
 )
 
 // New returns a Tracer. It fails with a [*dbm.ArgumentError] for a bad
@@ -101,6 +113,7 @@ func New(opts ...Option) (*Tracer, error) {
 		system:    dbconv.SystemNameAttr(o.system),
 		poolName:  o.pool(),
 		queryText: o.queryText,
+		noSpans:   isNoop(o.tp),
 		spanAttrs: []attribute.KeyValue{semconv.DBSystemNameKey.String(o.system)},
 	}
 	if o.host != "" {
@@ -120,17 +133,29 @@ func New(opts ...Option) (*Tracer, error) {
 	default:
 		t.target = o.host
 	}
-	t.poolAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
-	var errs [5]error
+	poolAttrs := metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
+	t.poolRecord, t.poolAdd = []metric.RecordOption{poolAttrs}, []metric.AddOption{poolAttrs}
+	var errs [6]error
 	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
 	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
 	t.timeouts, errs[2] = dbconv.NewClientConnectionTimeouts(t.meter)
 	t.pending, errs[3] = dbconv.NewClientConnectionPendingRequests(t.meter)
 	t.createTime, errs[4] = dbconv.NewClientConnectionCreateTime(t.meter)
+	t.useTime, errs[5] = dbconv.NewClientConnectionUseTime(t.meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// isNoop reports OpenTelemetry's no-op TracerProvider, whose spans record
+// nothing: making them would only cost time.
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 // PoolName returns the db.client.connection.pool.name of the metrics.
@@ -138,6 +163,9 @@ func (t *Tracer) PoolName() string { return t.poolName }
 
 // Start opens the span of a statement attempt or a transaction.
 func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
+	if t.noSpans {
+		return ctx
+	}
 	if op.Name == dbm.TraceTx {
 		ctx, span := t.tracer.Start(ctx, TxSpan, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.spanAttrs...))
 		if op.Attempt > 1 {
@@ -159,18 +187,23 @@ func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
 
 // End closes the span Start opened and records the statement's duration.
 func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	span := trace.SpanFromContext(ctx)
 	if op.Name == dbm.TraceTx {
+		if t.noSpans {
+			return
+		}
+		span := trace.SpanFromContext(ctx)
 		if span.IsRecording() {
 			span.SetAttributes(CommittedKey.Bool(res.Committed))
 		}
-		endSpan(span, res, time.Time{})
+		endSpan(span, res)
 		return
 	}
-	endSpan(span, res, time.Time{})
+	if !t.noSpans {
+		endSpan(trace.SpanFromContext(ctx), res)
+	}
 	info := t.op(operationName(op.Statement))
 	if res.Err == nil {
-		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok)
+		t.opDuration.Inst().Record(ctx, res.Duration.Seconds(), info.ok...)
 		return
 	}
 	attrs := append(info.attrs[:len(info.attrs):len(info.attrs)], semconv.ErrorTypeKey.String(res.Class.String()))
@@ -183,9 +216,9 @@ func (t *Tracer) End(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
 // opInfo is what the spans and measurements of one operation name carry.
 type opInfo struct {
 	spanName string
-	attrs    []attribute.KeyValue     // the span's: spanAttrs and db.operation.name
-	start    []trace.SpanStartOption  // kind client, attrs
-	ok       metric.MeasurementOption // a successful statement's duration attributes
+	attrs    []attribute.KeyValue    // the span's: spanAttrs and db.operation.name
+	start    []trace.SpanStartOption // kind client, attrs
+	ok       []metric.RecordOption   // a successful statement's duration attributes
 }
 
 // maxCached bounds the operation names whose opInfo is kept: statements
@@ -211,7 +244,7 @@ func (t *Tracer) op(name string) *opInfo {
 		info.attrs = append(t.spanAttrs[:len(t.spanAttrs):len(t.spanAttrs)], semconv.DBOperationName(name))
 	}
 	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}
-	info.ok = metric.WithAttributeSet(attribute.NewSet(info.attrs...))
+	info.ok = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(info.attrs...))}
 	t.cacheMu.Lock()
 	if t.cached < maxCached {
 		if _, loaded := t.ops.LoadOrStore(name, info); !loaded {
@@ -223,8 +256,8 @@ func (t *Tracer) op(name string) *opInfo {
 }
 
 // endSpan sets the error attributes and status of a failed operation and
-// ends span (at end, when it is not zero).
-func endSpan(span trace.Span, res dbm.TraceResult, end time.Time) {
+// ends span.
+func endSpan(span trace.Span, res dbm.TraceResult) {
 	if res.Err != nil && span.IsRecording() {
 		class := res.Class.String()
 		attrs := []attribute.KeyValue{semconv.ErrorTypeKey.String(class)}
@@ -236,11 +269,7 @@ func endSpan(span trace.Span, res dbm.TraceResult, end time.Time) {
 		// from the server's message.
 		span.SetStatus(codes.Error, class)
 	}
-	if end.IsZero() {
-		span.End()
-		return
-	}
-	span.End(trace.WithTimestamp(end))
+	span.End()
 }
 
 // sqlState is the server's error code (SQLSTATE, or MySQL's number) of a
@@ -255,30 +284,54 @@ func sqlState(err error) string {
 
 // TraceAcquireStart counts a caller that begins to wait for a connection.
 func (t *Tracer) TraceAcquireStart(ctx context.Context, _ dbm.TraceOp) {
-	t.pending.Inst().Add(ctx, 1, t.poolAttrs)
+	t.pending.Inst().Add(ctx, 1, t.poolAdd...)
 }
 
 // TraceAcquire records a wait for a pool connection: its span (made after
 // the fact, from when the wait began), its duration and, when no
 // connection was had in time, a timeout.
 func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	t.pending.Inst().Add(ctx, -1, t.poolAttrs)
-	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
-	if errors.Is(res.Err, dbm.ErrPoolTimeout) {
-		t.timeouts.Inst().Add(ctx, 1, t.poolAttrs)
+	t.pending.Inst().Add(ctx, -1, t.poolAdd...)
+	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
+	if res.Err != nil && errors.Is(res.Err, dbm.ErrPoolTimeout) {
+		t.timeouts.Inst().Add(ctx, 1, t.poolAdd...)
 	}
-	end := time.Now()
-	_, span := t.tracer.Start(ctx, AcquireSpan, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithTimestamp(end.Add(-res.Duration)),
-		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op.Name)))
-	endSpan(span, res, end)
+	if t.noSpans {
+		return
+	}
+	// One clock reading: the span begins res.Duration before now and
+	// ends now, as the SDK reads its clock in End.
+	opts := t.acquireStart(op.Name)
+	_, span := t.tracer.Start(ctx, AcquireSpan, append(opts[:len(opts):len(opts)], trace.WithTimestamp(time.Now().Add(-res.Duration)))...)
+	endSpan(span, res)
+}
+
+// acquireStart returns the start options of the acquire span of an
+// operation: kind internal, the pool name and dbm.operation.
+func (t *Tracer) acquireStart(op string) []trace.SpanStartOption {
+	if o, ok := t.acquires.Load(op); ok {
+		return o.([]trace.SpanStartOption)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(semconv.DBClientConnectionPoolName(t.poolName), attribute.String("dbm.operation", op))}
+	switch op {
+	case "exec", "query", "begin", "ping", "conn": // the manager's names: a handful
+		t.acquires.Store(op, opts)
+	}
+	return opts
+}
+
+// TraceRelease records how long a connection the manager took was held,
+// from the end of the wait to its release (db.client.connection.use_time).
+func (t *Tracer) TraceRelease(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+	t.useTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
 }
 
 // TraceConnect records the time the driver took to open a new connection
 // (db.client.connection.create_time), with error.type when it failed.
 func (t *Tracer) TraceConnect(ctx context.Context, res dbm.TraceResult) {
 	if res.Err == nil {
-		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolAttrs)
+		t.createTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
 		return
 	}
 	t.createTime.Inst().Record(ctx, res.Duration.Seconds(), metric.WithAttributes(

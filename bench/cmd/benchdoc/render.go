@@ -76,10 +76,17 @@ var about = map[string]string{
 		"is never read. Every span is made, given its attributes and ended, and every\n" +
 		"measurement aggregated; only the export is left out. **unsampled** is the same\n" +
 		"with a sampler that records no span (most statements under a low sampling\n" +
-		"ratio): the metrics remain. On in-memory SQLite\n" +
+		"ratio): the metrics remain. **metrics** has OpenTelemetry's no-op\n" +
+		"TracerProvider (dbmotel then makes no span) and the SDK's metrics; **noop**\n" +
+		"has no-op providers for both: what dbmotel itself adds. On in-memory SQLite\n" +
 		"(`db=sqlite`) and PostgreSQL 15 through lib/pq (`db=postgres`). The goal is\n" +
 		"at most 5% more per point select; the CPU-time table counts only this\n" +
 		"process (not the server's work, nor waits for a core).",
+	"TracerCalls": "What `dbm/dbmotel` itself does for one point select outside a transaction,\n" +
+		"without a database: the five calls the manager makes on its tracer (wait\n" +
+		"start and end, statement start and end, release), with every span recorded\n" +
+		"(**otel**) and with none sampled (**unsampled**), on OtelPointSelect's no-op\n" +
+		"exporter. For profiling the tracer apart from the database.",
 	"AddCleanupFloor": "The runtime primitive the leak detector must use, alone: `runtime.AddCleanup`\n" +
 		"on a freshly allocated object and `Cleanup.Stop` (**cleanup**), against\n" +
 		"allocating the object only (**alloc**). The difference is the floor under\n" +

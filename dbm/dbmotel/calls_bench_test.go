@@ -1,0 +1,39 @@
+package dbmotel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/dbmanager-go/dbmanager/dbm"
+)
+
+// BenchmarkTracerCalls is what dbmotel adds to one point select outside a
+// transaction, without the database: the calls the manager makes on its
+// tracer (wait start and end, statement start and end, release), on the
+// no-op exporter of BenchmarkOtelPointSelect. It isolates the tracer's own
+// cost from the database's, for profiling.
+func BenchmarkTracerCalls(b *testing.B) {
+	for _, impl := range []struct {
+		name    string
+		sampler sdktrace.Sampler
+	}{{"otel", sdktrace.AlwaysSample()}, {"unsampled", sdktrace.NeverSample()}} {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			ot := noopExport(b, dbm.Config{Driver: dbm.DriverSQLite, Database: ":memory:"}, impl.sampler)
+			ctx := context.Background()
+			op := dbm.TraceOp{Name: dbm.TraceQuery, Statement: "SELECT name FROM t WHERE id = ?", Attempt: 1}
+			acq := dbm.TraceOp{Name: "query", Statement: op.Statement}
+			res := dbm.TraceResult{Duration: 3 * time.Microsecond, Rows: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				ot.TraceAcquireStart(ctx, acq)
+				ot.TraceAcquire(ctx, acq, dbm.TraceResult{Duration: time.Microsecond, Rows: -1})
+				sctx := ot.Start(ctx, op)
+				ot.End(sctx, op, res)
+				ot.TraceRelease(ctx, acq, dbm.TraceResult{Duration: 5 * time.Microsecond, Rows: -1})
+			}
+		})
+	}
+}
