@@ -225,6 +225,27 @@ type Config struct {
 	// logger given by [WithLogger]. Zero (default) turns it off.
 	// [WithSlowQueryThreshold] overrides it.
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"`
+
+	// ReplicaHosts lists PostgreSQL streaming replicas of the server at
+	// Host:Port, each "host" (Port is used) or "host:port" ("[::1]:5433"
+	// for IPv6). With replicas, reads outside a transaction go to a healthy
+	// replica within ReplicaMaxLag, writes and transactions to the primary,
+	// and a replica promoted after the primary fails becomes the primary;
+	// see docs/replicas.md. They log in with the same User, Password,
+	// Database, SSLMode and Params. Driver postgres or pgx only, without a
+	// DSN. From the environment: DB_REPLICA_HOSTS="db2,db3:5433".
+	ReplicaHosts []string `env:"DB_REPLICA_HOSTS" envSeparator:","`
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still serve reads. Default 1s ([DefaultReplicaMaxLag]). The lag is
+	// measured conservatively, so it includes up to one
+	// ReplicaCheckInterval: keep the bound well above it.
+	ReplicaMaxLag time.Duration `env:"DB_REPLICA_MAX_LAG"`
+	// ReplicaPolicy chooses among the replicas that may serve a read:
+	// [ReplicaRoundRobin] (default) or [ReplicaLeastInUse].
+	ReplicaPolicy string `env:"DB_REPLICA_POLICY"`
+	// ReplicaCheckInterval is how often each server's role and replay
+	// position are checked. Default 200ms ([DefaultReplicaCheckInterval]).
+	ReplicaCheckInterval time.Duration `env:"DB_REPLICA_CHECK_INTERVAL"`
 }
 
 // ConfigError reports a configuration value that is missing or invalid. It
@@ -511,6 +532,9 @@ func (c Config) validate() error {
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
+	if err := c.validateReplicas(); err != nil {
+		return err
+	}
 	if c.MaxOpenConns < 0 {
 		return configErr("MaxOpenConns", "must not be negative", c.MaxOpenConns)
 	}
@@ -568,7 +592,7 @@ func checkHost(driver, host string) string {
 	case strings.ContainsFunc(host, unicode.IsControl):
 		return "contains a control character"
 	case strings.Contains(host, ","):
-		return "one host only (list several hosts in a DSN)"
+		return "one host only (replicas go in ReplicaHosts, DB_REPLICA_HOSTS; or list several hosts in a DSN)"
 	case strings.HasPrefix(host, "/"):
 		if driver == DriverMySQL {
 			return "a Unix socket is not supported here; use a DSN with unix(/path)"
@@ -727,5 +751,9 @@ func (c Config) attrs() []slog.Attr {
 	add("LeakThreshold", c.LeakThreshold, c.LeakThreshold != 0)
 	add("LeakStacks", c.LeakStacks, c.LeakStacks)
 	add("SlowQueryThreshold", c.SlowQueryThreshold, c.SlowQueryThreshold != 0)
+	add("ReplicaHosts", strings.Join(c.ReplicaHosts, ","), len(c.ReplicaHosts) > 0)
+	add("ReplicaMaxLag", c.ReplicaMaxLag, c.ReplicaMaxLag != 0)
+	add("ReplicaPolicy", c.ReplicaPolicy, c.ReplicaPolicy != "")
+	add("ReplicaCheckInterval", c.ReplicaCheckInterval, c.ReplicaCheckInterval != 0)
 	return as
 }

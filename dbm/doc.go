@@ -86,6 +86,16 @@
 // without package dbm depending on a tracing library. Nothing logged,
 // traced or returned contains the password or argument values.
 //
+// # Replicas
+//
+// With Config.ReplicaHosts, one Manager serves a PostgreSQL primary and
+// its streaming replicas: reads outside a transaction go to a healthy
+// replica within Config.ReplicaMaxLag, writes, transactions and pinned
+// connections to the primary, [Primary] forces the primary for one call,
+// [ReadYourWrites] and [WithToken] make reads see earlier writes, and a
+// standby promoted after the primary fails takes the writes. [Stats].Nodes
+// describes each server. See docs/replicas.md.
+//
 // # Leaks
 //
 // [Manager.Leaks] lists the [Rows], [Tx] and [Conn] still open with the file:line

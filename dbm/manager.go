@@ -42,6 +42,7 @@ type Manager struct {
 	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache      // what each statement's text means; see stmtcache.go
 	pooler   string         // Config.Pooler: statements that keep session state are refused
+	cluster  *cluster       // nil: one server; else the primary and replicas (see cluster.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -76,6 +77,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	err := cfg.validate()
 	if err != nil {
 		return nil, err
+	}
+	if len(cfg.ReplicaHosts) > 0 {
+		return newCluster(ctx, cfg, opts) // see cluster.go
 	}
 	o := buildOptions(opts)
 	if err := o.check("New"); err != nil {
@@ -128,6 +132,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 			_ = db.Close()
 			return nil, m.connectErr(err)
 		}
+	}
+	if o.noConnect {
+		// A replica set's node: its server may be down now; the warmer
+		// waits for it like any caller would.
+		m.warm = startWarmer(db.DB, cfg.MinIdleConns, cfg.ConnectTimeout)
+		return m, nil
 	}
 	if err := m.connect(ctx, cfg.ConnectTimeout); err != nil {
 		_ = m.Close()
@@ -326,6 +336,9 @@ func (m *Manager) connectErr(err error) error {
 // turn out broken (the server restarted, or ended them) are replaced on the
 // way, so after a restart Ping reports on the server, not on the pool.
 func (m *Manager) Ping(ctx context.Context) error {
+	if c := m.routed(); c != nil {
+		return c.ping(ctx)
+	}
 	if err := m.check(ctx, "Ping"); err != nil {
 		return err
 	}
@@ -342,6 +355,8 @@ func (m *Manager) Ping(ctx context.Context) error {
 // docs/drivers.md); its Unwrap() driver.Conn method returns lib/pq's own.
 // Statements run on it are sent as written: pass them through
 // [Manager.Rebind] (not sqlx's DB().Rebind) to write '?' as elsewhere.
+// With Config.ReplicaHosts it is the pool of the configured primary (Host,
+// Port), also after writes moved to another server (see docs/replicas.md).
 func (m *Manager) DB() *sqlx.DB {
 	if m == nil {
 		return nil
@@ -376,6 +391,10 @@ func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
 		m.warm.stop()
+		if m.cluster != nil {
+			m.closeErr = m.cluster.close()
+			return
+		}
 		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {

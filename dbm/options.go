@@ -25,6 +25,7 @@ type options struct {
 	life          hooks            // WithOnConnect, WithBeforeUse, WithAfterRelease; see lifecycle.go
 	commitCheck   *bool            // WithCommitCheck; nil: on for New on PostgreSQL
 	bad           *ArgumentError   // the first option given an invalid value
+	noConnect     bool             // New skips its first ping: a replica's node (see cluster.go)
 }
 
 type optionFunc func(*options)

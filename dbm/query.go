@@ -329,6 +329,9 @@ func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([
 	if err := checkHelper[T]("Select", ctx, q); err != nil {
 		return nil, err
 	}
+	if c := routedQuerier(q); c != nil {
+		return clusterSelect[T](ctx, c, query, args)
+	}
 	return selectRows[T](ctx, q.session(), query, args)
 }
 

@@ -83,6 +83,10 @@ type Stats struct {
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64
+	// Nodes describes each server of a manager with Config.ReplicaHosts,
+	// the configured primary first; nil for one server. The fields above
+	// then add up all the servers' pools and counters.
+	Nodes []NodeStats
 }
 
 // Stats returns a snapshot of the pool and the manager's counters. It is
@@ -91,6 +95,9 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	if m == nil {
 		return Stats{}
+	}
+	if m.cluster != nil {
+		return m.cluster.stats()
 	}
 	s := Stats{
 		DBStats:        m.db.Stats(),

@@ -39,6 +39,9 @@ type Tx struct {
 // connection is bounded by it: past it, an error matching [ErrPoolTimeout].
 // On a [Conn], use [Conn.BeginTx].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	if c := m.routed(); c != nil {
+		return c.beginTx(ctx, opts)
+	}
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err
 	}
@@ -285,6 +288,9 @@ func checkIsolation(driver string, opts *sql.TxOptions) error {
 // keep side effects outside the database (sending mail, charging a card)
 // out of it, or in [Tx.AfterCommit].
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
+	if c := m.routed(); c != nil {
+		return c.withTx(ctx, opts, fn)
+	}
 	if err := m.check(ctx, "WithTx"); err != nil {
 		return err
 	}

@@ -6,7 +6,8 @@
 //
 // Every scrape takes one [dbm.Manager.Stats] snapshot and reports it: the
 // pool's gauges and counters from database/sql, and the manager's counters
-// of statements, transactions and errors by class. Durations are in
+// of statements, transactions and errors by class, and for a manager with
+// replicas each server's health, role, lag and pool (label node). Durations are in
 // seconds and counters end in _total, as Prometheus names them. The metric
 // names and their meaning are listed in docs/observability.md.
 //
@@ -75,6 +76,10 @@ type Collector struct {
 	descs       []*prometheus.Desc
 	errors      *prometheus.Desc
 	lostCommits *prometheus.Desc
+	m           *dbm.Manager
+	descs       []*prometheus.Desc
+	errors      *prometheus.Desc
+	nodeDescs   []*prometheus.Desc // per server, with replicas; see nodes.go
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -122,6 +127,7 @@ func NewCollector(m *dbm.Manager, opts ...Option) *Collector {
 		"Total number of failed operations, by error class (see dbm.Class).", []string{"class"}, o.labels)
 	c.lostCommits = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "lost_commits_total"),
 		"Total number of COMMITs whose reply was lost, by what the server said when asked (PostgreSQL).", []string{"outcome"}, o.labels)
+	c.nodeDescs = nodeDescs(o)
 	return c
 }
 
@@ -134,6 +140,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.errors
 	ch <- c.lostCommits
+	for _, d := range c.nodeDescs {
+		ch <- d
+	}
 }
 
 // Collect takes one [dbm.Manager.Stats] snapshot and sends its metrics.
@@ -158,4 +167,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, class := range classes {
 		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.ErrorsByClass[class]), class)
 	}
+	c.collectNodes(ch, &s)
 }
