@@ -76,9 +76,6 @@ type Collector struct {
 	descs       []*prometheus.Desc
 	errors      *prometheus.Desc
 	lostCommits *prometheus.Desc
-	m           *dbm.Manager
-	descs       []*prometheus.Desc
-	errors      *prometheus.Desc
 	nodeDescs   []*prometheus.Desc // per server, with replicas; see nodes.go
 }
 
