@@ -163,6 +163,25 @@ type Config struct {
 	ConnMaxLifetime time.Duration `env:"DB_CONN_MAX_LIFETIME"`
 	// ConnMaxIdleTime closes connections idle longer than this. Default 10m.
 	ConnMaxIdleTime time.Duration `env:"DB_CONN_MAX_IDLE_TIME"`
+	// ConnMaxLifetimeJitter spreads the connections' lifetimes: each
+	// connection gets a lifetime of its own, ConnMaxLifetime less a random
+	// part of up to ConnMaxLifetimeJitter, so that a pool whose connections
+	// were opened at once does not close and reopen them all at once.
+	// Default: a tenth of ConnMaxLifetime; [NoLifetimeJitter] turns it off.
+	// It must be smaller than ConnMaxLifetime. Pools made by [New] only.
+	ConnMaxLifetimeJitter time.Duration `env:"DB_CONN_MAX_LIFETIME_JITTER"`
+	// MinIdleConns is how many idle connections a background goroutine
+	// keeps open (checked every second, while the pool has room), so that
+	// a burst after a quiet spell does not wait for dials. Default 0
+	// (none). It may not exceed MaxIdleConns (nor MaxOpenConns). Pools made
+	// by [New] only; Close stops the goroutine.
+	MinIdleConns int `env:"DB_MIN_IDLE_CONNS"`
+	// ValidateIdleAfter makes the pool ping a connection that sat idle at
+	// least this long before it hands it out; one that does not answer is
+	// closed and another taken, so that a connection the network or the
+	// server dropped meanwhile never reaches a statement. Default 0 (off:
+	// no extra round trip). Pools made by [New] only.
+	ValidateIdleAfter time.Duration `env:"DB_VALIDATE_IDLE_AFTER"`
 	// ConnectTimeout bounds how long [New] retries its first connection when
 	// the context passed to New has no deadline; how long making any one
 	// connection (dial and login) may take, later too (past it, the call
@@ -206,6 +225,27 @@ type Config struct {
 	// logger given by [WithLogger]. Zero (default) turns it off.
 	// [WithSlowQueryThreshold] overrides it.
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"`
+
+	// ReplicaHosts lists PostgreSQL streaming replicas of the server at
+	// Host:Port, each "host" (Port is used) or "host:port" ("[::1]:5433"
+	// for IPv6). With replicas, reads outside a transaction go to a healthy
+	// replica within ReplicaMaxLag, writes and transactions to the primary,
+	// and a replica promoted after the primary fails becomes the primary;
+	// see docs/replicas.md. They log in with the same User, Password,
+	// Database, SSLMode and Params. Driver postgres or pgx only, without a
+	// DSN. From the environment: DB_REPLICA_HOSTS="db2,db3:5433".
+	ReplicaHosts []string `env:"DB_REPLICA_HOSTS" envSeparator:","`
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still serve reads. Default 1s ([DefaultReplicaMaxLag]). The lag is
+	// measured conservatively, so it includes up to one
+	// ReplicaCheckInterval: keep the bound well above it.
+	ReplicaMaxLag time.Duration `env:"DB_REPLICA_MAX_LAG"`
+	// ReplicaPolicy chooses among the replicas that may serve a read:
+	// [ReplicaRoundRobin] (default) or [ReplicaLeastInUse].
+	ReplicaPolicy string `env:"DB_REPLICA_POLICY"`
+	// ReplicaCheckInterval is how often each server's role and replay
+	// position are checked. Default 200ms ([DefaultReplicaCheckInterval]).
+	ReplicaCheckInterval time.Duration `env:"DB_REPLICA_CHECK_INTERVAL"`
 }
 
 // ConfigError reports a configuration value that is missing or invalid. It
@@ -399,6 +439,9 @@ func (c Config) withDefaults() Config {
 	}
 	setDefault(&c.ConnMaxLifetime, DefaultConnMaxLifetime)
 	setDefault(&c.ConnMaxIdleTime, DefaultConnMaxIdleTime)
+	if c.ConnMaxLifetimeJitter == 0 {
+		c.ConnMaxLifetimeJitter = c.ConnMaxLifetime / 10
+	}
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.RetryInitialBackoff, DefaultRetryInitialBackoff)
 	setDefault(&c.RetryMaxBackoff, DefaultRetryMaxBackoff)
@@ -489,6 +532,9 @@ func (c Config) validate() error {
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
+	if err := c.validateReplicas(); err != nil {
+		return err
+	}
 	if c.MaxOpenConns < 0 {
 		return configErr("MaxOpenConns", "must not be negative", c.MaxOpenConns)
 	}
@@ -498,11 +544,15 @@ func (c Config) validate() error {
 	if c.MaxIdleConns > c.MaxOpenConns {
 		return configErr("MaxIdleConns", fmt.Sprintf("larger than MaxOpenConns (%d)", c.MaxOpenConns), c.MaxIdleConns)
 	}
+	if err := c.validateLifecycle(); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		field string
 		v     time.Duration
 	}{
 		{"ConnMaxLifetime", c.ConnMaxLifetime}, {"ConnMaxIdleTime", c.ConnMaxIdleTime},
+		{"ValidateIdleAfter", c.ValidateIdleAfter},
 		{"ConnectTimeout", c.ConnectTimeout},
 		{"RetryInitialBackoff", c.RetryInitialBackoff}, {"RetryMaxBackoff", c.RetryMaxBackoff},
 		{"LeakThreshold", c.LeakThreshold}, {"SlowQueryThreshold", c.SlowQueryThreshold},
@@ -542,7 +592,7 @@ func checkHost(driver, host string) string {
 	case strings.ContainsFunc(host, unicode.IsControl):
 		return "contains a control character"
 	case strings.Contains(host, ","):
-		return "one host only (list several hosts in a DSN)"
+		return "one host only (replicas go in ReplicaHosts, DB_REPLICA_HOSTS; or list several hosts in a DSN)"
 	case strings.HasPrefix(host, "/"):
 		if driver == DriverMySQL {
 			return "a Unix socket is not supported here; use a DSN with unix(/path)"
@@ -690,6 +740,9 @@ func (c Config) attrs() []slog.Attr {
 	add("MaxIdleConns", c.MaxIdleConns, c.MaxIdleConns != 0)
 	add("ConnMaxLifetime", c.ConnMaxLifetime, c.ConnMaxLifetime != 0)
 	add("ConnMaxIdleTime", c.ConnMaxIdleTime, c.ConnMaxIdleTime != 0)
+	add("ConnMaxLifetimeJitter", c.ConnMaxLifetimeJitter, c.ConnMaxLifetimeJitter != 0)
+	add("MinIdleConns", c.MinIdleConns, c.MinIdleConns != 0)
+	add("ValidateIdleAfter", c.ValidateIdleAfter, c.ValidateIdleAfter != 0)
 	add("ConnectTimeout", c.ConnectTimeout, c.ConnectTimeout != 0)
 	add("AcquireTimeout", c.AcquireTimeout, c.AcquireTimeout != 0)
 	add("RetryMaxAttempts", c.RetryMaxAttempts, c.RetryMaxAttempts != 0)
@@ -698,5 +751,9 @@ func (c Config) attrs() []slog.Attr {
 	add("LeakThreshold", c.LeakThreshold, c.LeakThreshold != 0)
 	add("LeakStacks", c.LeakStacks, c.LeakStacks)
 	add("SlowQueryThreshold", c.SlowQueryThreshold, c.SlowQueryThreshold != 0)
+	add("ReplicaHosts", strings.Join(c.ReplicaHosts, ","), len(c.ReplicaHosts) > 0)
+	add("ReplicaMaxLag", c.ReplicaMaxLag, c.ReplicaMaxLag != 0)
+	add("ReplicaPolicy", c.ReplicaPolicy, c.ReplicaPolicy != "")
+	add("ReplicaCheckInterval", c.ReplicaCheckInterval, c.ReplicaCheckInterval != 0)
 	return as
 }

@@ -46,6 +46,9 @@ type openOnConn struct {
 // matching [ErrPoolTimeout]. ctx bounds only the wait; the Conn lives until
 // Close.
 func (m *Manager) Conn(ctx context.Context) (*Conn, error) {
+	if c := m.routed(); c != nil {
+		return c.conn(ctx)
+	}
 	if err := m.check(ctx, "Conn"); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,7 @@ func (tx *Tx) CopyFrom(ctx context.Context, table string, columns []string, rows
 	if err := m.check(ctx, fn); err != nil {
 		return 0, err
 	}
+	tx.wrote.Store(true) // see commitcheck.go
 	parts, err := checkTable(fn, table)
 	if err != nil {
 		return 0, err

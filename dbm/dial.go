@@ -37,6 +37,9 @@ type dialConnector struct {
 	// the probe's included.
 	probe    *prober
 	attempts atomic.Uint64
+	// life, when active, wraps each new connection: its own lifetime,
+	// idle validation and hooks (see lifecycle.go).
+	life *lifecycle
 }
 
 // dialingKey marks the context of a wait for a pool connection (see
@@ -75,6 +78,9 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	c.probe.dialed(nil, false, time.Since(t0))
+	if c.life.active() {
+		return c.life.wrap(dctx, conn)
+	}
 	return conn, nil
 }
 

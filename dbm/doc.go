@@ -53,6 +53,19 @@
 // [Manager.Conn] pins one connection for statements that share session
 // state (SET, temporary tables, advisory locks); [Conn.Close] discards it.
 //
+// On PostgreSQL a COMMIT whose reply is lost is resolved by asking the
+// server ([WithCommitCheck]): [Tx.Commit] returns nil or a rolled-back
+// error, and [ErrCommitUnknown] only when the server cannot be asked.
+//
+// # Connection lifecycle
+//
+// A pool made by [New] gives each connection a lifetime of its own
+// (Config.ConnMaxLifetimeJitter), can keep Config.MinIdleConns warm and
+// ping a connection idle for Config.ValidateIdleAfter before it is handed
+// out. [WithOnConnect] sets a session up once per connection,
+// [WithBeforeUse] and [WithAfterRelease] per checkout (a tenant for
+// row-level security, with [Execer] statements on that connection).
+//
 // # Errors
 //
 // Every error from the manager keeps the driver's error reachable with
@@ -72,6 +85,16 @@
 // transaction to a [Tracer], which can open spans or record latencies
 // without package dbm depending on a tracing library. Nothing logged,
 // traced or returned contains the password or argument values.
+//
+// # Replicas
+//
+// With Config.ReplicaHosts, one Manager serves a PostgreSQL primary and
+// its streaming replicas: reads outside a transaction go to a healthy
+// replica within Config.ReplicaMaxLag, writes, transactions and pinned
+// connections to the primary, [Primary] forces the primary for one call,
+// [ReadYourWrites] and [WithToken] make reads see earlier writes, and a
+// standby promoted after the primary fails takes the writes. [Stats].Nodes
+// describes each server. See docs/replicas.md.
 //
 // # Leaks
 //

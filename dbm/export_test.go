@@ -61,3 +61,12 @@ const SQLiteChunkParams = sqliteChunkParams
 func RetryPolicyOf(m *Manager) (attempts int, initial, maxWait time.Duration) {
 	return m.retryPol.attempts, m.retryPol.initial, m.retryPol.max
 }
+
+// SetWarmEveryForTest shortens how often the MinIdleConns warmer looks at
+// the pool, for the managers made afterwards; the returned function
+// restores it.
+func SetWarmEveryForTest(d time.Duration) (restore func()) {
+	old := warmEvery
+	warmEvery = d
+	return func() { warmEvery = old }
+}

@@ -81,6 +81,9 @@ func (m *Manager) Leaks() []Leak {
 	if m == nil {
 		return nil
 	}
+	if m.cluster != nil {
+		return m.cluster.leaks()
+	}
 	return m.leaks.snapshot()
 }
 

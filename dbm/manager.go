@@ -39,9 +39,12 @@ type Manager struct {
 	dials    *dialConnector // makes the pool's connections; nil for Wrap
 	queue    *connQueue     // the fair queue for connections; nil: unlimited pool (see queue.go)
 	probe    *prober        // fails calls fast while the database is down; nil for Wrap (see probe.go)
+	warm     *warmer        // keeps Config.MinIdleConns idle; nil when off
+	commits  commitChecker  // resolves a lost COMMIT reply; see commitcheck.go
 	leaks    *leakRegistry  // open Rows and Tx; nil when tracking is off
 	stmts    stmtCache      // what each statement's text means; see stmtcache.go
 	pooler   string         // Config.Pooler: statements that keep session state are refused
+	cluster  *cluster       // nil: one server; else the primary and replicas (see cluster.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -77,6 +80,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.ReplicaHosts) > 0 {
+		return newCluster(ctx, cfg, opts) // see cluster.go
+	}
 	o := buildOptions(opts)
 	if err := o.check("New"); err != nil {
 		return nil, err
@@ -102,6 +108,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, &Error{Class: ClassConfig, Op: "connect", Err: secret.ScrubConnect(err)}
 	}
+	dials.life = newLifecycle(cfg, o.life, time.Now)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
@@ -113,6 +120,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 	m.probe = dials.probe
 	m.addr = cfg.address()
 	m.pooler = cfg.Pooler
+	dials.life.checksFailed = func() { m.stats.idleChecksFailed.Add(1) }
+	m.commits = newCommitChecker(cfg.Driver, o.commitCheck, true, cfg.ConnectTimeout)
 
 	if cfg.unverifiedRemote() {
 		m.log.Warn("dbm: the server's identity is not verified: someone on the network could pose as it",
@@ -128,10 +137,18 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 			return nil, m.connectErr(err)
 		}
 	}
+	if o.noConnect {
+		// A replica set's node: its server may be down now; the warmer
+		// waits for it like any caller would.
+		m.warm = startWarmer(db.DB, cfg.MinIdleConns, cfg.ConnectTimeout)
+		return m, nil
+	}
 	if err := m.connect(ctx, cfg.ConnectTimeout); err != nil {
 		_ = m.Close()
 		return nil, err
 	}
+	m.probeCommitCheck(ctx)
+	m.warm = startWarmer(db.DB, cfg.MinIdleConns, cfg.ConnectTimeout)
 	m.log.Debug("dbm: connected", slog.String("driver", cfg.Driver), slog.String("addr", m.addr), slog.Int("max_open_conns", cfg.MaxOpenConns))
 	return m, nil
 }
@@ -174,12 +191,16 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if err := o.check("Wrap"); err != nil {
 		return nil, err
 	}
+	if len(o.life.names) > 0 {
+		return nil, &ArgumentError{Func: "Wrap", Arg: o.life.names[0], Reason: "lifecycle hooks need a pool whose connections the manager makes: use New (see docs/configuration.md#connection-lifecycle)"}
+	}
 	cfg, err := o.retrySettings("Wrap", wrapConfig(driverName))
 	if err != nil {
 		return nil, err
 	}
 	m := newManager(sqlx.NewDb(db, driverName), cfg, o, nil)
 	m.queue = newConnQueue(db.Stats().MaxOpenConnections)
+	m.commits = newCommitChecker(driverName, o.commitCheck, false, DefaultConnectTimeout)
 	m.addr = driverName
 	return m, nil
 }
@@ -314,6 +335,10 @@ func (m *Manager) connect(ctx context.Context, timeout time.Duration) error {
 
 func (m *Manager) connectErr(err error) error {
 	class, code := classify(context.Background(), err)
+	var he *hookError
+	if errors.As(err, &he) { // the dial worked; the application's OnConnect failed: keep its error
+		return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.Scrub(he))}
+	}
 	return &Error{Class: class, Code: code, Op: "connect", Err: fmt.Errorf("%s at %s: %w", m.driver, m.addr, m.secrets.ScrubConnect(err))}
 }
 
@@ -321,6 +346,9 @@ func (m *Manager) connectErr(err error) error {
 // turn out broken (the server restarted, or ended them) are replaced on the
 // way, so after a restart Ping reports on the server, not on the pool.
 func (m *Manager) Ping(ctx context.Context) error {
+	if c := m.routed(); c != nil {
+		return c.ping(ctx)
+	}
 	if err := m.check(ctx, "Ping"); err != nil {
 		return err
 	}
@@ -337,6 +365,8 @@ func (m *Manager) Ping(ctx context.Context) error {
 // docs/drivers.md); its Unwrap() driver.Conn method returns lib/pq's own.
 // Statements run on it are sent as written: pass them through
 // [Manager.Rebind] (not sqlx's DB().Rebind) to write '?' as elsewhere.
+// With Config.ReplicaHosts it is the pool of the configured primary (Host,
+// Port), also after writes moved to another server (see docs/replicas.md).
 func (m *Manager) DB() *sqlx.DB {
 	if m == nil {
 		return nil
@@ -370,6 +400,11 @@ func (m *Manager) Close() error {
 	}
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		m.warm.stop()
+		if m.cluster != nil {
+			m.closeErr = m.cluster.close()
+			return
+		}
 		leaked := m.leaks.closeLeaks() // before the pool: their connections come back to it
 		err := m.db.Close()
 		if m.anchor != nil {

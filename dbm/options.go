@@ -22,7 +22,10 @@ type options struct {
 	acquire       *time.Duration   // WithAcquireTimeout; nil: Config's
 	retry         retryOptions     // WithRetry*; nil fields: Config's
 	slow          *time.Duration   // WithSlowQueryThreshold; nil: Config's
+	life          hooks            // WithOnConnect, WithBeforeUse, WithAfterRelease; see lifecycle.go
+	commitCheck   *bool            // WithCommitCheck; nil: on for New on PostgreSQL
 	bad           *ArgumentError   // the first option given an invalid value
+	noConnect     bool             // New skips its first ping: a replica's node (see cluster.go)
 }
 
 type optionFunc func(*options)

@@ -26,7 +26,14 @@ import (
 // key, so a duplicate would show) on admin and drops it when the test ends.
 func pgRetryTable(t *testing.T, admin *dbm.Manager) string {
 	t.Helper()
-	name := "dbm_i3_" + pgRandom(6)
+	return pgTable(t, admin, "dbm_i3_")
+}
+
+// pgTable creates a table public.<prefix><suffix> (id int, v text, no key)
+// on admin and drops it when the test ends.
+func pgTable(t *testing.T, admin *dbm.Manager, prefix string) string {
+	t.Helper()
+	name := prefix + pgRandom(6)
 	if _, err := admin.Exec(t.Context(), "CREATE TABLE "+name+" (id INT, v TEXT)"); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +108,7 @@ func TestPostgresLostReplyWritesOnce(t *testing.T) {
 		}
 	})
 
-	t.Run("lost COMMIT reply is ErrCommitUnknown, not rerun", func(t *testing.T) {
+	t.Run("lost COMMIT reply is resolved as committed, not rerun", func(t *testing.T) {
 		proxy.DropReply([]byte("COMMIT"), 1)
 		runs := 0
 		err := m.WithTx(t.Context(), nil, func(ctx context.Context, tx *dbm.Tx) error {
@@ -109,10 +116,34 @@ func TestPostgresLostReplyWritesOnce(t *testing.T) {
 			_, err := tx.Exec(ctx, "INSERT INTO "+table+" (id, v) VALUES (4, 'tx')")
 			return err
 		})
+		if err != nil || runs != 1 {
+			t.Errorf("err = %v after %d runs, want nil after one (the server committed it)", err, runs)
+		}
+		if s := m.Stats(); s.LostCommitsCommitted != 1 {
+			t.Errorf("Stats().LostCommitsCommitted = %d, want 1", s.LostCommitsCommitted)
+		}
+		if n := pgCount(t, admin, table, "v = 'tx'"); n != 1 {
+			t.Errorf("%d rows from the transaction, want 1 (it committed; it must not rerun)", n)
+		}
+	})
+
+	t.Run("without the check a lost COMMIT reply is ErrCommitUnknown, not rerun", func(t *testing.T) {
+		unchecked, err := dbm.New(t.Context(), viaProxy, dbm.WithCommitCheck(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unchecked.Close()
+		proxy.DropReply([]byte("COMMIT"), 1)
+		runs := 0
+		err = unchecked.WithTx(t.Context(), nil, func(ctx context.Context, tx *dbm.Tx) error {
+			runs++
+			_, err := tx.Exec(ctx, "INSERT INTO "+table+" (id, v) VALUES (5, 'unchecked')")
+			return err
+		})
 		if !errors.Is(err, dbm.ErrCommitUnknown) || runs != 1 {
 			t.Errorf("err = %v after %d runs, want ErrCommitUnknown after one", err, runs)
 		}
-		if n := pgCount(t, admin, table, "v = 'tx'"); n != 1 {
+		if n := pgCount(t, admin, table, "v = 'unchecked'"); n != 1 {
 			t.Errorf("%d rows from the transaction, want 1 (it committed; it must not rerun)", n)
 		}
 	})

@@ -80,6 +80,9 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 	if strings.TrimSpace(st.sent) == "" {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
+	if s.tx != nil {
+		s.tx.noteStatement(ctx, fn, st.read)
+	}
 	if s.m.pooler != "" {
 		if what := sqltext.SessionState(st.sent); what != "" {
 			return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: what + ": " + s.m.pooler +
@@ -337,6 +340,9 @@ func checkHelper[T any](fn string, ctx context.Context, q Querier) error {
 func Select[T any](ctx context.Context, q Querier, query string, args ...any) ([]T, error) {
 	if err := checkHelper[T]("Select", ctx, q); err != nil {
 		return nil, err
+	}
+	if c := routedQuerier(q); c != nil {
+		return clusterSelect[T](ctx, c, query, args)
 	}
 	return selectRows[T](ctx, q.session(), query, args)
 }

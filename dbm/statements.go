@@ -31,6 +31,9 @@ import (
 // Write placeholders in the driver's style; '?' is rebound to $1, $2, ...
 // for PostgreSQL drivers. A trailing semicolon is allowed.
 func (m *Manager) ExecuteQuery(ctx context.Context, dest any, query string, args ...any) error {
+	if c := m.routed(); c != nil {
+		return c.executeQuery(ctx, dest, query, args)
+	}
 	return m.session().executeQuery(ctx, dest, query, args)
 }
 
@@ -39,11 +42,17 @@ func (m *Manager) ExecuteQuery(ctx context.Context, dest any, query string, args
 // No row is an error matching both [ErrNotFound] and [sql.ErrNoRows]. When
 // a read is retried, dest keeps nothing of an attempt that failed.
 func (m *Manager) Get(ctx context.Context, dest any, query string, args ...any) error {
+	if c := m.routed(); c != nil {
+		return c.get(ctx, dest, query, args)
+	}
 	return m.session().get(ctx, dest, query, args)
 }
 
 // Exec runs a statement that returns no rows, such as INSERT, UPDATE or DDL.
 func (m *Manager) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c := m.routed(); c != nil {
+		return c.exec(ctx, query, args)
+	}
 	return m.session().exec(ctx, query, args)
 }
 
@@ -51,6 +60,9 @@ func (m *Manager) Exec(ctx context.Context, query string, args ...any) (sql.Resu
 // caller must close them; prefer [Manager.ExecuteQuery], [Select] or [Iter],
 // which close for you.
 func (m *Manager) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if c := m.routed(); c != nil {
+		return c.query(ctx, query, args)
+	}
 	return m.session().query(ctx, query, args)
 }
 

@@ -14,7 +14,10 @@ type counters struct {
 	commits      atomic.Uint64
 	rollbacks    atomic.Uint64
 	retries      atomic.Uint64
-	errors       [numClasses]atomic.Uint64
+	// see lifecycle.go and commitcheck.go
+	idleChecksFailed atomic.Uint64
+	commitsResolved  [numCommitOutcomes]atomic.Uint64
+	errors           [numClasses]atomic.Uint64
 }
 
 // Stats is a snapshot of the pool and of what the manager has done since it
@@ -64,6 +67,19 @@ type Stats struct {
 	// so that those the program dropped are reclaimed and their
 	// connections reach the waiter (see docs/leaks.md). Rate-limited.
 	LeakCollections uint64
+	// IdleChecksFailed is how many connections failed the ping given to
+	// one idle for Config.ValidateIdleAfter before it was handed out (each
+	// was closed and another taken).
+	IdleChecksFailed uint64
+	// LostCommitsCommitted, LostCommitsRolledBack and LostCommitsUnknown
+	// count the COMMITs whose reply was lost, by what the server said when
+	// asked (PostgreSQL; see docs/errors-and-retries.md#lost-commit-replies):
+	// committed (Commit returned nil), rolled back (an error of
+	// [ClassConnection]: nothing committed) or nothing, because it could not
+	// be reached in time ([ErrCommitUnknown]). A lost reply the manager did
+	// not ask about (the check off, or a transaction that only read) is not
+	// counted here.
+	LostCommitsCommitted, LostCommitsRolledBack, LostCommitsUnknown uint64
 	// ErrorsByClass counts failed operations by [Class] name; classes with no
 	// errors are absent.
 	ErrorsByClass map[string]uint64
@@ -87,6 +103,10 @@ type Stats struct {
 	// ConnectAttempts is the number of connections the manager tried to
 	// open, probes included (zero for a pool from [Wrap]).
 	ConnectAttempts uint64
+	// Nodes describes each server of a manager with Config.ReplicaHosts,
+	// the configured primary first; nil for one server. The fields above
+	// then add up all the servers' pools and counters.
+	Nodes []NodeStats
 }
 
 // Stats returns a snapshot of the pool and the manager's counters. It is
@@ -96,6 +116,9 @@ func (m *Manager) Stats() Stats {
 	if m == nil {
 		return Stats{}
 	}
+	if m.cluster != nil {
+		return m.cluster.stats()
+	}
 	s := Stats{
 		DBStats:        m.poolStats(),
 		Statements:     m.stats.statements.Load(),
@@ -104,7 +127,12 @@ func (m *Manager) Stats() Stats {
 		Commits:        m.stats.commits.Load(),
 		Rollbacks:      m.stats.rollbacks.Load(),
 		Retries:        m.stats.retries.Load(),
-		ErrorsByClass:  map[string]uint64{},
+
+		IdleChecksFailed:      m.stats.idleChecksFailed.Load(),
+		LostCommitsCommitted:  m.stats.commitsResolved[lostCommitCommitted].Load(),
+		LostCommitsRolledBack: m.stats.commitsResolved[lostCommitRolledBack].Load(),
+		LostCommitsUnknown:    m.stats.commitsResolved[lostCommitUnknown].Load(),
+		ErrorsByClass:         map[string]uint64{},
 	}
 	m.leaks.leakStats(&s)
 	s.QueueLength = m.queue.waitingNow()

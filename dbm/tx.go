@@ -26,6 +26,11 @@ type Tx struct {
 	conn *ownedConn
 	// what AfterCommit registered; see tx_hooks.go
 	hooks afterCommit
+	// for a lost COMMIT reply; see commitcheck.go
+	wrote    atomic.Bool // a statement that may write ran
+	xid      int64       // the transaction id taken before COMMIT; 0: none
+	backend  int64       // the server's pid of the session, taken with xid
+	xidTaken bool
 }
 
 // BeginTx starts a transaction. opts may be nil for the driver's default
@@ -34,6 +39,9 @@ type Tx struct {
 // connection is bounded by it: past it, an error matching [ErrPoolTimeout].
 // On a [Conn], use [Conn.BeginTx].
 func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	if c := m.routed(); c != nil {
+		return c.beginTx(ctx, opts)
+	}
 	if err := m.check(ctx, "BeginTx"); err != nil {
 		return nil, err
 	}
@@ -64,8 +72,14 @@ func (m *Manager) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error)
 // [ErrOutcomeUnknown] and [ErrConnection]; also [ErrTimeout] or
 // [ErrCanceled] when ctx had ended) and is not retryable, because running
 // the transaction again could apply it twice. [errors.As] still finds the
-// driver's error. A server's answer keeps its class (a serialization
-// failure at COMMIT matches [ErrSerialization]: nothing was committed).
+// driver's error. On PostgreSQL the manager first asks the server what
+// became of a transaction that wrote (see [WithCommitCheck] and
+// docs/errors-and-retries.md#lost-commit-replies): Commit then returns nil
+// when it committed, an error of [ClassConnection] that does not match
+// ErrOutcomeUnknown when it was rolled back, and ErrCommitUnknown only
+// when the server could not say. A server's answer keeps its class (a
+// serialization failure at COMMIT matches [ErrSerialization]: nothing was
+// committed).
 // Commit called after the transaction's context had ended sends nothing
 // (database/sql rolls back): the error matches [ErrTimeout] or [ErrCanceled]
 // only.
@@ -102,6 +116,14 @@ func (tx *Tx) commit() (err error) {
 		return m.newError(ClassClosed, "", "commit", "", errManagerClosed)
 	}
 	endedBefore := tx.ctx.Err() != nil // database/sql then does not send COMMIT
+	if !endedBefore {
+		if err := tx.takeXID(); err != nil {
+			// COMMIT is not sent: the transaction is lost or aborted.
+			_ = tx.tx.Rollback()
+			m.countTxEnd(false)
+			return m.wrap(tx.ctx, "commit", "", err)
+		}
+	}
 	if err := tx.tx.Commit(); err != nil {
 		class, code := classify(tx.ctx, err)
 		switch {
@@ -115,8 +137,18 @@ func (tx *Tx) commit() (err error) {
 		case class == ClassConnection, code == "" && !declared(err):
 			// Not an answer from the server: COMMIT may have been applied.
 			// (lib/pq even reports driver.ErrBadConn after sending it.) A
-			// context that ended meanwhile does not tell otherwise.
-			class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
+			// context that ended meanwhile does not tell otherwise. On
+			// PostgreSQL the server is asked (see commitcheck.go).
+			if !tx.xidTaken {
+				class, err = ClassCommitUnknown, withCtxEnded(tx.ctx, err)
+				break
+			}
+			if err := tx.resolveCommit(err, code); err != nil {
+				return err
+			}
+			tx.committed.Store(true)
+			m.countTxEnd(true)
+			return nil
 		}
 		return m.newError(class, code, "commit", "", err)
 	}
@@ -256,6 +288,9 @@ func checkIsolation(driver string, opts *sql.TxOptions) error {
 // keep side effects outside the database (sending mail, charging a card)
 // out of it, or in [Tx.AfterCommit].
 func (m *Manager) WithTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
+	if c := m.routed(); c != nil {
+		return c.withTx(ctx, opts, fn)
+	}
 	if err := m.check(ctx, "WithTx"); err != nil {
 		return err
 	}

@@ -6,7 +6,8 @@
 //
 // Every scrape takes one [dbm.Manager.Stats] snapshot and reports it: the
 // pool's gauges and counters from database/sql, and the manager's counters
-// of statements, transactions and errors by class. Durations are in
+// of statements, transactions and errors by class, and for a manager with
+// replicas each server's health, role, lag and pool (label node). Durations are in
 // seconds and counters end in _total, as Prometheus names them. The metric
 // names and their meaning are listed in docs/observability.md.
 //
@@ -65,15 +66,29 @@ var metrics = []metric{
 	{"fast_failures_total", "Total number of calls that failed fast, without dialing, while the database was down.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.FastFailures) }},
 	{"connect_attempts_total", "Total number of connections the manager tried to open, probes included.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.ConnectAttempts) }},
 	{"leak_collections_total", "Total number of garbage collections forced because a caller waited for a connection while rows or transactions were open.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.LeakCollections) }},
+	{"idle_checks_failed_total", "Total number of idle connections that failed the ping before hand-out (Config.ValidateIdleAfter) and were replaced.", prometheus.CounterValue, func(s *dbm.Stats) float64 { return float64(s.IdleChecksFailed) }},
+}
+
+// lostCommits are the series of dbm_lost_commits_total, by what the server
+// said of a COMMIT whose reply was lost.
+var lostCommits = []struct {
+	outcome string
+	value   func(*dbm.Stats) uint64
+}{
+	{"committed", func(s *dbm.Stats) uint64 { return s.LostCommitsCommitted }},
+	{"rolled_back", func(s *dbm.Stats) uint64 { return s.LostCommitsRolledBack }},
+	{"unknown", func(s *dbm.Stats) uint64 { return s.LostCommitsUnknown }},
 }
 
 // Collector is a [prometheus.Collector] for one [dbm.Manager]. Make it with
 // [NewCollector]; it is safe for concurrent scrapes.
 type Collector struct {
-	m      *dbm.Manager
-	descs  []*prometheus.Desc
-	errors *prometheus.Desc
-	wait   *prometheus.Desc // the time-to-connection histogram
+	m           *dbm.Manager
+	descs       []*prometheus.Desc
+	errors      *prometheus.Desc
+	lostCommits *prometheus.Desc
+	nodeDescs   []*prometheus.Desc // per server, with replicas; see nodes.go
+	wait        *prometheus.Desc   // the time-to-connection histogram
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -121,6 +136,9 @@ func NewCollector(m *dbm.Manager, opts ...Option) *Collector {
 		"Total number of failed operations, by error class (see dbm.Class).", []string{"class"}, o.labels)
 	c.wait = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "acquire_wait_seconds"),
 		"Time callers took to get their turn at a connection in the manager's fair queue (0 when one was free), in seconds.", nil, o.labels)
+	c.lostCommits = prometheus.NewDesc(prometheus.BuildFQName(o.namespace, "", "lost_commits_total"),
+		"Total number of COMMITs whose reply was lost, by what the server said when asked (PostgreSQL).", []string{"outcome"}, o.labels)
+	c.nodeDescs = nodeDescs(o)
 	return c
 }
 
@@ -133,6 +151,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.errors
 	ch <- c.wait
+	ch <- c.lostCommits
+	for _, d := range c.nodeDescs {
+		ch <- d
+	}
 }
 
 // Collect takes one [dbm.Manager.Stats] snapshot and sends its metrics.
@@ -147,6 +169,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descs[i], mt.kind, mt.value(&s))
 	}
 	ch <- prometheus.MustNewConstHistogram(c.wait, s.AcquireWait.Count, s.AcquireWait.Sum.Seconds(), cumulative(s.AcquireWait))
+	for _, lc := range lostCommits {
+		ch <- prometheus.MustNewConstMetric(c.lostCommits, prometheus.CounterValue, float64(lc.value(&s)), lc.outcome)
+	}
 	classes := make([]string, 0, len(s.ErrorsByClass))
 	for class := range s.ErrorsByClass {
 		classes = append(classes, class)
@@ -155,6 +180,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, class := range classes {
 		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.ErrorsByClass[class]), class)
 	}
+	c.collectNodes(ch, &s)
 }
 
 // cumulative turns the histogram's per-bucket counts into Prometheus's

@@ -87,8 +87,18 @@ dbm_transactions_total 2
 		t.Error(err)
 	}
 	// Every number of the pool is there, under its conventional name.
-	if n := testutil.CollectAndCount(c); n != 25 {
-		t.Errorf("%d series, want 25: 23 metrics, the wait histogram and one error class", n)
+	if n := testutil.CollectAndCount(c); n != 29 {
+		t.Errorf("%d series, want 29: 24 metrics, the wait histogram, one error class and three lost-commit outcomes", n)
+	}
+	lost := `
+# HELP dbm_lost_commits_total Total number of COMMITs whose reply was lost, by what the server said when asked (PostgreSQL).
+# TYPE dbm_lost_commits_total counter
+dbm_lost_commits_total{outcome="committed"} 0
+dbm_lost_commits_total{outcome="rolled_back"} 0
+dbm_lost_commits_total{outcome="unknown"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(lost), "dbm_lost_commits_total"); err != nil {
+		t.Error(err)
 	}
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {

@@ -52,27 +52,32 @@ type Proxy struct {
 	accepted int
 	cuts     int
 	closed   bool
+	refuse   bool // RefuseNew: new connections are closed at once
 }
 
-// rule is an armed DropReply or ResetAfter.
+// rule is an armed DropReply, DropRequest or ResetAfter.
 type rule struct {
-	match []byte
-	left  int // uses left
-	after int // bytes of the reply passed on before the cut
-	reset bool
+	match   []byte
+	left    int // uses left
+	after   int // bytes of the reply passed on before the cut
+	reset   bool
+	request bool // DropRequest: the message itself is not passed on
+	hold    bool // HoldRequest: and the server's side stays open
 }
 
 // cut is a rule that fired on one connection, waiting for the reply.
 type cut struct {
-	after int
-	reset bool
+	after   int
+	reset   bool
+	request bool
+	hold    bool
 }
 
 // Stats is a snapshot of the proxy's counters.
 type Stats struct {
 	Open     int // proxied connections open now
 	Accepted int // connections accepted in all
-	Cuts     int // connections cut by DropReply or ResetAfter
+	Cuts     int // connections cut by DropReply, DropRequest or ResetAfter
 }
 
 // Start listens on a free loopback port and forwards to target (host:port).
@@ -109,6 +114,25 @@ func (p *Proxy) DropReply(match []byte, times int) {
 	p.arm(&rule{match: bytes.Clone(match), left: times})
 }
 
+// DropRequest arms the lost-request fault for the next times client
+// messages that contain match: such a message (the whole read that holds
+// it) is not passed on, and both connections are closed at once, so the
+// server never sees it and the client waits for a reply that cannot come.
+// The match must fall within one read of the client's bytes, as for
+// DropReply.
+func (p *Proxy) DropRequest(match []byte, times int) {
+	p.arm(&rule{match: bytes.Clone(match), left: times, request: true})
+}
+
+// HoldRequest is DropRequest, except that only the client's connection is
+// closed: the server's stays open, and the server, which never got the
+// message, keeps waiting for it (a session idle in a transaction), as when
+// a client's network or a NAT between drops the connection. The server's
+// side is closed with the proxy.
+func (p *Proxy) HoldRequest(match []byte, times int) {
+	p.arm(&rule{match: bytes.Clone(match), left: times, request: true, hold: true})
+}
+
 // ResetAfter arms the mid-reply reset for the next times client messages
 // that contain match: the message is forwarded, the first after bytes of
 // what the server sends back are passed on (on Linux the proxy waits, up to
@@ -141,6 +165,16 @@ func (p *Proxy) SetLatency(dir Direction, d time.Duration) {
 	}
 }
 
+// RefuseNew makes the proxy close every connection it accepts from now on
+// at once, without reaching the server (as a server that is down, or at its
+// connection limit, would), or, with false, forward them again. Open
+// connections are not affected.
+func (p *Proxy) RefuseNew(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = on
+}
+
 // SetBlackHole stops passing bytes on in the directions of dir, and passes
 // them on again in the others (SetBlackHole(0) ends the fault). Nothing is
 // closed and nothing is lost: held bytes, and a client's or server's hang-up,
@@ -161,7 +195,7 @@ func (p *Proxy) take(chunk []byte) *cut {
 	for _, r := range p.rules {
 		if r.left > 0 && bytes.Contains(chunk, r.match) {
 			r.left--
-			return &cut{after: r.after, reset: r.reset}
+			return &cut{after: r.after, reset: r.reset, request: r.request, hold: r.hold}
 		}
 	}
 	return nil
@@ -198,6 +232,13 @@ func (p *Proxy) accept() {
 		client, err := p.ln.Accept()
 		if err != nil {
 			return // closed
+		}
+		p.mu.Lock()
+		refuse := p.refuse
+		p.mu.Unlock()
+		if refuse {
+			_ = client.Close()
+			continue
 		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {

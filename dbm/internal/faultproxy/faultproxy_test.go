@@ -337,3 +337,85 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Error("the proxy still accepts after Close")
 	}
 }
+
+// TestDropRequest: the armed message never reaches the server, and the
+// client's connection is closed.
+func TestDropRequest(t *testing.T) {
+	addr, got := echoServer(t)
+	p := startProxy(t, addr)
+	p.DropRequest([]byte("commit"), 1)
+
+	c := dial(t, p)
+	if line := c.roundTrip("read"); line != "ok read\n" {
+		t.Fatalf("plain forward: %q", line)
+	}
+	c.send("commit")
+	c.wantClosed("the reply to the dropped message")
+	if a := <-got; a != "read" {
+		t.Fatalf("server saw %q first, want read", a)
+	}
+	// The rule was used up: a new connection passes "commit" through, and
+	// it is the first "commit" the server sees.
+	if line := dial(t, p).roundTrip("commit"); line != "ok commit\n" {
+		t.Fatalf("after the rule: %q", line)
+	}
+	if a := <-got; a != "commit" {
+		t.Errorf("server saw %q, want the second connection's commit", a)
+	}
+	select {
+	case extra := <-got:
+		t.Errorf("server saw %q as well: the dropped message reached it", extra)
+	default:
+	}
+	if s := p.Stats(); s.Cuts != 1 || s.Accepted != 2 {
+		t.Errorf("Stats = %+v, want 2 accepted, 1 cut", s)
+	}
+}
+
+// TestRefuseNew: new connections are closed at once; open ones go on.
+func TestRefuseNew(t *testing.T) {
+	addr, _ := echoServer(t)
+	p := startProxy(t, addr)
+	open := dial(t, p)
+	open.roundTrip("before")
+	p.RefuseNew(true)
+	dial(t, p).wantClosed("a new connection")
+	if line := open.roundTrip("still"); line != "ok still\n" {
+		t.Fatalf("the open connection: %q", line)
+	}
+	p.RefuseNew(false)
+	if line := dial(t, p).roundTrip("again"); line != "ok again\n" {
+		t.Fatalf("after RefuseNew(false): %q", line)
+	}
+}
+
+// TestHoldRequest: the armed message never reaches the server and the
+// client's connection is closed, but the server's side stays open until
+// the proxy closes.
+func TestHoldRequest(t *testing.T) {
+	addr, got := echoServer(t)
+	p := startProxy(t, addr)
+	p.HoldRequest([]byte("commit"), 1)
+	c := dial(t, p)
+	c.roundTrip("read")
+	<-got
+	c.send("commit")
+	c.wantClosed("the reply to the held message")
+	if s := p.Stats(); s.Open != 1 || s.Cuts != 1 {
+		t.Errorf("Stats = %+v, want the link still open (the server's side), 1 cut", s)
+	}
+	select {
+	case line := <-got:
+		t.Errorf("server saw %q: the held message reached it", line)
+	default:
+	}
+}
+
+// wantClosed fails the test unless the proxy closed the connection (what
+// names what was expected instead of an answer).
+func (c *client) wantClosed(what string) {
+	c.t.Helper()
+	if line, err := c.recv(10 * time.Second); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		c.t.Fatalf("%s: %q, %v; want the connection closed", what, line, err)
+	}
+}

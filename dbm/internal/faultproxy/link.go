@@ -59,6 +59,17 @@ func (l *link) read(from net.Conn, dir Direction, out chan<- chunk) {
 			data := bytes.Clone(buf[:n])
 			if dir == ToServer {
 				if c := l.p.take(data); c != nil {
+					if c.request {
+						l.p.mu.Lock()
+						l.p.cuts++
+						l.p.mu.Unlock()
+						if c.hold {
+							_ = l.client.Close() // the server's side stays, until the link closes
+							return
+						}
+						l.close(false)
+						return
+					}
 					l.mu.Lock()
 					l.pending = c
 					l.mu.Unlock()

@@ -234,7 +234,52 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 
 	reapOrphans(s)
+	s.makeDir(t)
 
+	s.Password = randomHex(16)
+	pwfile := filepath.Join(s.Dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if err := s.chown(pwfile); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	out, err := s.run(s.initdb, "-D", s.DataDir, "-U", s.Superuser, "-A", o.auth, "--pwfile="+pwfile,
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	_ = os.Remove(pwfile)
+	if err != nil {
+		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+
+	if err := s.writeDataFiles(o); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+
+	settings := [][2]string{
+		{"listen_addresses", "127.0.0.1"},
+		{"unix_socket_directories", s.Dir},
+		{"fsync", "off"},
+		{"synchronous_commit", "off"},
+		{"full_page_writes", "off"},
+		{"max_connections", "50"},
+		{"shared_buffers", "16MB"},
+		// ReadyAt reads the log's timestamps.
+		{"log_line_prefix", "%m [%p] "},
+		{"log_timezone", "UTC"},
+	}
+	if err := s.appendConf(append(settings, o.settings...)); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+
+	s.listen(t)
+	return s
+}
+
+// makeDir creates the server's temporary directory, owned by the server's
+// OS user, and registers the cleanup that stops the server and deletes the
+// directory.
+func (s *Server) makeDir(t testing.TB) {
+	t.Helper()
 	// Not t.TempDir: its parent directory is private to the current user,
 	// and the server may run as another one.
 	dir, err := os.MkdirTemp("", dirPrefix)
@@ -260,44 +305,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err := s.chown(dir); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+}
 
-	s.Password = randomHex(16)
-	pwfile := filepath.Join(dir, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	if err := s.chown(pwfile); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	out, err := s.run(s.initdb, "-D", s.DataDir, "-U", s.Superuser, "-A", o.auth, "--pwfile="+pwfile,
-		"-E", "UTF8", "--locale=C", "--no-sync")
-	_ = os.Remove(pwfile)
-	if err != nil {
-		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
-	}
-
-	if err := s.writeDataFiles(o); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-
-	settings := [][2]string{
-		{"listen_addresses", "127.0.0.1"},
-		{"unix_socket_directories", dir},
-		{"fsync", "off"},
-		{"synchronous_commit", "off"},
-		{"full_page_writes", "off"},
-		{"max_connections", "50"},
-		{"shared_buffers", "16MB"},
-		// ReadyAt reads the log's timestamps.
-		{"log_line_prefix", "%m [%p] "},
-		{"log_timezone", "UTC"},
-	}
-	if err := s.appendConf(append(settings, o.settings...)); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-
-	// The port was free when chosen, but someone may take it before the
-	// server binds it: try a few.
+// listen starts the server on a free port. The port was free when chosen,
+// but someone may take it before the server binds it: it tries a few.
+func (s *Server) listen(t testing.TB) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
@@ -309,7 +322,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		s.Port = port
 		err = s.StartAgain()
 		if err == nil {
-			return s
+			return
 		}
 		if attempt == 3 {
 			t.Fatalf("pgtest: %v", err)
@@ -475,11 +488,16 @@ func (s *Server) writeDataFiles(o options) error {
 // The output goes through a file, not a pipe: pg_ctl start leaves a server
 // running, which must not hold a pipe that Run waits on.
 func (s *Server) run(bin string, args ...string) (string, error) {
+	return s.runEnv(nil, bin, args...)
+}
+
+// runEnv is run with extra environment variables (KEY=VALUE).
+func (s *Server) runEnv(env []string, bin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := s.command(ctx, bin, args)
 	cmd.Dir = s.Dir // the server's user may not be allowed into the current directory
-	cmd.Env = append(cleanEnv(), "LC_ALL=C")
+	cmd.Env = append(append(cleanEnv(), "LC_ALL=C"), env...)
 	cmd.WaitDelay = 10 * time.Second
 	out, err := os.CreateTemp("", dirPrefix+"out-")
 	if err != nil {
