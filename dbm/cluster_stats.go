@@ -87,6 +87,9 @@ func (c *cluster) stats() Stats {
 			}
 		}
 		s.Nodes = append(s.Nodes, ns)
+		if n == w {
+			s.ProbeState = p.ProbeState // writes fail fast when the writer is down
+		}
 	}
 	return s
 }
@@ -112,7 +115,32 @@ func addStats(s, p *Stats) {
 	s.LeaksDetected += p.LeaksDetected
 	s.LeaksReclaimed += p.LeaksReclaimed
 	s.LeakCollections += p.LeakCollections
+	s.IdleChecksFailed += p.IdleChecksFailed
+	s.LostCommitsCommitted += p.LostCommitsCommitted
+	s.LostCommitsRolledBack += p.LostCommitsRolledBack
+	s.LostCommitsUnknown += p.LostCommitsUnknown
+	s.QueueLength += p.QueueLength
+	s.Probes += p.Probes
+	s.FastFailures += p.FastFailures
+	s.ConnectAttempts += p.ConnectAttempts
+	addHistogram(&s.AcquireWait, &p.AcquireWait)
 	for k, v := range p.ErrorsByClass {
 		s.ErrorsByClass[k] += v
 	}
+}
+
+// addHistogram adds p's waits to s; the buckets are the same for every
+// manager (acquireBounds).
+func addHistogram(s, p *AcquireHistogram) {
+	if len(p.Counts) == 0 {
+		return
+	}
+	if len(s.Counts) == 0 {
+		s.Bounds, s.Counts = p.Bounds, make([]uint64, len(p.Counts))
+	}
+	for i, n := range p.Counts {
+		s.Counts[i] += n
+	}
+	s.Count += p.Count
+	s.Sum += p.Sum
 }

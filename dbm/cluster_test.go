@@ -197,6 +197,15 @@ func TestReplicasRouting(t *testing.T) {
 	if want := st.Nodes[0].Pool.Statements + st.Nodes[1].Pool.Statements + st.Nodes[2].Pool.Statements; st.Statements != want || want < reads {
 		t.Errorf("Stats().Statements = %d; want the nodes' sum %d (>= %d)", st.Statements, want, reads)
 	}
+	if want := st.Nodes[0].Pool.AcquireWait.Count + st.Nodes[1].Pool.AcquireWait.Count + st.Nodes[2].Pool.AcquireWait.Count; st.AcquireWait.Count != want || want < reads {
+		t.Errorf("Stats().AcquireWait.Count = %d; want the nodes' sum %d (>= %d)", st.AcquireWait.Count, want, reads)
+	}
+	if want := st.Nodes[0].Pool.ConnectAttempts + st.Nodes[1].Pool.ConnectAttempts + st.Nodes[2].Pool.ConnectAttempts; st.ConnectAttempts != want || want < 3 {
+		t.Errorf("Stats().ConnectAttempts = %d; want the nodes' sum %d (>= 3)", st.ConnectAttempts, want)
+	}
+	if st.ProbeState != dbm.ProbeUp {
+		t.Errorf("Stats().ProbeState = %q; want the writer's, %q", st.ProbeState, dbm.ProbeUp)
+	}
 
 	t.Run("least-in-use", func(t *testing.T) {
 		lcfg := cfg
