@@ -5,12 +5,12 @@ import (
 	"strings"
 )
 
-// DSN shows a DSN with every secret replaced by "[Redacted]". A DSN
-// whose Secrets cannot be located with certainty is withheld whole.
+// DSN shows a DSN with every secret replaced by "[redacted]". A DSN
+// whose secrets cannot be located with certainty is withheld whole.
 func DSN(driver, dsn string) string {
 	out, ok := dsnParts(driver, dsn)
 	if !ok || NewSecrets(Passwords(driver, dsn)...).In(out) {
-		return "[DSN Redacted]"
+		return "[DSN redacted]"
 	}
 	return out
 }
