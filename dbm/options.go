@@ -126,13 +126,7 @@ func WithRetryMaxAttempts(n int) Option {
 // maximum pause in effect (see [WithRetryMaxBackoff]), makes [New] and
 // [Wrap] fail with an [*ArgumentError].
 func WithRetryInitialBackoff(d time.Duration) Option {
-	return optionFunc(func(o *options) {
-		if d < 0 {
-			o.invalid("WithRetryInitialBackoff", "negative duration "+d.String())
-			return
-		}
-		o.retry.initial = &d
-	})
+	return backoffOption("WithRetryInitialBackoff", d, func(o *options) **time.Duration { return &o.retry.initial })
 }
 
 // WithRetryMaxBackoff caps the pause between attempts, overriding
@@ -140,12 +134,18 @@ func WithRetryInitialBackoff(d time.Duration) Option {
 // ([DefaultRetryMaxBackoff]). A negative d, or one smaller than the first
 // pause in effect, makes [New] and [Wrap] fail with an [*ArgumentError].
 func WithRetryMaxBackoff(d time.Duration) Option {
+	return backoffOption("WithRetryMaxBackoff", d, func(o *options) **time.Duration { return &o.retry.maxWait })
+}
+
+// backoffOption is the option name that sets the retry pause field to d,
+// refusing a negative d.
+func backoffOption(name string, d time.Duration, field func(*options) **time.Duration) Option {
 	return optionFunc(func(o *options) {
 		if d < 0 {
-			o.invalid("WithRetryMaxBackoff", "negative duration "+d.String())
+			o.invalid(name, "negative duration "+d.String())
 			return
 		}
-		o.retry.maxWait = &d
+		*field(o) = &d
 	})
 }
 
