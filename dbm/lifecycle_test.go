@@ -145,8 +145,9 @@ func churn(t *testing.T, m *dbm.Manager, n int, d time.Duration) {
 // lifetime of 2s and a jitter of 1.5s are replaced at different times
 // (each after 0.5s-2s), not all at once: the replacements' births, and on
 // PostgreSQL the backend_start of the manager's sessions, spread out, and
-// the first comes well before 2s (without jitter none can: a busy machine
-// only delays replacements, so that check cannot pass by timing). With
+// the first comes before 2s (without jitter none can: a busy machine only
+// delays replacements, so that check cannot pass by timing; the bound is
+// 2s, not the 0.7s expected, so that such a delay cannot fail it either). With
 // NoLifetimeJitter (logged, not asserted: it depends on timing) they come
 // within tens of milliseconds of each other on a quiet machine.
 func TestLifetimeJitterSpreadsReconnects(t *testing.T) {
@@ -181,8 +182,12 @@ func TestLifetimeJitterSpreadsReconnects(t *testing.T) {
 			}
 			replaced, backends, first, count := run(1500 * time.Millisecond)
 			t.Logf("figure: %s, lifetime 2s, jitter 1.5s: first replacement after %v, %d replacements spread over %v%s", srv.name, first.Round(time.Millisecond), count, replaced.Round(time.Millisecond), backendNote(backends))
-			if first >= 1500*time.Millisecond {
-				t.Errorf("the first connection was replaced %v after the pool opened, want < 1.5s (lifetimes 0.5s-2s)", first)
+			// Without jitter no connection can be replaced before 2s after
+			// the first birth; with it the first lifetime ends after about
+			// 0.7s on average (the least of 8 draws in 0.5s-2s), which
+			// leaves a loaded machine more than a second to notice it.
+			if first >= 2*time.Second {
+				t.Errorf("the first connection was replaced %v after the pool opened, want < 2s (lifetimes 0.5s-2s; without jitter none is replaced before 2s)", first)
 			}
 			if replaced < 300*time.Millisecond {
 				t.Errorf("the first replacements came within %v of each other, want them spread (>= 300ms)", replaced)
