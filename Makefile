@@ -34,7 +34,7 @@ test: vet fmt-check
 ## the target prints how many runs passed (and fails when one did not). The hog is started and stopped here; it also stops by itself after
 ## STRESS_HOG_MAX, or when make is gone.
 STRESS_COUNT ?= 10
-STRESS_RUN ?= ^(TestReliability|TestPostgresPool|TestPostgresStale|TestPostgresTerminatedBackends|TestPostgresSlowDial|TestPostgresLostReply|TestBrokenConnections)
+STRESS_RUN ?= ^(TestReliability|TestPostgresPool|TestPostgresStale|TestPostgresTerminatedBackends|TestPostgresSlowDial|TestPostgresLostReply|TestBrokenConnections|TestProbe|TestFairQueue|TestPostgresLostCommit|TestReplicasFailover|TestLifetimeJitter|TestValidateIdleAfter)
 STRESS_HOG_MAX ?= 3h
 STRESS_OUT ?= $(CURDIR)/bench/out/stress
 stress:
