@@ -26,6 +26,8 @@ type lcServer struct {
 	// kill the one that ends a session by that id (run on another
 	// connection); param is the driver's placeholder.
 	backendID, kill string
+	// alive counts the sessions with a given id: 0 once kill took effect.
+	alive string
 	// setVar sets the per-checkout variable to the one argument, unsetVar
 	// clears it, getVar reads it ("" when unset).
 	setVar, unsetVar, getVar string
@@ -40,6 +42,7 @@ var lcServers = []lcServer{
 			return cfg
 		},
 		backendID: "SELECT pg_backend_pid()", kill: "SELECT pg_terminate_backend(?)",
+		alive:  "SELECT count(*) FROM pg_stat_activity WHERE pid = ?",
 		setVar: "SELECT set_config('app.tenant', $1, false)", unsetVar: "RESET app.tenant",
 		getVar: "SELECT coalesce(current_setting('app.tenant', true), '')",
 	},
@@ -55,6 +58,7 @@ var lcServers = []lcServer{
 			return dbm.Config{Driver: dbm.DriverMySQL, Host: "127.0.0.1", User: "root", Database: "test"}
 		},
 		backendID: "SELECT CONNECTION_ID()", kill: "KILL ?",
+		alive:  "SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
 		setVar: "SET @dbm_lifecycle_tenant = ?", unsetVar: "SET @dbm_lifecycle_tenant = NULL",
 		getVar: "SELECT coalesce(@dbm_lifecycle_tenant, '')",
 	},
@@ -300,7 +304,21 @@ func TestValidateIdleAfterReplacesDeadConn(t *testing.T) {
 				if _, err := admin.Exec(ctx, srv.kill, id); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(100 * time.Millisecond) // idle, and the server done with the session
+				// Idle past the threshold, and the server done with the
+				// session (however long a loaded machine takes to end it).
+				time.Sleep(100 * time.Millisecond)
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					var n int
+					if err := admin.Get(ctx, &n, srv.alive, id); err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("session %d still there 30s after %s", id, srv.kill)
+					}
+				}
 				c, err := m.DB().Conn(ctx)
 				if err != nil {
 					return err, m.Stats().IdleChecksFailed
