@@ -30,11 +30,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// requireEnv is the variable CI sets: with it, a missing MariaDB
-// installation fails the test instead of skipping it.
-const requireEnv = "DBM_REQUIRE_INTEGRATION"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/testsrv"
+)
 
 // startTimeout bounds mariadb-install-db and the server's start; generous,
 // for slow shared machines.
@@ -74,13 +72,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	install, err1 := exec.LookPath("mariadb-install-db")
 	server, err2 := lookServer()
 	if err := errors.Join(err1, err2); err != nil {
-		skipOrFail(t, "MariaDB server binaries (mariadb-install-db, mariadbd)", err)
+		testsrv.SkipOrFail(t, "MariaDB server binaries (mariadb-install-db, mariadbd)", err)
 	}
 	var runAs *user.User
 	var err error
 	if os.Geteuid() == 0 {
 		if runAs, err = user.Lookup("mysql"); err != nil {
-			skipOrFail(t, `OS user "mysql" (to run mariadbd as root)`, err)
+			testsrv.SkipOrFail(t, `OS user "mysql" (to run mariadbd as root)`, err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "dbm-mariadbtest-")
@@ -123,7 +121,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("mariadbtest: mariadb-install-db: %v\n%s", err, out)
 	}
 	for attempt := 1; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = testsrv.FreePort(); err != nil {
 			t.Fatalf("mariadbtest: %v", err)
 		}
 		if err = s.start(server, append(args, "--port="+strconv.Itoa(s.Port))); err == nil {
@@ -147,25 +145,16 @@ func (s *Server) start(bin string, args []string) error {
 	}
 	s.cmd, s.done = cmd, make(chan error, 1)
 	go func() { s.done <- cmd.Wait() }()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), 2*time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case werr := <-s.done:
-			s.cmd = nil
-			return fmt.Errorf("mariadbd exited (%v) before listening:\n%s", werr, s.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = s.stop()
-			return fmt.Errorf("mariadbd does not accept connections on port %d: %w\n%s", s.Port, err, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := testsrv.WaitListening(net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), startTimeout, s.done)
+	switch {
+	case err == nil:
+		return nil
+	case testsrv.IsExited(err):
+		s.cmd = nil
+	default:
+		_ = s.stop()
 	}
+	return fmt.Errorf("mariadbd: %w\n%s", err, s.Log())
 }
 
 // stop ends the server (SIGTERM: a clean shutdown), or kills it if it has
@@ -205,14 +194,6 @@ func lookServer() (string, error) {
 	return "", errors.New("mariadbd not in $PATH or /usr/sbin")
 }
 
-func skipOrFail(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s is required (%s=1) but not available: %v", what, requireEnv, err)
-	}
-	t.Skipf("SKIP: %s not available (%v); set %s=1 to make this a failure", what, err, requireEnv)
-}
-
 func chownTree(dir string, u *user.User) error {
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
@@ -225,15 +206,4 @@ func chownTree(dir string, u *user.User) error {
 		}
 		return os.Chown(path, uid, gid)
 	})
-}
-
-// freePort returns a 127.0.0.1 TCP port that nothing listened on a moment
-// ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/testsrv"
 )
 
 // BouncerBinEnv names the pgbouncer executable, overriding the search in
@@ -88,7 +90,7 @@ func StartBouncer(t testing.TB, host string, port int, cfg BouncerConfig) *Bounc
 	// The port was free when chosen, but someone may take it before
 	// PgBouncer binds it: try a few.
 	for attempt := 1; ; attempt++ {
-		if b.Port, err = freePort(); err != nil {
+		if b.Port, err = testsrv.FreePort(); err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
 		err = b.start(bin, runAs, host, port, cfg)
@@ -172,25 +174,16 @@ func (b *Bouncer) start(bin string, runAs *user.User, host string, port int, cfg
 	}
 	b.cmd, b.done = cmd, make(chan error, 1)
 	go func() { b.done <- cmd.Wait() }()
-	deadline := time.Now().Add(commandTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", b.Addr(), 2*time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case werr := <-b.done:
-			stderr, _ := os.ReadFile(out.Name())
-			return fmt.Errorf("exited (%v) before listening:\n%s\n%s", werr, stderr, b.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = b.stop()
-			return fmt.Errorf("%s does not accept connections: %w\n%s", b.Addr(), err, b.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	err = testsrv.WaitListening(b.Addr(), commandTimeout, b.done)
+	switch {
+	case err == nil:
+		return nil
+	case testsrv.IsExited(err):
+		stderr, _ := os.ReadFile(out.Name())
+		return fmt.Errorf("%w:\n%s\n%s", err, stderr, b.Log())
 	}
+	_ = b.stop()
+	return fmt.Errorf("%w\n%s", err, b.Log())
 }
 
 // stop ends PgBouncer: SIGTERM (immediate shutdown), then SIGKILL if it has

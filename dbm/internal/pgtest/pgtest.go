@@ -47,11 +47,13 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/testsrv"
 )
 
 // RequireEnv is the variable CI sets: with it, a missing PostgreSQL
 // installation fails the test instead of skipping it.
-const RequireEnv = "DBM_REQUIRE_INTEGRATION"
+const RequireEnv = testsrv.RequireEnv
 
 // BinDirEnv names a directory holding initdb and pg_ctl, overriding the
 // search.
@@ -170,10 +172,7 @@ func WithHBA(lines ...string) Option {
 
 func skipOrFail(t testing.TB, what string, err error) {
 	t.Helper()
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("%s is required (%s=1) but not available: %v", what, RequireEnv, err)
-	}
-	t.Skipf("SKIP: %s not available (%v); set %s=1 to make this a failure", what, err, RequireEnv)
+	testsrv.SkipOrFail(t, what, err)
 }
 
 // Server is a running throwaway PostgreSQL cluster.
@@ -312,7 +311,7 @@ func (s *Server) makeDir(t testing.TB) {
 func (s *Server) listen(t testing.TB) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := testsrv.FreePort()
 		if err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
@@ -368,18 +367,10 @@ func (s *Server) StartAgain() error {
 		return fmt.Errorf("pg_ctl start: %w\n%s\nserver log:\n%s", err, out, s.Log())
 	}
 	s.running = true
-	deadline := time.Now().Add(commandTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), 2*time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("server started but %s does not accept connections: %w\nserver log:\n%s", s.Addr(), err, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsrv.WaitListening(s.Addr(), commandTimeout, nil); err != nil {
+		return fmt.Errorf("server started but %w\nserver log:\n%s", err, s.Log())
 	}
+	return nil
 }
 
 // Ready reports whether the server accepts logins: it logs in as the
@@ -641,17 +632,6 @@ func versionOf(initdb string) int {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// freePort returns a 127.0.0.1 TCP port that nothing listened on a moment
-// ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomHex(n int) string {
