@@ -1,6 +1,7 @@
 package dbm
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -61,5 +62,52 @@ func TestParseLSN(t *testing.T) {
 		if _, err := parseLSN(s); err == nil {
 			t.Errorf("parseLSN(%q): want an error", s)
 		}
+	}
+}
+
+// TestAddStatsSumsEveryCounter fills every numeric field of a Stats (the
+// embedded DBStats included) with a different value and checks that
+// addStats carries each into the cluster's sum: a counter added to Stats
+// but forgotten in addStats would read zero for a cluster.
+func TestAddStatsSumsEveryCounter(t *testing.T) {
+	var p Stats
+	p.ErrorsByClass = map[string]uint64{"timeout": 3}
+	p.AcquireWait = AcquireHistogram{Bounds: acquireBounds[:], Counts: make([]uint64, len(acquireBounds)+1), Count: 2, Sum: 5}
+	p.AcquireWait.Counts[1] = 2
+	var numeric []string
+	var fill func(v reflect.Value, prefix string)
+	n := int64(0)
+	fill = func(v reflect.Value, prefix string) {
+		for i := range v.NumField() {
+			f, sf := v.Field(i), v.Type().Field(i)
+			switch f.Kind() {
+			case reflect.Struct:
+				if sf.Anonymous {
+					fill(f, prefix)
+				}
+			case reflect.Int, reflect.Int64:
+				n++
+				f.SetInt(n)
+				numeric = append(numeric, prefix+sf.Name)
+			case reflect.Uint64:
+				n++
+				f.SetUint(uint64(n))
+				numeric = append(numeric, prefix+sf.Name)
+			}
+		}
+	}
+	fill(reflect.ValueOf(&p).Elem(), "")
+	s := Stats{ErrorsByClass: map[string]uint64{}}
+	addStats(&s, &p)
+	addStats(&s, &p)
+	sv, pv := reflect.ValueOf(s), reflect.ValueOf(p)
+	for _, name := range numeric {
+		got, want := sv.FieldByName(name), pv.FieldByName(name)
+		if got.Kind() == reflect.Uint64 && got.Uint() != 2*want.Uint() || got.Kind() != reflect.Uint64 && got.Int() != 2*want.Int() {
+			t.Errorf("%s = %v after adding %v twice: addStats leaves it out", name, got, want)
+		}
+	}
+	if s.ErrorsByClass["timeout"] != 6 || s.AcquireWait.Count != 4 || s.AcquireWait.Sum != 10 || s.AcquireWait.Counts[1] != 4 {
+		t.Errorf("ErrorsByClass %v, AcquireWait %+v: not summed", s.ErrorsByClass, s.AcquireWait)
 	}
 }
