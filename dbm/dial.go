@@ -87,7 +87,9 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // probeDial is the prober's connection attempt: the driver's own
 // connector, bounded by ctx (ConnectTimeout), the connection closed at
 // once. It is counted in attempts but does not report to the prober, which
-// records its own verdict.
+// records its own verdict. With lib/pq, the connection's dialer tells the
+// dialWatch in ctx (see watchOf) when the connection is made and when the
+// server first sends bytes.
 func (c *dialConnector) probeDial(ctx context.Context) error {
 	c.attempts.Add(1)
 	conn, err := c.Connector.Connect(ctx)
@@ -153,7 +155,8 @@ func newDialConnector(driverName, dsn string, timeout time.Duration) (*dialConne
 		}
 	}
 	dc := &dialConnector{Connector: c, timeout: timeout}
-	dc.probe = newProber(dc.probeDial, timeout)
+	_, watched := c.(*pqConnector) // its dialer tells a probe how far it got
+	dc.probe = newProber(dc.probeDial, watched, timeout)
 	return dc, nil
 }
 

@@ -5,19 +5,24 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // How the manager fails fast while the database is down (see prober and
 // docs/reliability.md#fail-fast).
 const (
-	// downWait is the least a caller waits for a probe's verdict, from
-	// the probe's start, while the database is down, before it gets
-	// [ErrConnection]; it waits up to twice the time a connection took to
-	// make lately, if that is longer (so that a probe to a database that
-	// is back can get through), never longer than ConnectTimeout. A
-	// refused probe ends much sooner: the caller then has its answer at
-	// once.
+	// downWait is how long, from its arrival, a caller waits for a
+	// probe's verdict while the database is down before it gets
+	// [ErrConnection]. A refused probe ends much sooner: the caller then
+	// has its answer at once. A black hole (no answer at all) fails it
+	// after downWait. Only a server that is there waits it longer (see
+	// prober.thereLocked): a probe slow only because the server is busy
+	// starting (it forks a process per connection) must not fail calls to
+	// a database that is back. Pools whose dials the manager cannot see
+	// into (drivers other than lib/pq) wait as before: at least downWait,
+	// up to twice the time a connection took to make lately (see
+	// slowPatience).
 	downWait = 10 * time.Millisecond
 	// probeFirstPause is the prober's first pause after the database was
 	// found down; each probe that fails doubles it, up to probeMaxPause.
@@ -41,11 +46,12 @@ const (
 // out, the server starting up or shutting down), not because the caller's
 // context ended, marks the database down; any connection made marks it up.
 // While it is down, a caller that wants a connection (see
-// [Manager.takePermit]) does not dial: it waits at most downWait for the
-// verdict of the probe under way, or of one it kicks off when none has run
-// for probeKickGap, and gets an error matching [ErrConnection] unless that
-// probe got through. Without callers, a loop probes with a pause that
-// doubles from probeFirstPause to probeMaxPause. Probes run one at a time
+// [Manager.takePermit]) does not dial: it waits for the verdict of the
+// probe under way, or of one it kicks off when none has run for
+// probeKickGap, at most downWait from its arrival unless the server is
+// there (see thereLocked), and gets an error matching [ErrConnection]
+// unless that probe got through. Without callers, a loop probes with a
+// pause that doubles from probeFirstPause to probeMaxPause. Probes run one at a time
 // (the loop makes them all), so a returning server meets one connection
 // attempt, then the pool's, never one per caller.
 //
@@ -53,12 +59,18 @@ const (
 // is safe on nil.
 type prober struct {
 	dial func(ctx context.Context) error // one connection attempt, closed at once
+	// watched: dial tells the dialWatch that watchOf finds in its context
+	// how far the attempt got (lib/pq's dialer does, see pqDialer).
+	// Without it, the slower patience applies (slowPatience).
+	watched bool
 	// timeout bounds a probe (Config.ConnectTimeout).
 	timeout time.Duration
 	now     func() time.Time
 
 	down      atomic.Bool
 	dialTime  atomic.Int64  // a recent successful connection's duration, smoothed; nanoseconds
+	connected atomic.Int64  // the number (started) of the last probe whose connection was made
+	heard     atomic.Int64  // the number (started) of the last probe the server sent bytes to
 	probes    atomic.Uint64 // probes made
 	fastFails atomic.Uint64 // calls failed fast while down
 
@@ -70,6 +82,8 @@ type prober struct {
 	startedAt time.Time  // when the last one began
 	endedNum  int64      // the number (started) of the last probe that ended
 	ended     time.Time  // when the last probe ended
+	answered  bool       // the server answered the last probe: refused it or sent it bytes
+	heardEnd  time.Time  // when the last probe the server sent bytes to ended
 	verdict   chan struct{}
 	loop      bool // the probe loop runs
 	closed    bool
@@ -81,8 +95,11 @@ type prober struct {
 	cancelBase context.CancelFunc
 }
 
-func newProber(dial func(ctx context.Context) error, timeout time.Duration) *prober {
-	p := &prober{dial: dial, timeout: timeout, now: time.Now, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+// newProber makes the prober of a pool whose connection attempts are made
+// by dial; watched: dial reports to the dialWatch in its context (see
+// prober.watched).
+func newProber(dial func(ctx context.Context) error, watched bool, timeout time.Duration) *prober {
+	p := &prober{dial: dial, watched: watched, timeout: timeout, now: time.Now, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	p.base, p.cancelBase = context.WithCancel(context.Background())
 	return p
 }
@@ -117,6 +134,7 @@ func (p *prober) dialed(err error, callerEnded bool, took time.Duration) {
 		return
 	}
 	p.since = p.now()
+	p.answered = wasRefused(err)
 	p.down.Store(true)
 	if !p.loop {
 		p.loop = true
@@ -147,8 +165,10 @@ func (p *prober) tookToConnect(d time.Duration) {
 	}
 }
 
-// patience is how long a caller waits for a probe's verdict (see downWait).
-func (p *prober) patience() time.Duration {
+// slowPatience is how long, from the later of the probe's start and its
+// own arrival, a caller waits for a probe's verdict when the prober cannot
+// see how far a probe got (see downWait).
+func (p *prober) slowPatience() time.Duration {
 	return min(max(downWait, 2*time.Duration(p.dialTime.Load())), p.timeout)
 }
 
@@ -223,7 +243,7 @@ func (p *prober) probeOnce() bool {
 	p.startedAt = p.now()
 	p.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(p.base, p.timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(p.base, dialWatchKey{}, probeWatch{p, num}), p.timeout)
 	p.probes.Add(1)
 	start := p.now()
 	err := p.dial(ctx)
@@ -238,6 +258,11 @@ func (p *prober) probeOnce() bool {
 	p.running = false
 	p.ended = p.now()
 	p.endedNum = num
+	heard := p.heard.Load() == num
+	p.answered = heard || wasRefused(err)
+	if heard {
+		p.heardEnd = p.ended
+	}
 	up := err == nil || !p.down.Load()
 	if up {
 		p.markUpLocked()
@@ -262,11 +287,10 @@ func (p *prober) endVerdictLocked() {
 // must come from a probe begun after the call arrived (an older one may
 // have been refused just before the server came back): the call kicks
 // one when none is under way (the loop keeps probeKickGap after the last)
-// and waits for it at most its patience (see downWait), from the later of
-// the probe's start and the call's arrival.
+// and waits for it at most downWait from its arrival, or longer while the
+// server is there (see waitLocked).
 func (p *prober) admit(ctx context.Context) *databaseDown {
-	patience := p.patience()
-	start := p.now()
+	arrival := p.now()
 	arrived := int64(-1)
 	for {
 		p.mu.Lock()
@@ -282,16 +306,13 @@ func (p *prober) admit(ctx context.Context) *databaseDown {
 		case p.endedNum > arrived || p.closed:
 			// A probe begun since the call arrived says down.
 		case p.running:
-			// From the later of the probe's start and the call's
-			// arrival: a probe that is slow because the server is only
-			// now coming up may still get through.
-			wait = patience - min(p.now().Sub(p.startedAt), p.now().Sub(start))
+			wait = p.waitLocked(arrival, false)
 		default:
 			select {
 			case p.kick <- struct{}{}:
 			default:
 			}
-			wait = probeKickGap + patience
+			wait = p.waitLocked(arrival, true)
 		}
 		if wait <= 0 {
 			return p.failLocked()
@@ -307,6 +328,11 @@ func (p *prober) admit(ctx context.Context) *databaseDown {
 			t.Stop()
 			continue
 		case <-t.C:
+			if p.watched {
+				// The probe under way may have found the server
+				// there meanwhile: waitLocked says.
+				continue
+			}
 		case <-ctx.Done():
 			t.Stop()
 		}
@@ -318,6 +344,77 @@ func (p *prober) admit(ctx context.Context) *databaseDown {
 		return p.failLocked()
 	}
 }
+
+// waitLocked is how much longer a call that arrived at arrival waits for
+// the verdict of the probe under way, or (kicked) of the one it has just
+// kicked off. While the server is there (thereLocked), until the probe
+// ends; otherwise until downWait after its arrival, or after the next
+// probe may begin when the last one the server answered with bytes (such
+// as "the database system is starting up") ended since.
+func (p *prober) waitLocked(arrival time.Time, kicked bool) time.Duration {
+	now := p.now()
+	switch {
+	case p.thereLocked():
+		return p.timeout - now.Sub(p.startedAt)
+	case p.watched:
+		from := arrival
+		if next := p.heardEnd.Add(probeKickGap); next.After(from) {
+			from = next
+		}
+		return downWait - now.Sub(from)
+	case kicked:
+		return probeKickGap + p.slowPatience()
+	}
+	// From the later of the probe's start and the call's arrival: a probe
+	// that is slow because the server is only now coming up may still get
+	// through.
+	return p.slowPatience() - min(now.Sub(p.startedAt), now.Sub(arrival))
+}
+
+// thereLocked reports whether the probe under way is talking to a server
+// that is there, if slow: the server has sent bytes on its connection, or
+// the connection is made and the server answered the probe before
+// (refused it, or sent it bytes: a server that stopped and is starting
+// again). A black hole answers nothing, ever, although its connections
+// may be made (a hung server's, or a proxy's).
+func (p *prober) thereLocked() bool {
+	if !p.watched || !p.running {
+		return false
+	}
+	n := p.started
+	return p.heard.Load() == n || (p.answered && p.connected.Load() == n)
+}
+
+// wasRefused reports whether a connection attempt was refused: the server's
+// host answered, with no server listening.
+func wasRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// dialWatch is told by the dialer of a probe's connection how far the
+// attempt got (see prober.thereLocked).
+type dialWatch interface {
+	connected() // the connection (TCP or Unix socket) is made
+	answered()  // the server has sent bytes on it
+}
+
+// dialWatchKey is the context key of a probe's connection attempt: its
+// value is the attempt's dialWatch (see watchOf).
+type dialWatchKey struct{}
+
+// watchOf is the dialWatch of a probe's connection attempt; nil for the
+// pool's own dials.
+func watchOf(ctx context.Context) dialWatch {
+	w, _ := ctx.Value(dialWatchKey{}).(dialWatch)
+	return w
+}
+
+// probeWatch is the dialWatch of probe num.
+type probeWatch struct {
+	p   *prober
+	num int64
+}
+
+func (w probeWatch) connected() { w.p.connected.Store(w.num) }
+func (w probeWatch) answered()  { w.p.heard.Store(w.num) }
 
 // failLocked counts a call failed fast and returns its cause; it unlocks
 // p.mu.
