@@ -14,16 +14,18 @@ import (
 const (
 	// downWait is how long, from its arrival, a caller waits for a
 	// probe's verdict while the database is down before it gets
-	// [ErrConnection]. A refused probe ends much sooner: the caller then
-	// has its answer at once. A black hole (no answer at all) fails it
-	// after downWait. Only a server that is there waits it longer (see
-	// prober.thereLocked): a probe slow only because the server is busy
-	// starting (it forks a process per connection) must not fail calls to
-	// a database that is back. Pools whose dials the manager cannot see
-	// into (drivers other than lib/pq) wait as before: at least downWait,
-	// up to twice the time a connection took to make lately (see
-	// slowPatience).
-	downWait = 10 * time.Millisecond
+	// [ErrConnection]: the goal is an answer within 10ms, and the timer's
+	// wake-up and the call's own work take up to a millisecond of it on a
+	// machine that is not overloaded. A refused probe ends much sooner:
+	// the caller then has its answer at once. A black hole (no answer at
+	// all) fails it after downWait. Only a server that is there makes it
+	// wait longer (see prober.thereLocked): a probe slow only because the
+	// server is busy starting (it forks a process per connection) must not
+	// fail calls to a database that is back. Pools whose dials the manager
+	// cannot see into (drivers other than lib/pq) wait as before: at least
+	// downWait, up to twice the time a connection took to make lately
+	// (see slowPatience).
+	downWait = 9 * time.Millisecond
 	// probeFirstPause is the prober's first pause after the database was
 	// found down; each probe that fails doubles it, up to probeMaxPause.
 	probeFirstPause = 10 * time.Millisecond
