@@ -387,9 +387,12 @@ func (p *prober) thereLocked() bool {
 	return p.heard.Load() == n || (p.answered && p.connected.Load() == n)
 }
 
-// wasRefused reports whether a connection attempt was refused: the server's
-// host answered, with no server listening.
-func wasRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+// wasRefused reports whether a connection attempt was refused: the
+// server's host answered, with no server listening (on a Unix socket, the
+// socket's file may be gone instead).
+func wasRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
 
 // dialWatch is told by the dialer of a probe's connection how far the
 // attempt got (see prober.thereLocked).

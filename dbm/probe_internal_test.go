@@ -283,3 +283,22 @@ func TestPQDialerWatchesProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestWasRefused: the failures that say the server's host answered.
+func TestWasRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", refusedErr, true},
+		{"unix socket gone", &dialError{err: &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)}}, true},
+		{"timed out", timedOutErr, false},
+		{"unreachable", &dialError{err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}}, false},
+		{"none", nil, false},
+	} {
+		if got := wasRefused(tc.err); got != tc.want {
+			t.Errorf("%s: wasRefused = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
