@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dbmanager-go/dbmanager/dbm/internal/dialwatch"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 )
 
@@ -87,9 +88,9 @@ func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // probeDial is the prober's connection attempt: the driver's own
 // connector, bounded by ctx (ConnectTimeout), the connection closed at
 // once. It is counted in attempts but does not report to the prober, which
-// records its own verdict. With lib/pq, the connection's dialer tells the
-// dialWatch in ctx (see watchOf) when the connection is made and when the
-// server first sends bytes.
+// records its own verdict. With lib/pq (and pgx with package dbmpgx), the
+// connection's dialer tells the [dialwatch.Watch] in ctx when the
+// connection is made and when the server first sends bytes.
 func (c *dialConnector) probeDial(ctx context.Context) error {
 	c.attempts.Add(1)
 	conn, err := c.Connector.Connect(ctx)
@@ -137,9 +138,20 @@ func dialTimedOut(err error) bool {
 // would, and wraps it.
 func newDialConnector(driverName, dsn string, timeout time.Duration) (*dialConnector, error) {
 	var c driver.Connector
-	if driverName == DriverPostgres {
+	watched := true // the connector's dials tell a probe how far they got (see prober.watched)
+	switch {
+	case driverName == DriverPostgres:
 		c = newPQConnector(dsn)
-	} else {
+	case driverName == DriverPgx && dialwatch.Pgx != nil:
+		var err error
+		if c, err = dialwatch.Pgx(dsn); err == nil {
+			break
+		}
+		// A DSN pgx cannot parse: pgx's own connector reports it on
+		// each connection, as it does without package dbmpgx.
+		fallthrough
+	default:
+		watched = false
 		probe, err := sql.Open(driverName, dsn) // opens no connection
 		if err != nil {
 			return nil, err
@@ -155,7 +167,6 @@ func newDialConnector(driverName, dsn string, timeout time.Duration) (*dialConne
 		}
 	}
 	dc := &dialConnector{Connector: c, timeout: timeout}
-	_, watched := c.(*pqConnector) // its dialer tells a probe how far it got
 	dc.probe = newProber(dc.probeDial, watched, timeout)
 	return dc, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/dialwatch"
 )
 
 // lib/pq honours a caller's context only by asking the server to cancel
@@ -179,10 +181,8 @@ func (d *pqDialer) DialContext(ctx context.Context, network, addr string) (net.C
 	if err != nil {
 		return nil, err
 	}
-	if w := watchOf(d.connecting); w != nil {
-		// A probe's connection (see prober.thereLocked).
-		w.connected()
-		c = &answeringConn{Conn: c, answered: w.answered}
+	if w := dialwatch.From(d.connecting); w != nil {
+		c = dialwatch.Dialed(c, w) // a probe's connection (see prober.thereLocked)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -194,25 +194,6 @@ func (d *pqDialer) DialContext(ctx context.Context, network, addr string) (net.C
 	d.conn = c
 	d.watch = context.AfterFunc(d.connecting, func() { _ = c.SetDeadline(longAgo) })
 	return c, nil
-}
-
-// answeringConn is the socket of a probe's connection attempt: the first
-// read that gets bytes from the server calls answered, which tells the
-// prober that the server is there (a black hole sends nothing), so that
-// callers wait for the attempt to end instead of failing fast. The pool's
-// own sockets are not wrapped.
-type answeringConn struct {
-	net.Conn
-	answered func() // nil once called
-}
-
-func (c *answeringConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 0 && c.answered != nil {
-		c.answered()
-		c.answered = nil
-	}
-	return n, err
 }
 
 // connected ends the watch on the connecting context and reports whether

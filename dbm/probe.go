@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/dialwatch"
 )
 
 // How the manager fails fast while the database is down (see prober and
@@ -61,9 +63,10 @@ const (
 // is safe on nil.
 type prober struct {
 	dial func(ctx context.Context) error // one connection attempt, closed at once
-	// watched: dial tells the dialWatch that watchOf finds in its context
-	// how far the attempt got (lib/pq's dialer does, see pqDialer).
-	// Without it, the slower patience applies (slowPatience).
+	// watched: dial tells the [dialwatch.Watch] in its context how far
+	// the attempt got (lib/pq's dialer does, see pqDialer, and pgx's
+	// with package dbmpgx). Without it, the slower patience applies
+	// (slowPatience).
 	watched bool
 	// timeout bounds a probe (Config.ConnectTimeout).
 	timeout time.Duration
@@ -98,8 +101,8 @@ type prober struct {
 }
 
 // newProber makes the prober of a pool whose connection attempts are made
-// by dial; watched: dial reports to the dialWatch in its context (see
-// prober.watched).
+// by dial; watched: dial reports to the [dialwatch.Watch] in its context
+// (see prober.watched).
 func newProber(dial func(ctx context.Context) error, watched bool, timeout time.Duration) *prober {
 	p := &prober{dial: dial, watched: watched, timeout: timeout, now: time.Now, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	p.base, p.cancelBase = context.WithCancel(context.Background())
@@ -245,7 +248,7 @@ func (p *prober) probeOnce() bool {
 	p.startedAt = p.now()
 	p.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.WithValue(p.base, dialWatchKey{}, probeWatch{p, num}), p.timeout)
+	ctx, cancel := context.WithTimeout(dialwatch.With(p.base, probeWatch{p, num}), p.timeout)
 	p.probes.Add(1)
 	start := p.now()
 	err := p.dial(ctx)
@@ -394,32 +397,14 @@ func wasRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
-// dialWatch is told by the dialer of a probe's connection how far the
-// attempt got (see prober.thereLocked).
-type dialWatch interface {
-	connected() // the connection (TCP or Unix socket) is made
-	answered()  // the server has sent bytes on it
-}
-
-// dialWatchKey is the context key of a probe's connection attempt: its
-// value is the attempt's dialWatch (see watchOf).
-type dialWatchKey struct{}
-
-// watchOf is the dialWatch of a probe's connection attempt; nil for the
-// pool's own dials.
-func watchOf(ctx context.Context) dialWatch {
-	w, _ := ctx.Value(dialWatchKey{}).(dialWatch)
-	return w
-}
-
-// probeWatch is the dialWatch of probe num.
+// probeWatch is the [dialwatch.Watch] of probe num.
 type probeWatch struct {
 	p   *prober
 	num int64
 }
 
-func (w probeWatch) connected() { w.p.connected.Store(w.num) }
-func (w probeWatch) answered()  { w.p.heard.Store(w.num) }
+func (w probeWatch) Connected() { w.p.connected.Store(w.num) }
+func (w probeWatch) Answered()  { w.p.heard.Store(w.num) }
 
 // failLocked counts a call failed fast and returns its cause; it unlocks
 // p.mu.

@@ -2,14 +2,20 @@ package dbm
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/dialwatch"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/memdriver"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/testsrv"
 )
 
 // The prober's patience rule, on a fake clock: the clock moves only when
@@ -58,12 +64,12 @@ func scriptedProber(t *testing.T, clk *lockedClock, script ...fakeProbe) (p *pro
 			return errors.New("test: no more probes in the script")
 		}
 		s := script[n-1]
-		if w := watchOf(ctx); w != nil {
+		if w := dialwatch.From(ctx); w != nil {
 			if s.connect {
-				w.connected()
+				w.Connected()
 			}
 			if s.answer {
-				w.answered()
+				w.Answered()
 			}
 		}
 		begun <- n
@@ -223,14 +229,14 @@ func TestProbeServerThere(t *testing.T) {
 	})
 }
 
-// recordingWatch is a dialWatch that records what it was told.
+// recordingWatch is a dialwatch.Watch that records what it was told.
 type recordingWatch struct {
 	mu          sync.Mutex
 	conn, bytes bool
 }
 
-func (w *recordingWatch) connected() { w.mu.Lock(); w.conn = true; w.mu.Unlock() }
-func (w *recordingWatch) answered()  { w.mu.Lock(); w.bytes = true; w.mu.Unlock() }
+func (w *recordingWatch) Connected() { w.mu.Lock(); w.conn = true; w.mu.Unlock() }
+func (w *recordingWatch) Answered()  { w.mu.Lock(); w.bytes = true; w.mu.Unlock() }
 
 func (w *recordingWatch) seen() (connected, answered bool) {
 	w.mu.Lock()
@@ -238,7 +244,7 @@ func (w *recordingWatch) seen() (connected, answered bool) {
 	return w.conn, w.bytes
 }
 
-// TestPQDialerWatchesProbes: lib/pq's dialer tells a probe's dialWatch
+// TestPQDialerWatchesProbes: lib/pq's dialer tells a probe's Watch
 // that its connection is made, and that the server sent bytes only once
 // it has: a listener that accepts and stays silent (a black hole's proxy,
 // a hung server) is connected but has not answered; one that writes a
@@ -249,29 +255,11 @@ func TestPQDialerWatchesProbes(t *testing.T) {
 		reply []byte
 	}{{"silent", nil}, {"answers", []byte("E")}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			done := make(chan struct{})
-			defer close(done)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				if tc.reply != nil {
-					_, _ = c.Write(tc.reply)
-				}
-				<-done
-			}()
-			addr := ln.Addr().(*net.TCPAddr)
+			port := testsrv.FakeServer(t, tc.reply)
 			rec := &recordingWatch{}
-			ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), dialWatchKey{}, dialWatch(rec)), 200*time.Millisecond)
+			ctx, cancel := context.WithTimeout(dialwatch.With(context.Background(), rec), 200*time.Millisecond)
 			defer cancel()
-			c := newPQConnector("host=127.0.0.1 port=" + strconv.Itoa(addr.Port) + " user=u dbname=d sslmode=disable")
+			c := newPQConnector("host=127.0.0.1 port=" + strconv.Itoa(port) + " user=u dbname=d sslmode=disable")
 			if conn, err := c.Connect(ctx); err == nil {
 				_ = conn.Close()
 				t.Fatal("Connect to a fake server succeeded")
@@ -300,5 +288,38 @@ func TestWasRefused(t *testing.T) {
 		if got := wasRefused(tc.err); got != tc.want {
 			t.Errorf("%s: wasRefused = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestDialConnectorWatchedDrivers: the probes of lib/pq and, with package
+// dbmpgx (dialwatch.Pgx), pgx are watched; a DSN that pgx's connector
+// cannot parse falls back to what New does without dbmpgx (here, where
+// pgx is not registered, sql.Open's error), and other drivers keep the
+// old patience.
+func TestDialConnectorWatchedDrivers(t *testing.T) {
+	old := dialwatch.Pgx
+	t.Cleanup(func() { dialwatch.Pgx = old })
+	fake := &closingConnector{}
+	dialwatch.Pgx = func(string) (driver.Connector, error) { return fake, nil }
+	for _, tc := range []struct {
+		driver, dsn string
+		watched     bool
+	}{
+		{DriverPostgres, "host=127.0.0.1 sslmode=disable", true},
+		{DriverPgx, "postgres://127.0.0.1/?sslmode=disable", true},
+		{memdriver.Name, "1", false},
+	} {
+		dc, err := newDialConnector(tc.driver, tc.dsn, time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.driver, err)
+		}
+		if dc.probe.watched != tc.watched {
+			t.Errorf("%s: probes watched %v, want %v", tc.driver, dc.probe.watched, tc.watched)
+		}
+		_ = dc.Close()
+	}
+	dialwatch.Pgx = func(string) (driver.Connector, error) { return nil, errors.New("cannot parse") }
+	if _, err := newDialConnector(DriverPgx, "::", time.Second); err == nil || !strings.Contains(err.Error(), "unknown driver") {
+		t.Errorf("pgx's connector failed: %v, want sql.Open's own error (pgx is not registered here)", err)
 	}
 }

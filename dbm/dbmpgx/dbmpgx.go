@@ -8,18 +8,52 @@
 // Package dbm does not import pgx (programs on another driver do not compile
 // it); without this package, CopyFrom on pgx falls back to multi-row
 // INSERT statements, which are correct but several times slower.
+//
+// It also gives [dbm.New] a pgx connector whose connection attempts tell
+// the manager's prober how far they got (the connection made, the server's
+// first bytes), so that while the database is down, calls fail fast within
+// 10ms behind a black hole and still wait for a server that is starting
+// (see docs/reliability.md, "Fail fast while the database is down").
 package dbmpgx
 
 import (
 	"context"
+	"database/sql/driver"
+	"net"
 
 	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"; its *stdlib.Conn has Conn() *pgx.Conn
+	"github.com/jackc/pgx/v5/stdlib" // registers "pgx"; its *stdlib.Conn has Conn() *pgx.Conn
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/copyhook"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/dialwatch"
 )
 
-func init() { copyhook.Pgx = copyFrom }
+func init() {
+	copyhook.Pgx = copyFrom
+	dialwatch.Pgx = watchedConnector
+}
+
+// watchedConnector is pgx's connector for dsn, as stdlib's OpenConnector
+// would make, with a DialFunc that tells the [dialwatch.Watch] in the
+// context of a connection attempt (a prober's) how far it got.
+func watchedConnector(dsn string) (driver.Connector, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if w := dialwatch.From(ctx); w != nil {
+			c = dialwatch.Dialed(c, w)
+		}
+		return c, nil
+	}
+	return stdlib.GetConnector(*cfg), nil
+}
 
 // copyFrom runs pgx's CopyFrom (the binary COPY protocol) on the pgx
 // connection under the database/sql connection conn, inside whatever

@@ -1,7 +1,8 @@
 // Package testsrv holds what the packages that start throwaway servers for
 // tests (pgtest, mariadbtest) share: a free port, waiting for a server to
 // listen, and skipping a test without the server's binaries unless CI
-// requires them.
+// requires them; and a fake server that answers a connection or stays
+// silent (FakeServer), for the tests of what a dialer sees.
 package testsrv
 
 import (
@@ -72,4 +73,33 @@ func WaitListening(addr string, timeout time.Duration, exited <-chan error) erro
 func IsExited(err error) bool {
 	var e *ExitedError
 	return errors.As(err, &e)
+}
+
+// FakeServer listens on a free 127.0.0.1 port, accepts one connection,
+// writes reply on it (nothing when reply is nil: a black hole's proxy, a
+// hung server) and holds it open until the test ends. It returns the port.
+func FakeServer(t testing.TB, reply []byte) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	served := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		_ = ln.Close()
+		<-served
+	})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(reply)
+		<-done
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
