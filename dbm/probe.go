@@ -87,7 +87,7 @@ type prober struct {
 	startedAt time.Time  // when the last one began
 	endedNum  int64      // the number (started) of the last probe that ended
 	ended     time.Time  // when the last probe ended
-	answered  bool       // the server answered the last probe: refused it or sent it bytes
+	answered  bool       // the server answered the last probe (refused it or sent it bytes), or refused the dial that marked it down
 	heardEnd  time.Time  // when the last probe the server sent bytes to ended
 	verdict   chan struct{}
 	loop      bool // the probe loop runs
