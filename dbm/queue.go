@@ -135,10 +135,10 @@ func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}
 	start := m.obs.now()
-	err := m.takePermit(ctx, op, q)
+	waited, err := m.permit(ctx, op, q)
 	end := m.obs.now()
 	m.obs.acquirer.TraceAcquire(ctx, top,
-		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err), Waited: waited})
 	if err != nil || m.obs.releaser == nil {
 		return connUse{}, err
 	}
@@ -147,9 +147,16 @@ func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 
 // takePermit is enter without tracing.
 func (m *Manager) takePermit(ctx context.Context, op, q string) error {
+	_, err := m.permit(ctx, op, q)
+	return err
+}
+
+// permit is takePermit that also reports whether the caller had to wait
+// for its turn (no permit was free at once), for [TraceResult.Waited].
+func (m *Manager) permit(ctx context.Context, op, q string) (waited bool, err error) {
 	if m.probe.isDown() {
 		if err := m.downErr(ctx, op, q); err != nil {
-			return err
+			return false, err
 		}
 	}
 	cq := m.queue
@@ -158,9 +165,9 @@ func (m *Manager) takePermit(ctx context.Context, op, q string) error {
 	}
 	if cq.sem.TryAcquire(1) {
 		cq.hist.observe(0)
-		return nil
+		return false, nil
 	}
-	return m.waitPermit(ctx, op, q)
+	return true, m.waitPermit(ctx, op, q)
 }
 
 // waitPermit waits its turn for a permit, at most Config.AcquireTimeout

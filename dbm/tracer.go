@@ -93,6 +93,13 @@ type TraceResult struct {
 	Class Class
 	// Committed reports, for [TraceTx], whether the transaction committed.
 	Committed bool
+	// Waited reports, for [AcquireTracer.TraceAcquire], whether the caller
+	// had to wait for its turn at a connection: none was free at once in
+	// the manager's fair queue (or, for a pool without a queue, the wait
+	// was database/sql's, which does not tell: always true there). When it
+	// is false, Duration is only the time taken to take the free one (and,
+	// for a write, to open a new connection when the pool had no idle one).
+	Waited bool
 }
 
 // WithTracer sets a [Tracer] for every statement and transaction of the
