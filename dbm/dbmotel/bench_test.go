@@ -118,7 +118,7 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 	q := "SELECT name FROM " + tbl + " WHERE id = ?"
 	b.ReportAllocs()
 	i := 0
-	cpu := cpuTime()
+	cpu, user := cpuTime(), userTime()
 	for b.Loop() {
 		var name string
 		if err := m.Get(ctx, &name, q, i%100); err != nil {
@@ -131,5 +131,8 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 	// varies far less than the time on a shared machine.
 	if end := cpuTime(); cpu >= 0 && end >= cpu && b.N > 0 {
 		b.ReportMetric(float64(end-cpu)/float64(b.N), "cpu-ns/op")
+	}
+	if end := userTime(); user >= 0 && end >= user && b.N > 0 {
+		b.ReportMetric(float64(end-user)/float64(b.N), "user-ns/op")
 	}
 }
