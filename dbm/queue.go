@@ -136,7 +136,10 @@ func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 	}
 	start := m.obs.now()
 	waited, err := m.permit(ctx, op, q)
-	end := m.obs.now()
+	end := start // a permit free at once: no wait, and no second clock reading
+	if waited || err != nil {
+		end = m.obs.now()
+	}
 	m.obs.acquirer.TraceAcquire(ctx, top,
 		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err), Waited: waited})
 	if err != nil || m.obs.releaser == nil {

@@ -97,8 +97,9 @@ type TraceResult struct {
 	// had to wait for its turn at a connection: none was free at once in
 	// the manager's fair queue (or, for a pool without a queue, the wait
 	// was database/sql's, which does not tell: always true there). When it
-	// is false, Duration is only the time taken to take the free one (and,
-	// for a write, to open a new connection when the pool had no idle one).
+	// is false, Duration is 0 for a call that takes its turn only (as in
+	// [Stats].AcquireWait), and for a write, which then takes a connection
+	// of its own, the time that took (opening one when none was idle).
 	Waited bool
 }
 

@@ -318,6 +318,11 @@ func TestAcquireTracerWaited(t *testing.T) {
 		if e := rec.acquires[i]; e.op.Name != w.name || e.res.Waited != w.waited {
 			t.Errorf("acquire %d = %s waited %v, want %s waited %v", i, e.op.Name, e.res.Waited, w.name, w.waited)
 		}
+		// A turn had at once is no wait: 0, without reading the clock
+		// again; a wait lasts until the holder gave the connection back.
+		if e := rec.acquires[i]; (e.res.Duration == 0) == w.waited {
+			t.Errorf("acquire %d (%s, waited %v): duration %v", i, e.op.Name, w.waited, e.res.Duration)
+		}
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Error(err)
