@@ -18,8 +18,9 @@ import (
 // InUse) and db.client.connection.max (MaxOpenConnections; 0 means no
 // limit), and db.client.connection.pending_requests, the callers waiting
 // for a connection now (between [Tracer.TraceAcquireStart] and
-// [Tracer.TraceAcquire]: an atomic counter, not a measurement per call). Call it once m exists, with the manager that has t as its
-// tracer; Unregister the result before closing m. A nil m is a
+// [Tracer.TraceAcquire]: an atomic counter, not a measurement per call).
+// Call it once m exists, with the manager that has t as its tracer;
+// Unregister the result before closing m. A nil m is a
 // [*dbm.ArgumentError].
 func (t *Tracer) ObservePool(m *dbm.Manager) (metric.Registration, error) {
 	if m == nil {
