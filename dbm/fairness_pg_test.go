@@ -70,16 +70,19 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 	raw.SetMaxOpenConns(pool)
 	raw.SetMaxIdleConns(pool)
 
+	var rawHold holdTimes // from Conn's return to Close's, as rec's ReleaseTracer times the manager's
 	rawCall := func(ctx context.Context, key int) (time.Duration, error) {
 		start := time.Now()
 		conn, err := raw.Conn(ctx)
-		ttc := time.Since(start)
+		got := time.Now()
 		if err != nil {
 			return 0, err
 		}
-		defer conn.Close()
 		var v string
-		return ttc, conn.QueryRowContext(ctx, query, key).Scan(&v)
+		err = conn.QueryRowContext(ctx, query, key).Scan(&v)
+		_ = conn.Close()
+		rawHold.add(time.Since(got))
+		return got.Sub(start), err
 	}
 	mCall := func(ctx context.Context, key int) (time.Duration, error) {
 		slot := new(time.Duration)
@@ -137,6 +140,12 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 			ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], len(ratios))
 	}
 	t.Logf("client per call: database/sql %s, dbm %s", rawCost.per(len(rawRun.ttc)), mCost.per(len(mRun.ttc)))
+	// Throughput is the pool's connections over the time each call holds
+	// one: a longer hold is what a lower throughput is made of.
+	if r, d := rawHold.mean(), rec.hold.mean(); r > 0 && d > 0 {
+		t.Logf("connection held per call: database/sql %s, dbm %s (throughput they imply: dbm / database/sql = %.3f)",
+			r.Round(100*time.Nanosecond), d.Round(100*time.Nanosecond), float64(r)/float64(d))
+	}
 	s := m.Stats()
 	t.Logf("dbm Stats: WaitCount %d, QueueLength %d, AcquireWait count %d; database/sql's own waits: %d", s.WaitCount, s.QueueLength, s.AcquireWait.Count, m.DB().Stats().WaitCount)
 	if rawRun.errors+mRun.errors > 0 {
@@ -255,12 +264,29 @@ func runCallers(t *testing.T, n int, dur time.Duration, call func(ctx context.Co
 type ttcKey struct{}
 
 // ttcTracer is a Tracer that stores each acquisition's wait in its call's
-// slot.
-type ttcTracer struct{}
+// slot, and adds up how long connections were held (the ReleaseTracer's
+// time from the end of the wait to the release).
+type ttcTracer struct{ hold holdTimes }
 
-func (ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
-func (ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
-func (ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+func (*ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
+func (*ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
+func (t *ttcTracer) TraceRelease(_ context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+	t.hold.add(res.Duration)
+}
+
+// holdTimes adds up durations from many goroutines.
+type holdTimes struct{ n, sum atomic.Int64 }
+
+func (h *holdTimes) add(d time.Duration) { h.n.Add(1); h.sum.Add(int64(d)) }
+
+func (h *holdTimes) mean() time.Duration {
+	if n := h.n.Load(); n > 0 {
+		return time.Duration(h.sum.Load() / n)
+	}
+	return 0
+}
+
+func (*ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
 	if p, ok := ctx.Value(ttcKey{}).(*time.Duration); ok {
 		*p += res.Duration
 	}
