@@ -1,9 +1,11 @@
 package dbm_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,7 +49,14 @@ func TestFairQueueServesInArrivalOrder(t *testing.T) {
 							t.Errorf("waiter %d: %v", i, err)
 						}
 					})
-					waitFor(t, "a caller never queued", func() bool { return m.Stats().QueueLength == i+1 })
+					// QueueLength counts a caller just before it enters the
+					// semaphore; it has entered once it is parked in
+					// Acquire's select. Waiting for that (not for the count
+					// alone) keeps a preempted caller from being overtaken
+					// by the next one, which a loaded machine showed.
+					waitFor(t, "a caller never queued", func() bool {
+						return m.Stats().QueueLength == i+1 && parkedInAcquire() == i+1
+					})
 				}
 				if err := tx.Rollback(); err != nil {
 					t.Fatal(err)
@@ -333,4 +342,27 @@ func TestFairQueueHandsOverAFreeConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parkedInAcquire counts the goroutines blocked in the select of
+// semaphore.Weighted's Acquire: callers already in the queue's list of
+// waiters (Acquire adds a waiter before it blocks).
+func parkedInAcquire() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.HasPrefix(g, []byte("goroutine ")) && bytes.Contains(g, []byte(" [select")) &&
+			bytes.Contains(g, []byte("semaphore.(*Weighted).Acquire")) {
+			count++
+		}
+	}
+	return count
 }
