@@ -3,6 +3,7 @@ package dbm
 import (
 	"context"
 	"database/sql"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,15 @@ func newConnQueue(maxOpen int) *connQueue {
 const queueCap = 1 << 40
 
 // give returns a permit. It does nothing on a nil queue.
+//
+// When callers wait, the one the permit wakes runs next on this core, but
+// only once the giver stops; meanwhile the connection it will use sits
+// free in the pool. The giver has nothing of the pool left (its
+// connection went back first) and is about to do its own work or queue
+// again, so it yields: the woken caller gets to its statement at once,
+// as database/sql's waiter does when putConn hands it a connection.
+// Measured on PostgreSQL under overload, this cut the time a call holds
+// its connection and so raised throughput (docs/reliability.md#fair-queue).
 func (q *connQueue) give() {
 	if q == nil {
 		return
@@ -78,6 +88,9 @@ func (q *connQueue) give() {
 		}
 	}
 	q.sem.Release(1)
+	if q.waiting.Load() > 0 {
+		runtime.Gosched()
+	}
 }
 
 // follow resizes the queue to the pool's bound maxOpen (0: unlimited,
