@@ -74,9 +74,10 @@ const queueCap = 1 << 40
 // free in the pool. The giver has nothing of the pool left (its
 // connection went back first) and is about to do its own work or queue
 // again, so it yields: the woken caller gets to its statement at once,
-// as database/sql's waiter does when putConn hands it a connection.
-// Measured on PostgreSQL under overload, this cut the time a call holds
-// its connection and so raised throughput (docs/reliability.md#fair-queue).
+// as database/sql's waiter does when putConn hands it a connection. On
+// PostgreSQL under overload the gain in throughput was within the noise
+// of a shared machine (docs/reliability.md#fair-queue); without waiters
+// nothing yields.
 func (q *connQueue) give() {
 	if q == nil {
 		return
