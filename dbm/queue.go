@@ -68,16 +68,6 @@ func newConnQueue(maxOpen int) *connQueue {
 const queueCap = 1 << 40
 
 // give returns a permit. It does nothing on a nil queue.
-//
-// When callers wait, the one the permit wakes runs next on this core, but
-// only once the giver stops; meanwhile the connection it will use sits
-// free in the pool. The giver has nothing of the pool left (its
-// connection went back first) and is about to do its own work or queue
-// again, so it yields: the woken caller gets to its statement at once,
-// as database/sql's waiter does when putConn hands it a connection. On
-// PostgreSQL under overload the gain in throughput was within the noise
-// of a shared machine (docs/reliability.md#fair-queue); without waiters
-// nothing yields.
 func (q *connQueue) give() {
 	if q == nil {
 		return
@@ -89,7 +79,22 @@ func (q *connQueue) give() {
 		}
 	}
 	q.sem.Release(1)
-	if q.waiting.Load() > 0 {
+}
+
+// giveLast is give at the end of a statement's attempt, after which its
+// call returns (or, after an error, waits to try again): when callers
+// wait, it yields to the one the permit woke. That
+// caller would otherwise run on this core only once the giver stops, after
+// the giver's return and its next call's preparation, while the
+// connection it will use sits free in the pool; database/sql's own waiter
+// runs as soon, handed the connection in putConn. [Rows], [Tx] and [Conn]
+// give their permits with give: their bookkeeping after the release
+// (leak tracking, tracing) should not wait for the woken caller. On
+// PostgreSQL under overload the gain in throughput was within the noise of
+// a shared machine (docs/reliability.md#fair-queue).
+func (q *connQueue) giveLast() {
+	q.give()
+	if q != nil && q.waiting.Load() > 0 {
 		runtime.Gosched()
 	}
 }

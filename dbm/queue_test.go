@@ -367,44 +367,64 @@ func parkedInAcquire() int {
 	return count
 }
 
-// TestFairQueueGiverYields: a caller that gives a permit back while others
-// wait lets the one it woke run before it goes on, so the freed connection
-// is put to work at once. On one core the woken caller would otherwise wait
-// until the giver blocks: here it has had its turn by the time Rollback
-// returns. The scheduler looks at its global queue first once in 61 turns
-// (where the giver yields to), so a few rounds of 20 may miss; without the
-// yield every round does.
+// gateTracer holds a statement whose context carries a gate in its
+// tracer's Start until the gate closes; started is closed on the way in.
+type gateTracer struct{}
+
+type gateKey struct{}
+
+type gate struct{ started, open chan struct{} }
+
+func (gateTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context {
+	if g, ok := ctx.Value(gateKey{}).(*gate); ok {
+		close(g.started)
+		<-g.open
+	}
+	return ctx
+}
+func (gateTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult) {}
+
+// TestFairQueueGiverYields: a statement that gives its permit back while
+// others wait lets the caller it woke run before its own call returns, so
+// the freed connection is put to work at once. On one core the woken
+// caller would otherwise wait until the giver blocks. The scheduler looks
+// at its global queue first once in 61 turns (where the giver yields to),
+// so a few rounds of 20 may miss; without the yield every round does.
 func TestFairQueueGiverYields(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	m := newSQLite(t)
+	m := newSQLite(t, dbm.WithTracer(gateTracer{}))
 	m.DB().SetMaxOpenConns(1)
 	const rounds = 20
 	first := 0
 	for range rounds {
-		tx, err := m.BeginTx(t.Context(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := &gate{started: make(chan struct{}), open: make(chan struct{})}
 		var served atomic.Bool
-		done := make(chan error, 1)
+		giver := make(chan bool, 1)
+		go func() {
+			var n int
+			if err := m.Get(context.WithValue(context.Background(), gateKey{}, g), &n, "SELECT 1"); err != nil {
+				t.Error(err)
+			}
+			giver <- served.Load() // whether the woken caller ran first
+		}()
+		<-g.started // the giver holds the permit
+		waiter := make(chan error, 1)
 		go func() {
 			var n int
 			err := m.Get(context.Background(), &n, "SELECT 1")
 			served.Store(true)
-			done <- err
+			waiter <- err
 		}()
 		waitFor(t, "the caller never parked in the queue", func() bool { runtime.Gosched(); return parkedInAcquire() == 1 })
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
-		if served.Load() {
+		close(g.open)
+		if <-giver {
 			first++
 		}
-		if err := <-done; err != nil {
+		if err := <-waiter; err != nil {
 			t.Fatal(err)
 		}
 	}
 	if first < rounds*3/4 {
-		t.Errorf("the woken caller ran before Rollback returned in %d rounds of %d, want most", first, rounds)
+		t.Errorf("the woken caller ran before the giver's call returned in %d rounds of %d, want most", first, rounds)
 	}
 }
