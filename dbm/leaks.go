@@ -437,7 +437,7 @@ func reclaim(n *leakNode) {
 	go func() {
 		// Counted once the rows or transaction are closed and before the
 		// connection goes back: the caller it is given to may run (and
-		// read Stats) before this goroutine goes on (see connQueue.give).
+		// read Stats) before this goroutine goes on.
 		r.end(n, errTxReclaimed, func() { r.reclaimed.Add(1) })
 		r.hooks.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
 	}()

@@ -3,7 +3,6 @@ package dbm
 import (
 	"context"
 	"database/sql"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,24 +78,6 @@ func (q *connQueue) give() {
 		}
 	}
 	q.sem.Release(1)
-}
-
-// giveLast is give at the end of a statement's attempt, after which its
-// call returns (or, after an error, waits to try again): when callers
-// wait, it yields to the one the permit woke. That
-// caller would otherwise run on this core only once the giver stops, after
-// the giver's return and its next call's preparation, while the
-// connection it will use sits free in the pool; database/sql's own waiter
-// runs as soon, handed the connection in putConn. [Rows], [Tx] and [Conn]
-// give their permits with give: their bookkeeping after the release
-// (leak tracking, tracing) should not wait for the woken caller. On
-// PostgreSQL under overload the gain in throughput was within the noise of
-// a shared machine (docs/reliability.md#fair-queue).
-func (q *connQueue) giveLast() {
-	q.give()
-	if q != nil && q.waiting.Load() > 0 {
-		runtime.Gosched()
-	}
 }
 
 // follow resizes the queue to the pool's bound maxOpen (0: unlimited,

@@ -333,7 +333,7 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 			err = once(s)
 			if !keep || err != nil {
 				use.end(ctx)
-				m.queue.giveLast()
+				m.queue.give()
 			} // else the Rows own the permit (see ownedConn)
 			return err
 		})
@@ -359,7 +359,7 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		err = once(own)
 		if !keep || err != nil {
 			use.giveBack(ctx, conn)
-			m.queue.giveLast()
+			m.queue.give()
 		} // else the Rows own conn and the permit, and give them back (see ownconn.go)
 		return err
 	})
