@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,16 +70,19 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 	raw.SetMaxOpenConns(pool)
 	raw.SetMaxIdleConns(pool)
 
+	var rawHold holdTimes // from Conn's return to Close's, as rec's ReleaseTracer times the manager's
 	rawCall := func(ctx context.Context, key int) (time.Duration, error) {
 		start := time.Now()
 		conn, err := raw.Conn(ctx)
-		ttc := time.Since(start)
+		got := time.Now()
 		if err != nil {
 			return 0, err
 		}
-		defer conn.Close()
 		var v string
-		return ttc, conn.QueryRowContext(ctx, query, key).Scan(&v)
+		err = conn.QueryRowContext(ctx, query, key).Scan(&v)
+		_ = conn.Close()
+		rawHold.add(time.Since(got))
+		return got.Sub(start), err
 	}
 	mCall := func(ctx context.Context, key int) (time.Duration, error) {
 		slot := new(time.Duration)
@@ -87,11 +91,28 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 		return *slot, err
 	}
 	// Both run in turns of a second, so that what else loads the machine
-	// meanwhile falls on both alike.
+	// meanwhile falls on both alike, each going first in every other
+	// round. Each turn's calls and the process's CPU time and allocations
+	// are counted, so that the throughput of the two can be compared round
+	// by round and the client's cost per call apart from the server's.
 	var rawRun, mRun callerRun
-	for range rounds {
-		rawRun.add(runCallers(t, callers, dur/time.Duration(rounds), rawCall))
-		mRun.add(runCallers(t, callers, dur/time.Duration(rounds), mCall))
+	var rawCost, mCost turnCost
+	ratios := make([]float64, 0, rounds)
+	for i := range rounds {
+		turn := func(call func(context.Context, int) (time.Duration, error), run *callerRun, cost *turnCost) int {
+			r := cost.measure(func() callerRun { return runCallers(t, callers, dur/time.Duration(rounds), call) })
+			run.add(r)
+			return len(r.ttc)
+		}
+		var nRaw, nM int
+		if i%2 == 0 {
+			nRaw, nM = turn(rawCall, &rawRun, &rawCost), turn(mCall, &mRun, &mCost)
+		} else {
+			nM, nRaw = turn(mCall, &mRun, &mCost), turn(rawCall, &rawRun, &rawCost)
+		}
+		if nRaw > 0 {
+			ratios = append(ratios, float64(nM)/float64(nRaw))
+		}
 	}
 	slices.Sort(rawRun.ttc)
 	slices.Sort(mRun.ttc)
@@ -113,11 +134,56 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 		t.Logf("max: database/sql / dbm = %.1f; throughput dbm / database/sql = %.3f",
 			float64(rawRun.quantile(1))/float64(mRun.quantile(1)), float64(len(mRun.ttc))/float64(len(rawRun.ttc)))
 	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		t.Logf("throughput dbm / database/sql per round: median %.3f, min %.3f, max %.3f (%d rounds)",
+			ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], len(ratios))
+	}
+	t.Logf("client per call: database/sql %s, dbm %s", rawCost.per(len(rawRun.ttc)), mCost.per(len(mRun.ttc)))
+	// Throughput is the pool's connections over the time each call holds
+	// one: a longer hold is what a lower throughput is made of.
+	if r, d := rawHold.mean(), rec.hold.mean(); r > 0 && d > 0 {
+		t.Logf("connection held per call: database/sql %s, dbm %s (throughput they imply: dbm / database/sql = %.3f)",
+			r.Round(100*time.Nanosecond), d.Round(100*time.Nanosecond), float64(r)/float64(d))
+	}
 	s := m.Stats()
 	t.Logf("dbm Stats: WaitCount %d, QueueLength %d, AcquireWait count %d; database/sql's own waits: %d", s.WaitCount, s.QueueLength, s.AcquireWait.Count, m.DB().Stats().WaitCount)
 	if rawRun.errors+mRun.errors > 0 {
 		t.Errorf("errors: database/sql %d, dbm %d; first: %v", rawRun.errors, mRun.errors, firstErr(rawRun, mRun))
 	}
+}
+
+// turnCost adds up the process's CPU time and allocations over turns.
+type turnCost struct {
+	cpu     time.Duration
+	cpuOK   bool
+	mallocs uint64
+}
+
+// measure runs turn and adds what the process spent meanwhile.
+func (c *turnCost) measure(turn func() callerRun) callerRun {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c0, ok := processCPU()
+	r := turn()
+	c1, _ := processCPU()
+	runtime.ReadMemStats(&after)
+	c.cpu += c1 - c0
+	c.cpuOK = ok
+	c.mallocs += after.Mallocs - before.Mallocs
+	return r
+}
+
+// per is the cost per call of n calls.
+func (c turnCost) per(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	cpu := "CPU not measured"
+	if c.cpuOK {
+		cpu = fmt.Sprintf("CPU %.1fµs", float64(c.cpu.Nanoseconds())/float64(n)/1e3)
+	}
+	return fmt.Sprintf("%s, %.1f allocations", cpu, float64(c.mallocs)/float64(n))
 }
 
 // callerRun is what runCallers measured.
@@ -198,12 +264,29 @@ func runCallers(t *testing.T, n int, dur time.Duration, call func(ctx context.Co
 type ttcKey struct{}
 
 // ttcTracer is a Tracer that stores each acquisition's wait in its call's
-// slot.
-type ttcTracer struct{}
+// slot, and adds up how long connections were held (the ReleaseTracer's
+// time from the end of the wait to the release).
+type ttcTracer struct{ hold holdTimes }
 
-func (ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
-func (ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
-func (ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+func (*ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
+func (*ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
+func (t *ttcTracer) TraceRelease(_ context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+	t.hold.add(res.Duration)
+}
+
+// holdTimes adds up durations from many goroutines.
+type holdTimes struct{ n, sum atomic.Int64 }
+
+func (h *holdTimes) add(d time.Duration) { h.n.Add(1); h.sum.Add(int64(d)) }
+
+func (h *holdTimes) mean() time.Duration {
+	if n := h.n.Load(); n > 0 {
+		return time.Duration(h.sum.Load() / n)
+	}
+	return 0
+}
+
+func (*ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
 	if p, ok := ctx.Value(ttcKey{}).(*time.Duration); ok {
 		*p += res.Duration
 	}

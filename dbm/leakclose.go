@@ -63,7 +63,7 @@ func (r *leakRegistry) endAllOpen() {
 			continue
 		}
 		closed = append(closed, r.describe(n.infoLocked(), now).String())
-		wg.Go(func() { r.end(n, errTxClosedByClose) })
+		wg.Go(func() { r.end(n, errTxClosedByClose, nil) })
 	}
 	wg.Wait()
 	if len(closed) > 0 {

@@ -435,23 +435,29 @@ func reclaim(n *leakNode) {
 		return
 	}
 	go func() {
-		r.end(n, errTxReclaimed)
+		// Counted once the rows or transaction are closed and before the
+		// connection goes back: the caller it is given to may run (and
+		// read Stats) before this goroutine goes on.
+		r.end(n, errTxReclaimed, func() { r.reclaimed.Add(1) })
 		r.hooks.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
-		r.reclaimed.Add(1)
 	}()
 }
 
-// end closes n's rows or rolls back its transaction, then gives back the
-// connection it owns. n was removed by its caller, who owns it: nothing
-// recycles it any more (a release that comes later finds it closed). why
-// is what a [Tracer] is told about a transaction.
-func (r *leakRegistry) end(n *leakNode, why error) {
+// end closes n's rows or rolls back its transaction, runs closed (if not
+// nil), then gives back the connection it owns. n was removed by its
+// caller, who owns it: nothing recycles it any more (a release that comes
+// later finds it closed). why is what a [Tracer] is told about a
+// transaction.
+func (r *leakRegistry) end(n *leakNode, why error, closed func()) {
 	if n.rows != nil {
 		_ = n.rows.Close()
 	}
 	if n.tx != nil {
 		_ = n.tx.Rollback()
 		r.hooks.rolledBack(n.traceCtx, n.trace, why)
+	}
+	if closed != nil {
+		closed()
 	}
 	n.conn.release() // after the rows or tx let it go
 }

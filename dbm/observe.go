@@ -187,10 +187,10 @@ func (m *Manager) traceAcquire(ctx context.Context, op, q string) (*sql.Conn, co
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}
 	start := m.obs.now()
-	conn, err := m.acquireConn(ctx, op, q)
+	conn, waited, err := m.acquireConn(ctx, op, q)
 	end := m.obs.now()
 	m.obs.acquirer.TraceAcquire(ctx, top,
-		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err), Waited: waited})
 	if err != nil || m.obs.releaser == nil {
 		return conn, connUse{}, err
 	}

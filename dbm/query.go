@@ -6,7 +6,6 @@ import (
 	"iter"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
@@ -77,7 +76,7 @@ func (s session) prepare(ctx context.Context, fn, query string) (stmtRef, error)
 		return stmtRef{}, s.m.newError(ClassClosed, "", opOf[fn], query, sql.ErrConnDone)
 	}
 	st := s.m.stmts.lookup(query, s.m.numbered, s.m.driver == DriverSQLite)
-	if strings.TrimSpace(st.sent) == "" {
+	if st.blank {
 		return stmtRef{}, &ArgumentError{Func: fn, Arg: "query", Reason: "empty statement"}
 	}
 	if s.tx != nil {
@@ -101,6 +100,9 @@ func (s session) prepareArgs(ctx context.Context, fn, query string, args []any) 
 	st, err := s.prepare(ctx, fn, query)
 	if err != nil {
 		return stmtRef{}, nil, err
+	}
+	if len(args) == 0 {
+		return st, args, nil // nothing to bind, nothing more to count
 	}
 	rw, changed, err := s.m.bind(fn, query, args)
 	if err != nil {

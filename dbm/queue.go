@@ -38,6 +38,10 @@ type connQueue struct {
 	// released, to shrink it while they were held.
 	owed     atomic.Int64
 	resizeMu sync.Mutex
+	// held is how many permits callers hold now: a caller that finds none
+	// held cannot exceed any bound by taking one, so only the others ask
+	// the pool for its bound (see Manager.takePermit).
+	held atomic.Int64
 
 	waiting atomic.Int64 // callers waiting for a permit now
 	waits   atomic.Int64 // waits begun, in all
@@ -67,6 +71,7 @@ func (q *connQueue) give() {
 	if q == nil {
 		return
 	}
+	q.held.Add(-1)
 	for o := q.owed.Load(); o > 0; o = q.owed.Load() {
 		if q.owed.CompareAndSwap(o, o-1) {
 			return // kept: the queue shrank while it was held
@@ -135,10 +140,13 @@ func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 		m.obs.waiting.TraceAcquireStart(ctx, top)
 	}
 	start := m.obs.now()
-	err := m.takePermit(ctx, op, q)
-	end := m.obs.now()
+	waited, err := m.permit(ctx, op, q)
+	end := start // a permit free at once: no wait, and no second clock reading
+	if waited || err != nil {
+		end = m.obs.now()
+	}
 	m.obs.acquirer.TraceAcquire(ctx, top,
-		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err)})
+		TraceResult{Duration: end.Sub(start), Rows: -1, Err: err, Class: Classify(err), Waited: waited})
 	if err != nil || m.obs.releaser == nil {
 		return connUse{}, err
 	}
@@ -147,20 +155,44 @@ func (m *Manager) enter(ctx context.Context, op, q string) (connUse, error) {
 
 // takePermit is enter without tracing.
 func (m *Manager) takePermit(ctx context.Context, op, q string) error {
+	_, err := m.permit(ctx, op, q)
+	return err
+}
+
+// permit is takePermit that also reports whether the caller had to wait
+// for its turn (no permit was free at once), for [TraceResult.Waited].
+func (m *Manager) permit(ctx context.Context, op, q string) (waited bool, err error) {
 	if m.probe.isDown() {
 		if err := m.downErr(ctx, op, q); err != nil {
-			return err
+			return false, err
 		}
 	}
 	cq := m.queue
-	if mo := m.db.Stats().MaxOpenConnections; int64(mo) != cq.size.Load() && (mo > 0 || cq.size.Load() != queueCap) {
-		cq.follow(mo) // the application changed MaxOpenConns on Manager.DB
+	// The application may change MaxOpenConns on Manager.DB at any time;
+	// the queue follows it. Asking the pool takes its lock, so a caller
+	// asks only when the answer can matter: when others hold permits, a
+	// smaller bound may leave none for it, and a larger one may have one
+	// for a caller that would otherwise wait. A caller alone takes a
+	// permit under any bound.
+	if cq.held.Load() > 0 {
+		m.followPool()
 	}
 	if cq.sem.TryAcquire(1) {
+		cq.held.Add(1)
 		cq.hist.observe(0)
-		return nil
+		return false, nil
 	}
-	return m.waitPermit(ctx, op, q)
+	return true, m.waitPermit(ctx, op, q)
+}
+
+// followPool resizes the queue to the pool's MaxOpenConns when the
+// application changed it on [Manager.DB].
+func (m *Manager) followPool() {
+	cq := m.queue
+	mo := m.db.Stats().MaxOpenConnections
+	if size := cq.size.Load(); int64(mo) != size && (mo > 0 || size != queueCap) {
+		cq.follow(mo)
+	}
 }
 
 // waitPermit waits its turn for a permit, at most Config.AcquireTimeout
@@ -183,6 +215,7 @@ func (m *Manager) waitPermit(ctx context.Context, op, q string) error {
 	cq.hist.observe(d)
 	switch {
 	case err == nil:
+		cq.held.Add(1)
 		if m.probe.isDown() {
 			// Found down while this caller waited: it does not dial either.
 			if err := m.downErr(ctx, op, q); err != nil {

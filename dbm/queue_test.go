@@ -3,9 +3,11 @@ package dbm_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +184,164 @@ func (o *orderTracer) served() []int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]int(nil), o.order...)
+}
+
+// TestFairQueueFollowsMaxOpenConns: the queue follows a MaxOpenConns the
+// application changes on Manager.DB, up and down, whether or not
+// connections are held at the time of the change. The manager asks the pool
+// for its bound only when others hold permits or before a wait (a caller
+// alone cannot exceed any bound), so each step here is one such case.
+func TestFairQueueFollowsMaxOpenConns(t *testing.T) {
+	m := newSQLite(t, dbm.WithAcquireTimeout(50*time.Millisecond))
+	ctx := t.Context()
+	get := func() error {
+		// A bound not followed would make Get wait in database/sql:
+		// its own deadline ends that wait with ErrTimeout instead.
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var n int
+		return m.Get(gctx, &n, "SELECT 1")
+	}
+	hold := func() *dbm.Conn {
+		t.Helper()
+		c, err := m.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	full := func(step string) {
+		t.Helper()
+		if err := get(); !errors.Is(err, dbm.ErrPoolTimeout) {
+			t.Fatalf("%s: Get = %v, want ErrPoolTimeout", step, err)
+		}
+	}
+	free := func(step string) {
+		t.Helper()
+		if err := get(); err != nil {
+			t.Fatalf("%s: Get = %v, want a connection", step, err)
+		}
+	}
+
+	// Down from the default while nothing is held: followed once a
+	// permit is held.
+	m.DB().SetMaxOpenConns(2)
+	a, b := hold(), hold()
+	full("bound lowered to 2, 2 held")
+	// Up while every permit is held: the caller that would wait finds the
+	// new one.
+	m.DB().SetMaxOpenConns(3)
+	free("bound raised to 3, 2 held")
+	c := hold()
+	full("bound 3, 3 held")
+	// Down while more than the new bound are held: the permits given back
+	// are kept until the bound is met.
+	m.DB().SetMaxOpenConns(1)
+	full("bound lowered to 1, 3 held")
+	_ = a.Close()
+	full("bound 1, 2 held")
+	_ = b.Close()
+	full("bound 1, 1 held")
+	_ = c.Close()
+	free("bound 1, none held")
+	a = hold()
+	full("bound 1, 1 held again")
+	_ = a.Close()
+	// Up with nothing held, then used by several at once.
+	m.DB().SetMaxOpenConns(2)
+	a = hold()
+	free("bound raised to 2, 1 held")
+	_ = a.Close()
+	if s := m.Stats(); s.InUse != 0 || s.QueueLength != 0 {
+		t.Errorf("after the calls: InUse %d, QueueLength %d; want 0, 0", s.InUse, s.QueueLength)
+	}
+}
+
+// freeConnTracer checks the pool when a connection goes back and when the
+// queue gives a turn: the connection must be free at both.
+type freeConnTracer struct {
+	db        func() sql.DBStats
+	turns     atomic.Int64
+	busyTurns atomic.Int64 // turns that found every connection in use
+	releases  atomic.Int64
+	early     atomic.Int64 // releases reported before the connection was back
+}
+
+func (*freeConnTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
+func (*freeConnTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
+func (f *freeConnTracer) TraceAcquire(_ context.Context, op dbm.TraceOp, res dbm.TraceResult) {
+	if res.Err != nil {
+		return
+	}
+	f.turns.Add(1)
+	// A write's turn is reported once it has its connection of its own
+	// (see Manager.acquire): that one is in use by the caller itself.
+	if s := f.db(); s.InUse >= s.MaxOpenConnections && op.Name != dbm.TraceExec {
+		f.busyTurns.Add(1)
+	}
+}
+
+// TraceRelease runs after the connection went back and before the
+// permit does: the pool's one connection must be free.
+func (f *freeConnTracer) TraceRelease(context.Context, dbm.TraceOp, dbm.TraceResult) {
+	f.releases.Add(1)
+	if f.db().InUse > 0 {
+		f.early.Add(1)
+	}
+}
+
+// TestFairQueueHandsOverAFreeConnection: every way a connection ends gives
+// it back to the pool before the permit goes back to the queue, so the
+// caller the queue wakes finds it free; in the other order it would wait in
+// database/sql (or, below the bound, open a connection of its own). A pool
+// of one and callers that take turns with every kind of call: when each
+// connection is reported released (the permit follows) and at each turn the
+// connection is free, and nobody waited in database/sql.
+func TestFairQueueHandsOverAFreeConnection(t *testing.T) {
+	for _, path := range managerPaths {
+		t.Run(path.name, func(t *testing.T) {
+			tr := &freeConnTracer{}
+			m := newSQLite(t, dbm.WithAcquireTimeout(path.acquire), dbm.WithTracer(tr))
+			tr.db = m.DB().Stats
+			m.DB().SetMaxOpenConns(1)
+			ctx := t.Context()
+			calls := append(waitingCalls[:len(waitingCalls):len(waitingCalls)],
+				waitingCall{"ExecuteQuery", func(ctx context.Context, m *dbm.Manager) error {
+					var out []int
+					return m.ExecuteQuery(ctx, &out, "SELECT 1")
+				}},
+				waitingCall{"Query", func(ctx context.Context, m *dbm.Manager) error {
+					rows, err := m.Query(ctx, "SELECT 1")
+					if err != nil {
+						return err
+					}
+					for rows.Next() {
+					}
+					return rows.Close()
+				}})
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Go(func() {
+					for i := range 40 {
+						if err := calls[(g+i)%len(calls)].run(ctx, m); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if n := tr.early.Load(); n > 0 || tr.releases.Load() == 0 {
+				t.Errorf("%d of %d releases came before the connection was back in the pool", n, tr.releases.Load())
+			}
+			if n := tr.busyTurns.Load(); n > 0 {
+				t.Errorf("%d of %d turns found the pool's one connection in use", n, tr.turns.Load())
+			}
+			if w := m.DB().Stats().WaitCount; w > 0 {
+				t.Errorf("database/sql's WaitCount = %d, want 0: callers the queue let through waited in the pool", w)
+			}
+		})
+	}
 }
 
 // parkedInAcquire counts the goroutines blocked in the select of

@@ -418,7 +418,7 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse
 	if m.obs.acquirer != nil {
 		return m.traceAcquire(ctx, op, q)
 	}
-	conn, err := m.acquireConn(ctx, op, q)
+	conn, _, err := m.acquireConn(ctx, op, q)
 	return conn, connUse{}, err
 }
 
@@ -427,18 +427,20 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse
 // and bounded by ConnectTimeout (see dialConnector), and its failure is a
 // connection error that names the dial, not a pool timeout. With the
 // queue, the wait is the queue's, and taking the connection then does not
-// wait: no timer is needed for it.
-func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, error) {
+// wait: no timer is needed for it. waited is [TraceResult.Waited]: whether
+// the caller waited for its turn in the queue; without a queue, whatever
+// waiting there was happened in database/sql, which does not say: true.
+func (m *Manager) acquireConn(ctx context.Context, op, q string) (conn *sql.Conn, waited bool, err error) {
 	if m.queue != nil {
-		if err := m.takePermit(ctx, op, q); err != nil {
-			return nil, err
+		if waited, err = m.permit(ctx, op, q); err != nil {
+			return nil, waited, err
 		}
 		conn, err := m.db.Conn(ctx)
 		if err != nil {
 			m.queue.give()
-			return nil, m.wrap(ctx, op, q, err)
+			return nil, waited, m.wrap(ctx, op, q, err)
 		}
-		return conn, nil
+		return conn, waited, nil
 	}
 	actx := ctx
 	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
@@ -446,15 +448,15 @@ func (m *Manager) acquireConn(ctx context.Context, op, q string) (*sql.Conn, err
 		actx, cancel = context.WithTimeout(context.WithValue(ctx, dialingKey{}, ctx), m.retryPol.acquire)
 		defer cancel()
 	}
-	conn, err := m.db.Conn(actx)
+	conn, err = m.db.Conn(actx)
 	if err == nil {
-		return conn, nil
+		return conn, true, nil
 	}
 	var de *dialError
 	if ctx.Err() == nil && actx.Err() != nil && !errors.As(err, &de) {
-		return nil, m.poolTimeoutErr(op, q, err)
+		return nil, true, m.poolTimeoutErr(op, q, err)
 	}
-	return nil, m.wrap(ctx, op, q, err)
+	return nil, true, m.wrap(ctx, op, q, err)
 }
 
 // endsWithin reports whether ctx's deadline comes within d: a bound of d

@@ -13,9 +13,10 @@ import (
 // the text it sends, whether it only reads, and how many arguments it
 // takes.
 type stmtInfo struct {
-	sent string // trailing semicolons trimmed, '?' rebound for $n drivers
-	read bool   // sqltext.IsRead(sent)
-	args int    // the arguments it takes, for SQLite; -1: not counted (see countArgs)
+	sent  string // trailing semicolons trimmed, '?' rebound for $n drivers
+	read  bool   // sqltext.IsRead(sent)
+	blank bool   // sent is empty or white space: no statement at all
+	args  int    // the arguments it takes, for SQLite; -1: not counted (see countArgs)
 }
 
 // Bounds of the statement cache: how many statements it holds, and how
@@ -38,9 +39,10 @@ type stmtCache struct {
 
 // stmtRef is a statement ready to run: what [session.prepare] returns.
 type stmtRef struct {
-	sent string
-	read bool
-	args int // see stmtInfo.args
+	sent  string
+	read  bool
+	blank bool
+	args  int // see stmtInfo.args
 }
 
 // lookup returns the statement's text as sent, whether it only reads and,
@@ -48,11 +50,11 @@ type stmtRef struct {
 func (c *stmtCache) lookup(text string, numbered, count bool) stmtRef {
 	if m := c.m.Load(); m != nil {
 		if e, ok := (*m)[text]; ok {
-			return stmtRef{sent: e.sent, read: e.read, args: e.args}
+			return stmtRef{sent: e.sent, read: e.read, blank: e.blank, args: e.args}
 		}
 	}
 	sent := sentText(text, numbered)
-	e := &stmtInfo{sent: sent, read: sqltext.IsRead(sent), args: -1}
+	e := &stmtInfo{sent: sent, read: sqltext.IsRead(sent), blank: strings.TrimSpace(sent) == "", args: -1}
 	if count {
 		if n, plain := sqltext.Marks(sent); plain {
 			e.args = n
@@ -61,7 +63,7 @@ func (c *stmtCache) lookup(text string, numbered, count bool) stmtRef {
 	if len(text) <= stmtCacheMaxLen {
 		c.add(text, e)
 	}
-	return stmtRef{sent: e.sent, read: e.read, args: e.args}
+	return stmtRef{sent: e.sent, read: e.read, blank: e.blank, args: e.args}
 }
 
 // add caches e for text, unless the cache is full or has text already.

@@ -13,11 +13,14 @@ func TestStmtCacheAnswers(t *testing.T) {
 		numbered bool
 		sent     string
 		read     bool
+		blank    bool
 	}{
-		{"SELECT a FROM t WHERE id = ?;", true, "SELECT a FROM t WHERE id = $1", true},
-		{"SELECT a FROM t WHERE id = ?;", false, "SELECT a FROM t WHERE id = ?", true},
-		{"DELETE FROM t WHERE id = ?", true, "DELETE FROM t WHERE id = $1", false},
-		{"INSERT INTO t VALUES (1) RETURNING id", false, "INSERT INTO t VALUES (1) RETURNING id", false},
+		{"SELECT a FROM t WHERE id = ?;", true, "SELECT a FROM t WHERE id = $1", true, false},
+		{"SELECT a FROM t WHERE id = ?;", false, "SELECT a FROM t WHERE id = ?", true, false},
+		{"DELETE FROM t WHERE id = ?", true, "DELETE FROM t WHERE id = $1", false, false},
+		{"INSERT INTO t VALUES (1) RETURNING id", false, "INSERT INTO t VALUES (1) RETURNING id", false, false},
+		{" \n\t;", true, "", false, true},
+		{"", true, "", false, true},
 	}
 	for _, tc := range cases {
 		for i := range 3 { // miss, then hits
@@ -26,8 +29,8 @@ func TestStmtCacheAnswers(t *testing.T) {
 				c = &stmtCache{} // one cache per manager, and managers have one driver
 			}
 			st := c.lookup(tc.text, tc.numbered, false)
-			if st.sent != tc.sent || st.read != tc.read {
-				t.Fatalf("lookup %d of %q = (%q, %v), want (%q, %v)", i, tc.text, st.sent, st.read, tc.sent, tc.read)
+			if st.sent != tc.sent || st.read != tc.read || st.blank != tc.blank {
+				t.Fatalf("lookup %d of %q = (%q, read %v, blank %v), want (%q, %v, %v)", i, tc.text, st.sent, st.read, st.blank, tc.sent, tc.read, tc.blank)
 			}
 		}
 	}

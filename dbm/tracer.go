@@ -93,6 +93,14 @@ type TraceResult struct {
 	Class Class
 	// Committed reports, for [TraceTx], whether the transaction committed.
 	Committed bool
+	// Waited reports, for [AcquireTracer.TraceAcquire], whether the caller
+	// had to wait for its turn at a connection: none was free at once in
+	// the manager's fair queue (or, for a pool without a queue, the wait
+	// was database/sql's, which does not tell: always true there). When it
+	// is false, Duration is 0 for a call that takes its turn only (as in
+	// [Stats].AcquireWait), and for a write, which then takes a connection
+	// of its own, the time that took (opening one when none was idle).
+	Waited bool
 }
 
 // WithTracer sets a [Tracer] for every statement and transaction of the

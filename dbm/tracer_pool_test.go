@@ -82,6 +82,11 @@ func TestAcquireStartTracerBracketsEachWait(t *testing.T) {
 		if e := rec.acquires[i]; e.phase != w.phase || e.op.Name != w.name {
 			t.Errorf("event %d = %s %s, want %s %s", i, e.phase, e.op.Name, w.phase, w.name)
 		}
+		// An unbounded pool has no queue: the waits are database/sql's,
+		// which does not tell whether there was one.
+		if e := rec.acquires[i]; e.phase == "acquire" && !e.res.Waited {
+			t.Errorf("event %d (%s) without a queue: Waited false, want true", i, e.op.Name)
+		}
 	}
 	if s := rec.acquires[0].op.Statement; s != "INSERT INTO t VALUES ($1)" {
 		t.Errorf("wait op statement = %q", s)
@@ -246,5 +251,80 @@ func TestReleaseTracerOnCloseWithLeaks(t *testing.T) {
 	}
 	if got := rec.released(); !slices.Equal(got, []string{"query"}) {
 		t.Errorf("releases after Close %v, want [query]", got)
+	}
+}
+
+// TestAcquireTracerWaited: TraceResult.Waited tells a call that found a
+// connection free at once (false) from one that waited its turn (true),
+// for both ways the manager takes a connection: the queue alone (BEGIN, a
+// ping) and a write's connection of its own.
+func TestAcquireTracerWaited(t *testing.T) {
+	ctx := context.Background()
+	rec := &acquireRecorder{}
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1) // a bound when wrapped: the manager's queue
+	m, err := dbm.Wrap(db, dbm.DriverPostgres, dbm.WithTracer(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	// waitBehind runs call while a transaction holds the only connection,
+	// and releases it once call waits in the queue.
+	waitBehind := func(call func() error) {
+		t.Helper()
+		mock.ExpectBegin()
+		mock.ExpectRollback()
+		held, err := m.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		for end := time.Now().Add(time.Minute); m.Stats().QueueLength == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("the call never waited in the queue")
+			}
+		}
+		if err := held.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitBehind(func() error {
+		mock.ExpectExec("DELETE FROM t").WillReturnResult(sqlmock.NewResult(0, 1))
+		_, err := m.Exec(ctx, "DELETE FROM t")
+		return err
+	})
+	if err := m.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitBehind(func() error { return m.Ping(ctx) })
+
+	want := []struct {
+		name   string
+		waited bool
+	}{{"begin", false}, {"exec", true}, {"ping", false}, {"begin", false}, {"ping", true}}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.acquires) != len(want) {
+		t.Fatalf("acquires %+v, want %v", rec.acquires, want)
+	}
+	for i, w := range want {
+		if e := rec.acquires[i]; e.op.Name != w.name || e.res.Waited != w.waited {
+			t.Errorf("acquire %d = %s waited %v, want %s waited %v", i, e.op.Name, e.res.Waited, w.name, w.waited)
+		}
+		// A turn had at once is no wait: 0, without reading the clock
+		// again; a wait lasts until the holder gave the connection back.
+		if e := rec.acquires[i]; (e.res.Duration == 0) == w.waited {
+			t.Errorf("acquire %d (%s, waited %v): duration %v", i, e.op.Name, w.waited, e.res.Duration)
+		}
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
 	}
 }

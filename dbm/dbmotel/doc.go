@@ -23,13 +23,16 @@
 // rerun [dbm.Manager.WithTx]'s later transactions, carry a "dbm.retry" or
 // "dbm.tx.rerun" event. A wait for a pool connection that the manager
 // takes itself is a span of its own, "dbm.acquire", under the operation's
-// parent (the transaction's span for BEGIN).
+// parent (the transaction's span for BEGIN), when the caller did wait for
+// it (no connection was free at once, [dbm.TraceResult.Waited]) or the
+// wait failed.
 //
 // Metrics: db.client.operation.duration (per statement attempt),
-// db.client.connection.count by state and db.client.connection.max
-// (observed from [dbm.Manager.Stats]), and db.client.connection.wait_time,
-// db.client.connection.timeouts, db.client.connection.pending_requests and
-// db.client.connection.use_time (the time each connection was held, see
+// db.client.connection.count by state, db.client.connection.max (observed
+// from [dbm.Manager.Stats]) and db.client.connection.pending_requests
+// (the callers waiting now), read at each collection once
+// [Tracer.ObservePool] is called, and db.client.connection.wait_time,
+// db.client.connection.timeouts and db.client.connection.use_time (the time each connection was held, see
 // [dbm.ReleaseTracer]) for the acquisitions the manager makes itself (see
 // [dbm.AcquireTracer]: set Config.AcquireTimeout to have every statement
 // outside a transaction counted), and db.client.connection.create_time

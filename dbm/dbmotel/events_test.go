@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dbmanager-go/dbmanager/dbm"
@@ -164,6 +165,53 @@ func TestTimeouts(t *testing.T) {
 	acq := s.ended(dbmotel.AcquireSpan)
 	if last := acq[len(acq)-1]; attrs(last.Attributes())["error.type"] != "pool_timeout" {
 		t.Errorf("timed-out acquire span attributes %v", attrs(last.Attributes()))
+	}
+}
+
+// TestAcquireSpanOnlyWhenWaited: a call that finds the pool's connection
+// free gets no dbm.acquire span (its wait is still in wait_time); a call
+// that waits for the connection another caller holds gets one, as a child
+// of the span in its context, from when it began to wait until it had the
+// connection.
+func TestAcquireSpanOnlyWhenWaited(t *testing.T) {
+	const hold = 20 * time.Millisecond
+	s := newSink(t, dbmotel.WithPoolName("p1"))
+	m, release := holdPool(t, s, time.Hour) // its BEGIN finds the connection free
+	if acq := s.ended(dbmotel.AcquireSpan); len(acq) != 0 {
+		t.Fatalf("%d acquire spans after a BEGIN on a free pool, want none", len(acq))
+	}
+	ctx, caller := s.tp.Tracer("test").Start(context.Background(), "caller")
+	done := make(chan error, 1)
+	go func() { done <- m.Ping(ctx) }()
+	if !waitFor(func() bool { return pendingNow(t, s) == 1 }) {
+		release()
+		t.Fatal("the ping never waited")
+	}
+	time.Sleep(hold)
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ping(context.Background()); err != nil { // free again: no span
+		t.Fatal(err)
+	}
+	caller.End()
+
+	acq := s.ended(dbmotel.AcquireSpan)
+	if len(acq) != 1 {
+		t.Fatalf("%d acquire spans, want 1: the waiting ping's", len(acq))
+	}
+	sp := acq[0]
+	if sp.Parent().SpanID() != caller.SpanContext().SpanID() || sp.SpanKind() != trace.SpanKindInternal {
+		t.Errorf("acquire span: parent %v kind %v, want the caller's span %v, internal", sp.Parent().SpanID(), sp.SpanKind(), caller.SpanContext().SpanID())
+	}
+	wantAttrs(t, "acquire", attrs(sp.Attributes()), map[string]string{"db.client.connection.pool.name": "p1", "dbm.operation": "ping", "error.type": ""})
+	if d := sp.EndTime().Sub(sp.StartTime()); d < hold {
+		t.Errorf("acquire span lasts %v, want at least the %v the connection was held", d, hold)
+	}
+	wait := s.metric(t, "db.client.connection.wait_time").Data.(metricdata.Histogram[float64]).DataPoints
+	if len(wait) != 1 || wait[0].Count != 3 {
+		t.Errorf("wait_time points %+v, want 3 waits (BEGIN, the waiting ping, the free ping)", wait)
 	}
 }
 

@@ -27,6 +27,7 @@ type sink struct {
 	spans  *tracetest.SpanRecorder
 	reader *sdkmetric.ManualReader
 	tracer *dbmotel.Tracer
+	tp     *sdktrace.TracerProvider // the Tracer's, for a caller's span
 }
 
 // newSink makes a Tracer that reports to an in-memory sink.
@@ -43,7 +44,7 @@ func newSink(t *testing.T, opts ...dbmotel.Option) *sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.tracer = ot
+	s.tracer, s.tp = ot, tp
 	return s
 }
 

@@ -12,12 +12,15 @@ import (
 	"github.com/dbmanager-go/dbmanager/dbm"
 )
 
-// ObservePool registers the pool's gauges for m, read from
-// [dbm.Manager.Stats] at each collection: db.client.connection.count with
+// ObservePool registers the pool's gauges for m, read at each collection:
+// from [dbm.Manager.Stats] db.client.connection.count with
 // db.client.connection.state idle and used (database/sql's Idle and
-// InUse), and db.client.connection.max (MaxOpenConnections; 0 means no
-// limit). Call it once m exists, with the manager that has t as its
-// tracer; Unregister the result before closing m. A nil m is a
+// InUse) and db.client.connection.max (MaxOpenConnections; 0 means no
+// limit), and db.client.connection.pending_requests, the callers waiting
+// for a connection now (between [Tracer.TraceAcquireStart] and
+// [Tracer.TraceAcquire]: an atomic counter, not a measurement per call).
+// Call it once m exists, with the manager that has t as its tracer;
+// Unregister the result before closing m. A nil m is a
 // [*dbm.ArgumentError].
 func (t *Tracer) ObservePool(m *dbm.Manager) (metric.Registration, error) {
 	if m == nil {
@@ -25,7 +28,8 @@ func (t *Tracer) ObservePool(m *dbm.Manager) (metric.Registration, error) {
 	}
 	count, err1 := dbconv.NewClientConnectionCountObservable(t.meter)
 	maxConns, err2 := dbconv.NewClientConnectionMaxObservable(t.meter)
-	if err := errors.Join(err1, err2); err != nil {
+	pending, err3 := dbconv.NewClientConnectionPendingRequestsObservable(t.meter)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, err
 	}
 	pool := semconv.DBClientConnectionPoolName(t.poolName)
@@ -37,6 +41,7 @@ func (t *Tracer) ObservePool(m *dbm.Manager) (metric.Registration, error) {
 		o.ObserveInt64(count.Inst(), int64(s.Idle), idle)
 		o.ObserveInt64(count.Inst(), int64(s.InUse), used)
 		o.ObserveInt64(maxConns.Inst(), int64(s.MaxOpenConnections), only)
+		o.ObserveInt64(pending.Inst(), t.pendingNow.Load(), only)
 		return nil
-	}, count.Inst(), maxConns.Inst())
+	}, count.Inst(), maxConns.Inst(), pending.Inst())
 }

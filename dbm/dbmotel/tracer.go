@@ -3,9 +3,11 @@ package dbmotel
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -60,16 +62,21 @@ type Tracer struct {
 	// spanAttrs are set on every statement span: db.system.name,
 	// server.address, server.port.
 	spanAttrs []attribute.KeyValue
+	txStart   []trace.SpanStartOption // a transaction span's: kind client, spanAttrs
 	// ops caches what each operation name's spans and measurements carry
-	// (at most maxCached names; others are made per call).
-	ops     sync.Map // string -> *opInfo
-	cached  int
+	// (at most maxCached names; others are made per call): a map that is
+	// only read, replaced by a copy with one more name under cacheMu, so a
+	// lookup takes no lock.
+	ops     atomic.Pointer[map[string]*opInfo]
 	cacheMu sync.Mutex
 
 	opDuration dbconv.ClientOperationDuration
 	waitTime   dbconv.ClientConnectionWaitTime
 	timeouts   dbconv.ClientConnectionTimeouts
-	pending    dbconv.ClientConnectionPendingRequests
+	// pendingNow is db.client.connection.pending_requests: callers
+	// between TraceAcquireStart and TraceAcquire, read by ObservePool's
+	// callback at each collection.
+	pendingNow atomic.Int64
 	createTime dbconv.ClientConnectionCreateTime
 	useTime    dbconv.ClientConnectionUseTime
 	// The pool's measurement options (db.client.connection.pool.name), as
@@ -125,6 +132,7 @@ func New(opts ...Option) (*Tracer, error) {
 	if o.namespace != "" {
 		t.spanAttrs = append(t.spanAttrs, semconv.DBNamespace(o.namespace))
 	}
+	t.txStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.spanAttrs...)}
 	switch {
 	case o.namespace != "":
 		t.target = o.namespace
@@ -135,13 +143,12 @@ func New(opts ...Option) (*Tracer, error) {
 	}
 	poolAttrs := metric.WithAttributeSet(attribute.NewSet(semconv.DBClientConnectionPoolName(t.poolName)))
 	t.poolRecord, t.poolAdd = []metric.RecordOption{poolAttrs}, []metric.AddOption{poolAttrs}
-	var errs [6]error
+	var errs [5]error
 	t.opDuration, errs[0] = dbconv.NewClientOperationDuration(t.meter)
 	t.waitTime, errs[1] = dbconv.NewClientConnectionWaitTime(t.meter)
 	t.timeouts, errs[2] = dbconv.NewClientConnectionTimeouts(t.meter)
-	t.pending, errs[3] = dbconv.NewClientConnectionPendingRequests(t.meter)
-	t.createTime, errs[4] = dbconv.NewClientConnectionCreateTime(t.meter)
-	t.useTime, errs[5] = dbconv.NewClientConnectionUseTime(t.meter)
+	t.createTime, errs[3] = dbconv.NewClientConnectionCreateTime(t.meter)
+	t.useTime, errs[4] = dbconv.NewClientConnectionUseTime(t.meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -167,8 +174,8 @@ func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
 		return ctx
 	}
 	if op.Name == dbm.TraceTx {
-		ctx, span := t.tracer.Start(ctx, TxSpan, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.spanAttrs...))
-		if op.Attempt > 1 {
+		ctx, span := t.tracer.Start(ctx, TxSpan, t.txStart...)
+		if op.Attempt > 1 && span.IsRecording() {
 			span.AddEvent(RerunEvent, trace.WithAttributes(AttemptKey.Int(op.Attempt)))
 		}
 		return ctx
@@ -179,7 +186,7 @@ func (t *Tracer) Start(ctx context.Context, op dbm.TraceOp) context.Context {
 		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(semconv.DBQueryText(op.Statement)))
 	}
 	ctx, span := t.tracer.Start(ctx, info.spanName, opts...)
-	if op.Attempt > 1 {
+	if op.Attempt > 1 && span.IsRecording() {
 		span.AddEvent(RetryEvent, trace.WithAttributes(AttemptKey.Int(op.Attempt)))
 	}
 	return ctx
@@ -228,8 +235,10 @@ const maxCached = 64
 // op returns the opInfo of an operation name ("" for a statement without
 // one), made once per name.
 func (t *Tracer) op(name string) *opInfo {
-	if o, ok := t.ops.Load(name); ok {
-		return o.(*opInfo)
+	if ops := t.ops.Load(); ops != nil {
+		if o, ok := (*ops)[name]; ok {
+			return o
+		}
 	}
 	info := &opInfo{spanName: name, attrs: t.spanAttrs}
 	switch {
@@ -246,12 +255,20 @@ func (t *Tracer) op(name string) *opInfo {
 	info.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(info.attrs...)}
 	info.ok = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(info.attrs...))}
 	t.cacheMu.Lock()
-	if t.cached < maxCached {
-		if _, loaded := t.ops.LoadOrStore(name, info); !loaded {
-			t.cached++
-		}
+	defer t.cacheMu.Unlock()
+	old := t.ops.Load()
+	if old == nil {
+		old = new(map[string]*opInfo)
 	}
-	t.cacheMu.Unlock()
+	if o, ok := (*old)[name]; ok {
+		return o // made meanwhile by another caller
+	}
+	if len(*old) < maxCached {
+		ops := make(map[string]*opInfo, len(*old)+1)
+		maps.Copy(ops, *old)
+		ops[name] = info
+		t.ops.Store(&ops)
+	}
 	return info
 }
 
@@ -282,21 +299,27 @@ func sqlState(err error) string {
 	return ""
 }
 
-// TraceAcquireStart counts a caller that begins to wait for a connection.
-func (t *Tracer) TraceAcquireStart(ctx context.Context, _ dbm.TraceOp) {
-	t.pending.Inst().Add(ctx, 1, t.poolAdd...)
+// TraceAcquireStart counts a caller that begins to wait for a connection
+// (in db.client.connection.pending_requests, which [Tracer.ObservePool]
+// reports).
+func (t *Tracer) TraceAcquireStart(context.Context, dbm.TraceOp) {
+	t.pendingNow.Add(1)
 }
 
-// TraceAcquire records a wait for a pool connection: its span (made after
-// the fact, from when the wait began), its duration and, when no
-// connection was had in time, a timeout.
+// TraceAcquire records a wait for a pool connection: its duration, when
+// no connection was had in time a timeout and, when the caller did wait
+// ([dbm.TraceResult.Waited]) or the wait failed, its span (made after the
+// fact, from when the wait began). A call that found a connection free at
+// once gets no span: a span of a few hundred nanoseconds that waited for
+// nothing would tell nothing, and would cost as much as the statement's
+// own span.
 func (t *Tracer) TraceAcquire(ctx context.Context, op dbm.TraceOp, res dbm.TraceResult) {
-	t.pending.Inst().Add(ctx, -1, t.poolAdd...)
+	t.pendingNow.Add(-1)
 	t.waitTime.Inst().Record(ctx, res.Duration.Seconds(), t.poolRecord...)
 	if res.Err != nil && errors.Is(res.Err, dbm.ErrPoolTimeout) {
 		t.timeouts.Inst().Add(ctx, 1, t.poolAdd...)
 	}
-	if t.noSpans {
+	if t.noSpans || !res.Waited && res.Err == nil {
 		return
 	}
 	// One clock reading: the span begins res.Duration before now and

@@ -84,7 +84,8 @@ var about = map[string]string{
 		"process (not the server's work, nor waits for a core).",
 	"TracerCalls": "What `dbm/dbmotel` itself does for one point select outside a transaction,\n" +
 		"without a database: the five calls the manager makes on its tracer (wait\n" +
-		"start and end, statement start and end, release), with every span recorded\n" +
+		"start and end, statement start and end, release) for a call that found its\n" +
+		"connection free (no wait span), with every span recorded\n" +
 		"(**otel**) and with none sampled (**unsampled**), on OtelPointSelect's no-op\n" +
 		"exporter. For profiling the tracer apart from the database.",
 	"AddCleanupFloor": "The runtime primitive the leak detector must use, alone: `runtime.AddCleanup`\n" +
