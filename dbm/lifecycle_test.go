@@ -164,7 +164,28 @@ func TestLifetimeJitterSpreadsReconnects(t *testing.T) {
 				cfg.MaxOpenConns, cfg.MaxIdleConns = n, n
 				cfg.ConnMaxLifetime, cfg.ConnMaxLifetimeJitter = 2*time.Second, jitter
 				var b births
-				m := lcNew(t, cfg, dbm.WithOnConnect(b.hook))
+				hook := b.hook
+				var tbl string
+				if srv.name == "PostgreSQL" {
+					// Each new session writes down its own backend_start,
+					// so that the spread is the server's view of every
+					// reconnect, not of the sessions that happen to be open
+					// when the churn ends (a snapshot that a loaded
+					// machine's batched replacements could make narrow).
+					tbl = "lc_births_" + pgRandom(6)
+					admin := lcNew(t, srv.cfg(t))
+					if _, err := admin.Exec(t.Context(), "CREATE TABLE "+tbl+" (started timestamptz NOT NULL)"); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP TABLE "+tbl) })
+					hook = func(ctx context.Context, c dbm.Execer) error {
+						if _, err := c.Exec(ctx, "INSERT INTO "+tbl+" SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"); err != nil {
+							return err
+						}
+						return b.hook(ctx, c)
+					}
+				}
+				m := lcNew(t, cfg, dbm.WithOnConnect(hook))
 				churn(t, m, n, 2500*time.Millisecond)
 				all := b.times()
 				if len(all) <= n {
@@ -175,8 +196,10 @@ func TestLifetimeJitterSpreadsReconnects(t *testing.T) {
 				// birth, so without jitter none is replaced before 2s.
 				first = slices.MinFunc(second, time.Time.Compare).Sub(slices.MinFunc(all[:n], time.Time.Compare))
 				if srv.name == "PostgreSQL" {
+					// The sessions that replaced the first n, by the
+					// server's clock.
 					var starts []time.Time
-					if err := m.ExecuteQuery(t.Context(), &starts, "SELECT backend_start FROM pg_stat_activity WHERE application_name = ?", cfg.Params["application_name"]); err != nil {
+					if err := m.ExecuteQuery(t.Context(), &starts, "SELECT started FROM "+tbl+" ORDER BY started OFFSET ? LIMIT ?", n, n); err != nil {
 						t.Fatal(err)
 					}
 					backends = spread(starts)
