@@ -40,7 +40,7 @@ type connQueue struct {
 	resizeMu sync.Mutex
 	// held is how many permits callers hold now: a caller that finds none
 	// held cannot exceed any bound by taking one, so only the others ask
-	// the pool for its bound (see Manager.takePermit).
+	// the pool for its bound (see Manager.permit).
 	held atomic.Int64
 
 	waiting atomic.Int64 // callers waiting for a permit now
@@ -174,14 +174,18 @@ func (m *Manager) permit(ctx context.Context, op, q string) (waited bool, err er
 	// smaller bound may leave none for it, and a larger one may have one
 	// for a caller that would otherwise wait. A caller alone takes a
 	// permit under any bound.
-	if cq.held.Load() > 0 {
+	// The caller counts itself before it looks, so that of callers
+	// arriving together only the first can skip the check (counting after
+	// TryAcquire let a burst all see none held and take permits of a
+	// bound just lowered).
+	if cq.held.Add(1) > 1 {
 		m.followPool()
 	}
 	if cq.sem.TryAcquire(1) {
-		cq.held.Add(1)
 		cq.hist.observe(0)
 		return false, nil
 	}
+	cq.held.Add(-1) // waitPermit counts it again once it has its permit
 	return true, m.waitPermit(ctx, op, q)
 }
 

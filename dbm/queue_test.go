@@ -189,8 +189,8 @@ func (o *orderTracer) served() []int {
 // TestFairQueueFollowsMaxOpenConns: the queue follows a MaxOpenConns the
 // application changes on Manager.DB, up and down, whether or not
 // connections are held at the time of the change. The manager asks the pool
-// for its bound only when others hold permits or before a wait (a caller
-// alone cannot exceed any bound), so each step here is one such case.
+// for its bound only when others hold permits (a caller alone cannot
+// exceed any bound), so each step here is one such case.
 func TestFairQueueFollowsMaxOpenConns(t *testing.T) {
 	m := newSQLite(t, dbm.WithAcquireTimeout(50*time.Millisecond))
 	ctx := t.Context()
@@ -365,4 +365,56 @@ func parkedInAcquire() int {
 		}
 	}
 	return count
+}
+
+// TestFairQueueLoweredBoundThenBurst: MaxOpenConns lowered on Manager.DB
+// while no permit is held, then callers arriving at once. Only the first
+// may skip asking the pool for its bound; had every caller of the burst
+// seen none held, several would take permits of the old bound and wait
+// inside database/sql, past AcquireTimeout (a review found that, 2 bursts
+// in 100 under -race). Each caller but the one holding the connection
+// must get ErrPoolTimeout.
+func TestFairQueueLoweredBoundThenBurst(t *testing.T) {
+	for range 30 {
+		m := newSQLite(t, dbm.WithAcquireTimeout(20*time.Millisecond))
+		m.DB().SetMaxOpenConns(1)
+		start := make(chan struct{})
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			conns []*dbm.Conn
+			errs  []error
+		)
+		for range 64 {
+			wg.Go(func() {
+				<-start
+				// A caller waiting in database/sql is ended by this
+				// deadline, with another error than ErrPoolTimeout.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				c, err := m.Conn(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					conns = append(conns, c)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		if len(conns) != 1 {
+			t.Fatalf("%d callers got a connection with MaxOpenConns 1", len(conns))
+		}
+		for _, err := range errs {
+			if !errors.Is(err, dbm.ErrPoolTimeout) {
+				t.Fatalf("a caller past the queue: %v, want ErrPoolTimeout", err)
+			}
+		}
+		_ = m.Close()
+	}
 }

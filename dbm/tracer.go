@@ -98,8 +98,9 @@ type TraceResult struct {
 	// the manager's fair queue (or, for a pool without a queue, the wait
 	// was database/sql's, which does not tell: always true there). When it
 	// is false, Duration is 0 for a call that takes its turn only (as in
-	// [Stats].AcquireWait), and for a write, which then takes a connection
-	// of its own, the time that took (opening one when none was idle).
+	// [Stats].AcquireWait), and for a call that then takes a connection of
+	// its own (a write, [Manager.Conn], BEGIN on pgx with dbm/dbmpgx), the
+	// time that took (opening one when none was idle).
 	Waited bool
 }
 
