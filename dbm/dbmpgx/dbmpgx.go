@@ -35,9 +35,23 @@ func init() {
 
 // watchedConnector is pgx's connector for dsn, as stdlib's OpenConnector
 // would make, with a DialFunc that tells the [dialwatch.Watch] in the
-// context of a connection attempt (a prober's) how far it got.
+// context of a connection attempt (a prober's) how far it got. The DSN is
+// parsed here once, to report a bad one at New, and again for every
+// connection, as pgx's own driver does: what parsing reads besides the DSN
+// (a password file, PG* variables, certificate files) may have changed
+// since, e.g. a rotated password.
 func watchedConnector(dsn string) (driver.Connector, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return nil, err
+	}
+	return connector{dsn: dsn}, nil
+}
+
+// connector makes pgx connections whose dials report to a dialwatch.Watch.
+type connector struct{ dsn string }
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	cfg, err := pgx.ParseConfig(c.dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +66,10 @@ func watchedConnector(dsn string) (driver.Connector, error) {
 		}
 		return c, nil
 	}
-	return stdlib.GetConnector(*cfg), nil
+	return stdlib.GetConnector(*cfg).Connect(ctx)
 }
+
+func (c connector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
 
 // copyFrom runs pgx's CopyFrom (the binary COPY protocol) on the pgx
 // connection under the database/sql connection conn, inside whatever

@@ -2,6 +2,8 @@ package dbmpgx_test
 
 import (
 	"context"
+	"database/sql"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -53,4 +55,35 @@ func connectWatched(t *testing.T, reply []byte) (connected, answered bool) {
 		t.Fatal("Connect to a fake server succeeded")
 	}
 	return w.conn.Load(), w.bytes.Load()
+}
+
+// TestWatchedConnectorParsesPerConnection: like pgx's own driver, the
+// connector reads its configuration again for every connection, so that
+// what parsing reads besides the DSN (PG* variables here; a password file
+// or certificates in production) is current: a rotated password is used by
+// the next connection without a restart.
+func TestWatchedConnectorParsesPerConnection(t *testing.T) {
+	addr := "127.0.0.1:5432"
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
+		testsrv.SkipOrFail(t, "PostgreSQL at "+addr, err)
+	} else {
+		c.Close()
+	}
+	connector, err := dialwatch.Pgx("host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	db.SetMaxIdleConns(0) // every query on a new connection
+	for _, name := range []string{"dbmpgx-parse-a", "dbmpgx-parse-b"} {
+		t.Setenv("PGAPPNAME", name)
+		var got string
+		if err := db.QueryRowContext(t.Context(), "SELECT current_setting('application_name')").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != name {
+			t.Errorf("application_name %q on a connection made after PGAPPNAME=%s; the configuration was not read again", got, name)
+		}
+	}
 }
