@@ -41,6 +41,15 @@ func SetPQDialForTest(dial func(ctx context.Context, network, addr string) (net.
 	return func() { pqDial.Store(nil) }
 }
 
+// QueuedForTest is the number of callers in the list of waiters of m's
+// fair queue (they have their place in it); 0 without a queue.
+func QueuedForTest(m *Manager) int {
+	if m.queue == nil {
+		return 0
+	}
+	return m.queue.sem.Waiting()
+}
+
 // AcquireTimeoutOf is the bound on the wait for a pool connection that m
 // applies (0: only the caller's context).
 func AcquireTimeoutOf(m *Manager) time.Duration { return m.retryPol.acquire }

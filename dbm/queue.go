@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/semaphore"
+	"github.com/dbmanager-go/dbmanager/dbm/internal/fifo"
 )
 
 // connQueue is the manager's fair queue for connections: a FIFO semaphore
@@ -16,22 +16,28 @@ import (
 // [Rows], [Tx], [Conn] and ping holds a permit for as long as it holds a
 // connection, so database/sql always has a connection free (or room to
 // open one) for a caller that holds a permit and never makes it wait.
-// Callers that find no permit free wait in arrival order:
-// semaphore.Weighted serves its waiters first in, first out, and a new
-// caller does not overtake one that waits. database/sql alone hands a freed
+// Callers that find no permit free wait in arrival order: the semaphore
+// (internal/fifo) serves its waiters first in, first out, and a new caller
+// does not overtake one that waits. database/sql alone hands a freed
 // connection to a random waiter (it takes any key of its request map), so
 // under overload some callers wait far longer than others.
 //
 // A caller that finds a permit free pays one TryAcquire (a mutex, no
-// allocation, no timer); only a caller that must wait makes the context and
-// timer of Config.AcquireTimeout. A pool without a bound
+// allocation, no timer). One that must wait allocates nothing either:
+// Config.AcquireTimeout is the same for all waits and they are served in
+// arrival order, so the semaphore's single timer, armed for the first
+// waiter's deadline, bounds them all. (The queue used
+// golang.org/x/sync/semaphore.Weighted before, with a context.WithTimeout
+// per wait: under overload, where nearly every call waits, that cost about
+// 6 allocations and a timer set and stopped per call; see
+// docs/reliability.md#fair-queue.) A pool without a bound
 // (MaxOpenConnections 0, possible only with Wrap) has no queue: nil.
 //
 // Connections used on [Manager.DB] directly hold no permit; the statements
 // that hold one may then still wait in database/sql, bounded by their
 // context only.
 type connQueue struct {
-	sem *semaphore.Weighted // queueCap permits, of which the queue holds all but size
+	sem *fifo.Queue // queueCap permits, of which the queue holds all but size
 	// size is the bound it follows; resize changes it (see follow).
 	size atomic.Int64
 	// owed is how many permits given back are kept by the queue instead of
@@ -55,7 +61,7 @@ func newConnQueue(maxOpen int) *connQueue {
 	if maxOpen <= 0 {
 		return nil
 	}
-	q := &connQueue{sem: semaphore.NewWeighted(queueCap)}
+	q := &connQueue{sem: fifo.New(queueCap)}
 	q.sem.TryAcquire(queueCap - int64(maxOpen))
 	q.size.Store(int64(maxOpen))
 	return q
@@ -207,12 +213,11 @@ func (m *Manager) waitPermit(ctx context.Context, op, q string) error {
 	cq.waits.Add(1)
 	cq.waiting.Add(1)
 	start := time.Now()
-	wctx, cancel := ctx, context.CancelFunc(func() {})
+	var bound time.Duration // 0: ctx alone ends the wait
 	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
-		wctx, cancel = context.WithTimeout(ctx, m.retryPol.acquire)
+		bound = m.retryPol.acquire
 	}
-	err := cq.sem.Acquire(wctx, 1)
-	cancel()
+	err := cq.sem.Acquire(ctx, start, bound)
 	d := time.Since(start)
 	cq.waiting.Add(-1)
 	cq.waited.Add(int64(d))

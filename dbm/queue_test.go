@@ -1,11 +1,9 @@
 package dbm_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,12 +48,13 @@ func TestFairQueueServesInArrivalOrder(t *testing.T) {
 						}
 					})
 					// QueueLength counts a caller just before it enters the
-					// semaphore; it has entered once it is parked in
-					// Acquire's select. Waiting for that (not for the count
-					// alone) keeps a preempted caller from being overtaken
-					// by the next one, which a loaded machine showed.
+					// semaphore; it has its place once it is in the
+					// semaphore's list of waiters. Waiting for that (not for
+					// the count alone) keeps a preempted caller from being
+					// overtaken by the next one, which a loaded machine
+					// showed.
 					waitFor(t, "a caller never queued", func() bool {
-						return m.Stats().QueueLength == i+1 && parkedInAcquire() == i+1
+						return m.Stats().QueueLength == i+1 && dbm.QueuedForTest(m) == i+1
 					})
 				}
 				if err := tx.Rollback(); err != nil {
@@ -342,29 +341,6 @@ func TestFairQueueHandsOverAFreeConnection(t *testing.T) {
 			}
 		})
 	}
-}
-
-// parkedInAcquire counts the goroutines blocked in the select of
-// semaphore.Weighted's Acquire: callers already in the queue's list of
-// waiters (Acquire adds a waiter before it blocks).
-func parkedInAcquire() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.HasPrefix(g, []byte("goroutine ")) && bytes.Contains(g, []byte(" [select")) &&
-			bytes.Contains(g, []byte("semaphore.(*Weighted).Acquire")) {
-			count++
-		}
-	}
-	return count
 }
 
 // TestFairQueueLoweredBoundThenBurst: MaxOpenConns lowered on Manager.DB
