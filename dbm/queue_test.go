@@ -137,6 +137,66 @@ func TestFairQueueTimeout(t *testing.T) {
 	}
 }
 
+// TestFairQueueBoundsEveryWaiter: the queue bounds its waits with one
+// timer armed for the first waiter's deadline. A caller whose context is
+// cancelled in the queue gets ErrCanceled; callers that then wait together
+// on the held pool each get ErrPoolTimeout (wrapping
+// context.DeadlineExceeded, as when each wait had a context.WithTimeout of
+// its own), whatever the kind of call; one whose own deadline comes before
+// the bound gets ErrTimeout from its context. None keeps a permit: the
+// pool's connection is free again for the next caller.
+func TestFairQueueBoundsEveryWaiter(t *testing.T) {
+	const bound = 30 * time.Millisecond
+	m := newSQLite(t, dbm.WithAcquireTimeout(bound))
+	m.DB().SetMaxOpenConns(1)
+	tx, err := m.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First a caller whose context is cancelled while it is in the
+	// queue, then the others.
+	cctx, cancel := context.WithCancel(t.Context())
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- waitingCalls[0].run(cctx, m) }()
+	waitFor(t, "the caller never queued", func() bool { return dbm.QueuedForTest(m) == 1 })
+	cancel()
+	if err := <-cancelled; !errors.Is(err, dbm.ErrCanceled) {
+		t.Errorf("cancelled waiter: %v, want ErrCanceled", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2*len(waitingCalls)+1)
+	for i := range errs {
+		wg.Go(func() {
+			ctx := t.Context()
+			if i == len(errs)-1 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, bound/3) // ends before the bound: not the queue's timer
+				defer cancel()
+			}
+			errs[i] = waitingCalls[i%len(waitingCalls)].run(ctx, m)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs[:len(errs)-1] {
+		if !errors.Is(err, dbm.ErrPoolTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("waiter %d (%s): %v, want ErrPoolTimeout wrapping context.DeadlineExceeded", i, waitingCalls[i%len(waitingCalls)].name, err)
+		}
+	}
+	if err := errs[len(errs)-1]; !errors.Is(err, dbm.ErrTimeout) || errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Errorf("waiter with a deadline before the bound: %v, want ErrTimeout", err)
+	}
+	if q, n := m.Stats().QueueLength, dbm.QueuedForTest(m); q != 0 || n != 0 {
+		t.Errorf("QueueLength %d, %d in the queue's list after the waits, want 0", q, n)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := m.Get(t.Context(), &n, "SELECT 1"); err != nil {
+		t.Fatalf("Get after the waits: %v", err)
+	}
+}
+
 // waitingCall is a call that takes a connection, and may have to wait
 // for one.
 type waitingCall struct {
