@@ -20,11 +20,17 @@ import (
 // overload on PostgreSQL: 64 callers run point selects through a pool of 4
 // connections for DBM_FAIRNESS_DURATION (default 10s) each, first with
 // plain database/sql (lib/pq, the same pool settings), then with the
-// manager, in turns of one second, and logs p50, p99 and max time to connection and the throughput
-// of both (docs/reliability.md#fair-queue has the figures). It asserts
-// nothing about speed: it is a measurement, run only when asked:
+// manager, in turns of DBM_FAIRNESS_TURN (default one second), and logs
+// p50, p99 and max time to connection and the throughput of both
+// (docs/reliability.md#fair-queue has the figures). It asserts nothing
+// about speed: it is a measurement, run only when asked:
 //
 //	DBM_FAIRNESS=1 go test -count=1 -run TestPostgresFairnessMeasure -v ./dbm
+//
+// On a loaded machine shorter turns (DBM_FAIRNESS_TURN=250ms) give more
+// rounds, so that the median of the per-round throughput ratios holds
+// still from run to run; a turn starts its 64 callers anew, which costs
+// both sides alike.
 //
 // The time to connection of database/sql is how long [sql.DB.Conn] took;
 // the manager's is its turn in the fair queue, as its [dbm.AcquireTracer]
@@ -41,11 +47,24 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 		}
 		dur = d
 	}
+	turn := time.Second
+	if s := os.Getenv("DBM_FAIRNESS_TURN"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			t.Fatalf("DBM_FAIRNESS_TURN: %q: want a positive duration", s)
+		}
+		turn = d
+	}
 	const pool, callers, keys = 4, 64, 1000
-	rounds := max(int(dur/time.Second), 1)
+	rounds := max(int(dur/turn), 1)
 	cfg := postgresConfig(t)
 	cfg.MaxOpenConns, cfg.MaxIdleConns = pool, pool
 	rec := &ttcTracer{}
+	app := fmt.Sprintf("dbm_fairness_%d", os.Getpid())
+	diagnose := os.Getenv("DBM_FAIRNESS_SLOWEST") != "" // see fairness_slowest_test.go
+	if diagnose {
+		cfg.Params = map[string]string{"application_name": app}
+	}
 	m, err := dbm.New(t.Context(), cfg, dbm.WithTracer(rec))
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +114,12 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 	// round. Each turn's calls and the process's CPU time and allocations
 	// are counted, so that the throughput of the two can be compared round
 	// by round and the client's cost per call apart from the server's.
+	if diagnose {
+		runCallers(t, callers, 200*time.Millisecond, mCall) // opens the pool's connections, to find their backends
+		slow := newSlowLog(1 << 21)
+		slow.watchBackends(ctx, t, m, app)
+		rec.slow = slow
+	}
 	var rawRun, mRun callerRun
 	var rawCost, mCost turnCost
 	ratios := make([]float64, 0, rounds)
@@ -145,6 +170,9 @@ func TestPostgresFairnessMeasure(t *testing.T) {
 	if r, d := rawHold.mean(), rec.hold.mean(); r > 0 && d > 0 {
 		t.Logf("connection held per call: database/sql %s, dbm %s (throughput they imply: dbm / database/sql = %.3f)",
 			r.Round(100*time.Nanosecond), d.Round(100*time.Nanosecond), float64(r)/float64(d))
+	}
+	if rec.slow != nil {
+		rec.slow.report(t)
 	}
 	s := m.Stats()
 	t.Logf("dbm Stats: WaitCount %d, QueueLength %d, AcquireWait count %d; database/sql's own waits: %d", s.WaitCount, s.QueueLength, s.AcquireWait.Count, m.DB().Stats().WaitCount)
@@ -266,12 +294,18 @@ type ttcKey struct{}
 // ttcTracer is a Tracer that stores each acquisition's wait in its call's
 // slot, and adds up how long connections were held (the ReleaseTracer's
 // time from the end of the wait to the release).
-type ttcTracer struct{ hold holdTimes }
+type ttcTracer struct {
+	hold holdTimes
+	slow *slowLog // nil unless DBM_FAIRNESS_SLOWEST is set
+}
 
 func (*ttcTracer) Start(ctx context.Context, _ dbm.TraceOp) context.Context { return ctx }
 func (*ttcTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult)        {}
 func (t *ttcTracer) TraceRelease(_ context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
 	t.hold.add(res.Duration)
+	if t.slow != nil {
+		t.slow.released()
+	}
 }
 
 // holdTimes adds up durations from many goroutines.
@@ -286,8 +320,11 @@ func (h *holdTimes) mean() time.Duration {
 	return 0
 }
 
-func (*ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
+func (t *ttcTracer) TraceAcquire(ctx context.Context, _ dbm.TraceOp, res dbm.TraceResult) {
 	if p, ok := ctx.Value(ttcKey{}).(*time.Duration); ok {
 		*p += res.Duration
+	}
+	if t.slow != nil && res.Err == nil {
+		t.slow.waited(res.Duration)
 	}
 }
