@@ -28,8 +28,8 @@ import (
 // arrival order, so the semaphore's single timer, armed for the first
 // waiter's deadline, bounds them all. (The queue used
 // golang.org/x/sync/semaphore.Weighted before, with a context.WithTimeout
-// per wait: under overload, where nearly every call waits, that cost about
-// 6 allocations and a timer set and stopped per call; see
+// per wait: under overload, where nearly every call waits, that cost 7
+// allocations and a timer set and stopped per call; see
 // docs/reliability.md#fair-queue.) A pool without a bound
 // (MaxOpenConnections 0, possible only with Wrap) has no queue: nil.
 //
