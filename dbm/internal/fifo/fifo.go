@@ -4,12 +4,13 @@
 // which the queue used before), with two differences that make a wait
 // cheaper under overload, when nearly every caller waits:
 //
-//   - A wait may carry a bound (dbm's Config.AcquireTimeout). All waits of
-//     a queue have the same bound and are served in arrival order, so the
-//     first of them in the queue always has the earliest deadline: one
-//     timer, armed for that deadline, watches them all. With Weighted, each
-//     wait made a context.WithTimeout of its own (a context, a timer, a
-//     channel; armed, then stopped).
+//   - A wait may carry a bound (dbm's Config.AcquireTimeout). In dbm all
+//     waits of a queue have the same bound and are served in arrival
+//     order, so the first of them in the queue has the earliest deadline:
+//     one timer, armed for that deadline, watches them all. (The queue
+//     keeps its bounded waiters in deadline order, so any bounds work.)
+//     With Weighted, dbm made a context.WithTimeout for each wait (a
+//     context, a timer, a channel; armed, then stopped).
 //   - A waiter and its channel are reused ([sync.Pool]) instead of
 //     allocated per wait (Weighted allocates the channel, the list element
 //     and the boxed waiter).
