@@ -151,12 +151,13 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	d, err := s.scanner().Dest("ExecuteQuery", dest)
+	sc := s.scanner()
+	d, err := sc.Dest("ExecuteQuery", dest)
 	if err != nil {
 		return scanErr(err)
 	}
 	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
-		n, err := s.m.scanner.All(rows, &d, lenient(ctx))
+		n, err := sc.All(rows, &d, lenient(ctx))
 		return n, scanErr(err)
 	})
 	if err != nil {
@@ -224,34 +225,35 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 
 // run prepares query, runs it, hands the rows to read, closes them and
 // records the statement. read returns how many rows it stored.
+//
+// Each attempt is written out in the function autocommit calls rather than
+// in a method of its own: a frame less between the caller and the
+// driver, which the one-row benchmark shows (docs/benchmarks.md).
 func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
-	st, args, err := s.prepareArgs(ctx, fn, query, args)
+	q, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
 	}
-	return s.autocommit(ctx, "query", st, false, func(s session) error { return s.runOnce(ctx, st, args, read) })
-}
-
-// runOnce is one attempt of run.
-func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*sql.Rows) (int, error)) error {
-	st := s.newStmt(TraceQuery, q.sent)
-	ctx = s.start(ctx, &st)
-	rows, err := s.ex.QueryContext(ctx, q.sent, args...)
-	if err != nil {
-		return s.m.finish(ctx, &st, -1, err)
-	}
-	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
-	// leaves database/sql's rows lock held, and Close would then block
-	// forever; the connection is lost either way.
-	n, err := read(rows)
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = rows.Err()
-	}
-	st.marks |= markMidResult
-	return s.m.finish(ctx, &st, n, err)
+	return s.autocommit(ctx, "query", q, false, func(s session) error {
+		st := s.newStmt(TraceQuery, q.sent)
+		ctx := s.start(ctx, &st)
+		rows, err := s.ex.QueryContext(ctx, q.sent, args...)
+		if err != nil {
+			return s.m.finish(ctx, &st, -1, err)
+		}
+		// No deferred Close: a panic inside rows.Scan (a user's
+		// sql.Scanner) leaves database/sql's rows lock held, and Close
+		// would then block forever; the connection is lost either way.
+		n, err := read(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		st.marks |= markMidResult
+		return s.m.finish(ctx, &st, n, err)
+	})
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
