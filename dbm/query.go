@@ -156,10 +156,7 @@ func (s session) executeQuery(ctx context.Context, dest any, query string, args 
 	if err != nil {
 		return scanErr(err)
 	}
-	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
-		n, err := sc.All(rows, &d, lenient(ctx))
-		return n, scanErr(err)
-	})
+	err = s.run(ctx, "ExecuteQuery", query, args, &d, nil)
 	if err != nil {
 		d.Empty()
 		return err
@@ -186,7 +183,7 @@ func selectRows[T any](ctx context.Context, s session, query string, args []any)
 		return nil, scanErr(err)
 	}
 	var out []T
-	err = s.run(ctx, "Select", query, args, func(rows *sql.Rows) (int, error) {
+	err = s.run(ctx, "Select", query, args, nil, func(rows *sql.Rows) (int, error) {
 		out, err = scan.Append(s.m.scanner, rows, t, lenient(ctx), out)
 		return len(out), scanErr(err)
 	})
@@ -205,7 +202,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 		return err
 	}
 	scanned := false // an attempt stored a row in dest
-	return s.run(ctx, "Get", query, args, func(rows *sql.Rows) (int, error) {
+	return s.run(ctx, "Get", query, args, nil, func(rows *sql.Rows) (int, error) {
 		if scanned {
 			// A retry: the failed attempt's row must not stay in dest, if
 			// this one finds none (or fails before storing its own).
@@ -223,13 +220,15 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	})
 }
 
-// run prepares query, runs it, hands the rows to read, closes them and
-// records the statement. read returns how many rows it stored.
+// run prepares query, runs it, stores its rows in d (ExecuteQuery's
+// destination) or else hands them to read, closes them and records the
+// statement. read returns how many rows it stored.
 //
-// Each attempt is written out in the function autocommit calls rather than
-// in a method of its own: a frame less between the caller and the
-// driver, which the one-row benchmark shows (docs/benchmarks.md).
-func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
+// The frames between the caller and the driver are kept few, which the
+// one-row benchmark shows (docs/benchmarks.md): each attempt is written
+// out in the function autocommit calls rather than in a method of its own,
+// and ExecuteQuery's rows are scanned there rather than in a read closure.
+func (s session) run(ctx context.Context, fn, query string, args []any, d *scan.Dest, read func(*sql.Rows) (int, error)) error {
 	q, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
@@ -244,7 +243,13 @@ func (s session) run(ctx context.Context, fn, query string, args []any, read fun
 		// No deferred Close: a panic inside rows.Scan (a user's
 		// sql.Scanner) leaves database/sql's rows lock held, and Close
 		// would then block forever; the connection is lost either way.
-		n, err := read(rows)
+		var n int
+		if d != nil {
+			n, err = s.m.scanner.All(rows, d, lenient(ctx))
+			err = scanErr(err)
+		} else {
+			n, err = read(rows)
+		}
 		if cerr := rows.Close(); err == nil {
 			err = cerr
 		}
