@@ -718,7 +718,9 @@ func TestPgxTimeoutOutcome(t *testing.T) {
 // DDL changed the type of a column it returns.
 type cachedPlanErr struct{}
 
-func (cachedPlanErr) Error() string    { return "ERROR: cached plan must not change result type (SQLSTATE 0A000)" }
+func (cachedPlanErr) Error() string {
+	return "ERROR: cached plan must not change result type (SQLSTATE 0A000)"
+}
 func (cachedPlanErr) SQLState() string { return "0A000" }
 
 // The first attempt of a read outside a transaction runs before the retry
