@@ -209,3 +209,43 @@ func TestMidResultLossIsNotAStaleConnection(t *testing.T) {
 		t.Errorf("Retries = %d, want 0 with retries off", r)
 	}
 }
+
+// The scan plan is found by the result's columns, not by the statement's
+// text: the same statement whose result changed shape (SELECT * after an
+// ALTER TABLE, another search_path) fills the fields its new columns name,
+// for every call that scans, and a column it no longer knows is reported.
+// Rows.Scan itself checks only the number of columns.
+func TestSameStatementWithNewColumnsFillsTheRightFields(t *testing.T) {
+	ctx := context.Background()
+	const q = "SELECT * FROM people"
+	results := []struct {
+		cols []string
+		row  []driver.Value
+	}{
+		{[]string{"id", "name", "age"}, []driver.Value{1, "ann", 30}},
+		{[]string{"age", "name", "id"}, []driver.Value{31, "bob", 2}}, // reordered, same count and types
+		{[]string{"id", "age", "name"}, []driver.Value{3, 32, "cy"}},
+	}
+	want := []hintPerson{{1, "ann", 30}, {2, "bob", 31}, {3, "cy", 32}}
+	m, mock := newMock(t, "sqlmock")
+	for i, r := range results {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		var got []hintPerson
+		if err := m.ExecuteQuery(ctx, &got, q); err != nil || len(got) != 1 || got[0] != want[i] {
+			t.Fatalf("ExecuteQuery, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		if got, err := dbm.Select[hintPerson](ctx, m, q); err != nil || len(got) != 1 || got[0] != want[i] {
+			t.Fatalf("Select, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		if got, err := dbm.One[hintPerson](ctx, m, q); err != nil || got != want[i] {
+			t.Fatalf("One, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+	}
+	mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "nickname", "age"}).AddRow(4, "dee", 33)) // renamed
+	var got []hintPerson
+	if err := m.ExecuteQuery(ctx, &got, q); !errors.Is(err, dbm.ErrUnknownColumn) || len(got) != 0 {
+		t.Fatalf("renamed column: %+v, %v; want ErrUnknownColumn and no rows", got, err)
+	}
+}
