@@ -126,9 +126,10 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 
 // BenchmarkOtelPointSelectPaired measures the overhead goal as a paired
 // comparison, for a machine too loaded for BenchmarkOtelPointSelect's
-// runs to tell a few percent apart: two managers on the same database,
-// one without a tracer ("plain") and one with a partner, take turns in
-// blocks of pairedBlock point selects within one loop. Each block's CPU
+// runs to tell a few percent apart: two managers over the same pool and
+// connection, one without a tracer ("plain") and a partner (see
+// pointSelect.partner), take turns in blocks of pairedBlock point
+// selects within one loop. Each block's CPU
 // time (the process's) and wall time are charged to the manager that ran
 // it, and each plain block is paired with the partner block after it:
 // both see the same load, millisecond by millisecond. The partners
@@ -140,6 +141,10 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 //     the same start options as dbmotel's, and nothing else (no metrics,
 //     no acquire or release calls): the floor of any tracer that records
 //     a span per statement on this SDK.
+//   - unsampled: dbmotel whose sampler records no span (most statements
+//     under a low sampling ratio): the metrics and an unrecorded span.
+//   - metrics: dbmotel with OpenTelemetry's no-op TracerProvider and the
+//     SDK's metrics: no span at all.
 //   - aa: a second manager without a tracer: what the method reads when
 //     there is no difference.
 //
@@ -153,7 +158,7 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 //	go test -run '^$' -bench OtelPointSelectPaired -benchtime 3s -count 8 ./dbm/dbmotel
 func BenchmarkOtelPointSelectPaired(b *testing.B) {
 	for _, db := range pointSelectDBs {
-		for _, pair := range []string{"otel", "span", "aa"} {
+		for _, pair := range []string{"otel", "span", "unsampled", "metrics", "aa"} {
 			b.Run("db="+db.name+"/pair="+pair, func(b *testing.B) {
 				cfg := db.config(b)
 				var opts []dbm.Option
@@ -162,8 +167,13 @@ func BenchmarkOtelPointSelectPaired(b *testing.B) {
 					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.AlwaysSample())))
 				case "span":
 					opts = append(opts, dbm.WithTracer(newSpanOnly(b, cfg)))
+				case "unsampled":
+					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.NeverSample())))
+				case "metrics":
+					opts = append(opts, dbm.WithTracer(newBenchTracer(b, cfg, tracenoop.NewTracerProvider(), true)))
 				}
-				benchPaired(b, newPointSelect(b, cfg), newPointSelect(b, cfg, opts...))
+				plain := newPointSelect(b, cfg)
+				benchPaired(b, plain, plain.partner(b, cfg, opts...))
 			})
 		}
 	}
@@ -268,6 +278,24 @@ func newPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) *pointSele
 		}
 	}
 	return &pointSelect{m: m, q: "SELECT name FROM " + tbl + " WHERE id = ?"}
+}
+
+// partner returns a second manager over p's pool (with dbm.Wrap), with
+// opts, looking up the same rows. Both then use the same connection: on
+// a loaded machine two connections can differ by a third for as long as
+// they live (their server processes on different cores), which pairing
+// within one run does not cancel. Closing p closes the pool; the partner
+// starts nothing that needs closing of its own (goleak checks).
+func (p *pointSelect) partner(b *testing.B, cfg dbm.Config, opts ...dbm.Option) *pointSelect {
+	driver := string(cfg.Driver)
+	if driver == "" {
+		driver = string(dbm.DriverPostgres)
+	}
+	m, err := dbm.Wrap(p.m.DB().DB, driver, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &pointSelect{m: m, q: p.q}
 }
 
 // get looks up row i%100.
