@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 
-	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
@@ -50,16 +49,6 @@ type session struct {
 	// permit: the statement holds a permit of the manager's queue, which
 	// its Rows take over (see connQueue)
 	permit bool
-}
-
-// maxStatementLen bounds the statement text kept in errors and logs.
-const maxStatementLen = redact.MaxStatementLen
-
-func shorten(q string) string {
-	if q == "" {
-		return ""
-	}
-	return sqltext.Shorten(q, maxStatementLen)
 }
 
 // prepare checks the call and returns the statement as it is sent
