@@ -249,3 +249,49 @@ func TestSameStatementWithNewColumnsFillsTheRightFields(t *testing.T) {
 		t.Fatalf("renamed column: %+v, %v; want ErrUnknownColumn and no rows", got, err)
 	}
 }
+
+// forgetfulTracer returns a context of its own from Start, without the
+// caller's values.
+type forgetfulTracer struct{}
+
+func (forgetfulTracer) Start(context.Context, dbm.TraceOp) context.Context {
+	return context.Background()
+}
+func (forgetfulTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult) {}
+
+// IgnoreUnknownColumns is read from the caller's context by every call
+// that scans, whatever context a Tracer's Start hands the statement.
+func TestIgnoreUnknownColumnsReadFromTheCallersContext(t *testing.T) {
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dbm.Wrap(db, "sqlmock", dbm.WithTracer(forgetfulTracer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := dbm.IgnoreUnknownColumns(context.Background())
+	const q = "SELECT id, name, extra FROM people"
+	rows := func() *sqlmock.Rows {
+		return sqlmock.NewRows([]string{"id", "name", "extra"}).AddRow(1, "ann", "x")
+	}
+	want := hintPerson{ID: 1, Name: "ann"}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	var got []hintPerson
+	if err := m.ExecuteQuery(ctx, &got, q); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("ExecuteQuery = %+v, %v", got, err)
+	}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	if got, err := dbm.Select[hintPerson](ctx, m, q); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("Select = %+v, %v", got, err)
+	}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	var one hintPerson
+	if err := m.Get(ctx, &one, q); err != nil || one != want {
+		t.Fatalf("Get = %+v, %v", one, err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}

@@ -224,17 +224,17 @@ func (s session) run(ctx context.Context, fn, query string, args []any, d *scan.
 	}
 	return s.autocommit(ctx, "query", q, false, func(s session) error {
 		st := s.newStmt(TraceQuery, q.sent)
-		ctx := s.start(ctx, &st)
-		rows, err := s.ex.QueryContext(ctx, q.sent, args...)
+		sctx := s.start(ctx, &st) // the statement's: the tracer's, when one is set
+		rows, err := s.ex.QueryContext(sctx, q.sent, args...)
 		if err != nil {
-			return s.m.finish(ctx, &st, -1, err)
+			return s.m.finish(sctx, &st, -1, err)
 		}
 		// No deferred Close: a panic inside rows.Scan (a user's
 		// sql.Scanner) leaves database/sql's rows lock held, and Close
 		// would then block forever; the connection is lost either way.
 		var n int
 		if d != nil {
-			n, err = s.m.scanner.All(rows, d, lenient(ctx))
+			n, err = s.m.scanner.All(rows, d, lenient(ctx)) // the caller's ctx, as read closures see
 			err = scanErr(err)
 		} else {
 			n, err = read(rows)
@@ -246,7 +246,7 @@ func (s session) run(ctx context.Context, fn, query string, args []any, d *scan.
 			err = rows.Err()
 		}
 		st.marks |= markMidResult
-		return s.m.finish(ctx, &st, n, err)
+		return s.m.finish(sctx, &st, n, err)
 	})
 }
 
