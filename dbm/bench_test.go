@@ -224,3 +224,66 @@ func BenchmarkScanOneRowSideBySide(b *testing.B) {
 	b.ReportMetric(at(mgr, 0.5)/at(hand, 0.5), "x-hand")
 	b.ReportMetric(at(mgr, 0.1)/at(hand, 0.1), "x-hand-p10")
 }
+
+// BenchmarkScanOneRowQueueShare shows how much of BenchmarkScanOneRowSideBySide's
+// ratio the fair queue's permit takes: it alternates bursts of 50 calls of
+// the hand loop, of ExecuteQuery (default configuration, a bounded pool:
+// every read takes and gives back a permit) and of ExecuteQuery on an
+// unbounded pool with NoAcquireTimeout (no queue, hence no permit; every
+// other step the same). "x-hand" and "x-hand-noqueue" are their median
+// bursts over the hand loop's; the -p10 metrics compare the quickest tenth,
+// which a loaded machine disturbs least.
+//
+//	go test -run '^$' -bench BenchmarkScanOneRowQueueShare -benchtime 300000x -count 6 ./dbm
+func BenchmarkScanOneRowQueueShare(b *testing.B) {
+	ctx := context.Background()
+	db := benchDB(b, 1)
+	m, err := dbm.Wrap(db, "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	free := benchDB(b, 1)
+	free.SetMaxOpenConns(0) // no bound: Wrap makes no queue
+	noq, err := dbm.Wrap(free, "mem", dbm.WithAcquireTimeout(dbm.NoAcquireTimeout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const burst = 50
+	var hand, mgr, nq []time.Duration
+	run := func(m *dbm.Manager) time.Duration {
+		t0 := time.Now()
+		for range burst {
+			var out []benchRow
+			if err := m.ExecuteQuery(ctx, &out, benchQuery); err != nil || len(out) != 1 {
+				b.Fatal(len(out), err)
+			}
+		}
+		return time.Since(t0)
+	}
+	n := 0
+	for b.Loop() {
+		if n%(3*burst) == 0 {
+			t0 := time.Now()
+			for range burst {
+				if out, err := handLoop(ctx, db); err != nil || len(out) != 1 {
+					b.Fatal(len(out), err)
+				}
+			}
+			hand = append(hand, time.Since(t0))
+			mgr = append(mgr, run(m))
+			nq = append(nq, run(noq))
+		}
+		n++
+	}
+	if len(hand) == 0 {
+		return
+	}
+	slices.Sort(hand)
+	slices.Sort(mgr)
+	slices.Sort(nq)
+	at := func(s []time.Duration, q float64) float64 { return float64(s[int(q*float64(len(s)-1))]) }
+	b.ReportMetric(at(mgr, 0.5)/at(hand, 0.5), "x-hand")
+	b.ReportMetric(at(nq, 0.5)/at(hand, 0.5), "x-hand-noqueue")
+	b.ReportMetric(at(mgr, 0.1)/at(hand, 0.1), "x-hand-p10")
+	b.ReportMetric(at(nq, 0.1)/at(hand, 0.1), "x-hand-noqueue-p10")
+}

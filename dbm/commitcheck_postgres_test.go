@@ -81,7 +81,7 @@ func TestPostgresLostCommitUnreachable(t *testing.T) {
 	}
 	proxy.DropReply([]byte("COMMIT"), 1)
 	proxy.RefuseNew(true)
-	err, _ = timed(t, 30*time.Second, tx.Commit)
+	_, err = timed(t, 30*time.Second, tx.Commit)
 	proxy.RefuseNew(false)
 	if !errors.Is(err, dbm.ErrCommitUnknown) {
 		t.Errorf("Commit = %v, want ErrCommitUnknown", err)

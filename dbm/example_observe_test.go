@@ -34,7 +34,7 @@ import (
 //
 // A metrics tracer would instead observe res.Duration in a histogram
 // labelled with op.Name and res.Class.
-type spanRecorder struct{ depth int }
+type spanRecorder struct{}
 
 type spanDepth struct{}
 

@@ -278,7 +278,8 @@ func (c *lifeConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.T
 	} else if opts.Isolation != 0 || opts.ReadOnly {
 		return nil, errors.New("dbm: the driver cannot begin a transaction with options")
 	} else {
-		tx, err = c.inner.Begin() //nolint:staticcheck // the driver has nothing newer
+		//lint:ignore SA1019 the driver has nothing newer
+		tx, err = c.inner.Begin()
 	}
 	if err != nil {
 		return nil, err
@@ -391,7 +392,8 @@ func (r rawExecer) Exec(ctx context.Context, query string, args ...any) (sql.Res
 	for i, nv := range nvs {
 		vals[i] = nv.Value
 	}
-	return st.Exec(vals) //nolint:staticcheck // the driver has nothing newer
+	//lint:ignore SA1019 the driver has nothing newer
+	return st.Exec(vals)
 }
 
 // NoLifetimeJitter, as Config.ConnMaxLifetimeJitter

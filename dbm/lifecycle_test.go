@@ -312,7 +312,7 @@ func TestValidateIdleAfterReplacesDeadConn(t *testing.T) {
 	for _, srv := range lcServers {
 		t.Run(srv.name, func(t *testing.T) {
 			admin := lcNew(t, srv.cfg(t))
-			run := func(validate time.Duration) (err error, failed uint64) {
+			run := func(validate time.Duration) (failed uint64, err error) {
 				cfg := srv.cfg(t)
 				cfg.MaxOpenConns, cfg.ValidateIdleAfter = 1, validate
 				if cfg.Driver == dbm.DriverMySQL {
@@ -344,7 +344,7 @@ func TestValidateIdleAfterReplacesDeadConn(t *testing.T) {
 				}
 				c, err := m.DB().Conn(ctx)
 				if err != nil {
-					return err, m.Stats().IdleChecksFailed
+					return m.Stats().IdleChecksFailed, err
 				}
 				defer c.Close()
 				var again int64
@@ -352,12 +352,12 @@ func TestValidateIdleAfterReplacesDeadConn(t *testing.T) {
 				if err == nil && again == id {
 					t.Errorf("the statement ran on the killed session %d", id)
 				}
-				return err, m.Stats().IdleChecksFailed
+				return m.Stats().IdleChecksFailed, err
 			}
-			if err, failed := run(50 * time.Millisecond); err != nil || failed != 1 {
+			if failed, err := run(50 * time.Millisecond); err != nil || failed != 1 {
 				t.Errorf("with ValidateIdleAfter: err = %v, IdleChecksFailed = %d; want nil, 1", err, failed)
 			}
-			if err, _ := run(0); err == nil {
+			if _, err := run(0); err == nil {
 				t.Errorf("without ValidateIdleAfter the statement on the killed connection worked: the test does not test the check")
 			}
 		})

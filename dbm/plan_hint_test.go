@@ -209,3 +209,89 @@ func TestMidResultLossIsNotAStaleConnection(t *testing.T) {
 		t.Errorf("Retries = %d, want 0 with retries off", r)
 	}
 }
+
+// The scan plan is found by the result's columns, not by the statement's
+// text: the same statement whose result changed shape (SELECT * after an
+// ALTER TABLE, another search_path) fills the fields its new columns name,
+// for every call that scans, and a column it no longer knows is reported.
+// Rows.Scan itself checks only the number of columns.
+func TestSameStatementWithNewColumnsFillsTheRightFields(t *testing.T) {
+	ctx := context.Background()
+	const q = "SELECT * FROM people"
+	results := []struct {
+		cols []string
+		row  []driver.Value
+	}{
+		{[]string{"id", "name", "age"}, []driver.Value{1, "ann", 30}},
+		{[]string{"age", "name", "id"}, []driver.Value{31, "bob", 2}}, // reordered, same count and types
+		{[]string{"id", "age", "name"}, []driver.Value{3, 32, "cy"}},
+	}
+	want := []hintPerson{{1, "ann", 30}, {2, "bob", 31}, {3, "cy", 32}}
+	m, mock := newMock(t, "sqlmock")
+	for i, r := range results {
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		var got []hintPerson
+		if err := m.ExecuteQuery(ctx, &got, q); err != nil || len(got) != 1 || got[0] != want[i] {
+			t.Fatalf("ExecuteQuery, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		if got, err := dbm.Select[hintPerson](ctx, m, q); err != nil || len(got) != 1 || got[0] != want[i] {
+			t.Fatalf("Select, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+		mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows(r.cols).AddRow(r.row...))
+		if got, err := dbm.One[hintPerson](ctx, m, q); err != nil || got != want[i] {
+			t.Fatalf("One, result %d: %+v, %v; want %+v", i, got, err, want[i])
+		}
+	}
+	mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"id", "nickname", "age"}).AddRow(4, "dee", 33)) // renamed
+	var got []hintPerson
+	if err := m.ExecuteQuery(ctx, &got, q); !errors.Is(err, dbm.ErrUnknownColumn) || len(got) != 0 {
+		t.Fatalf("renamed column: %+v, %v; want ErrUnknownColumn and no rows", got, err)
+	}
+}
+
+// forgetfulTracer returns a context of its own from Start, without the
+// caller's values.
+type forgetfulTracer struct{}
+
+func (forgetfulTracer) Start(context.Context, dbm.TraceOp) context.Context {
+	return context.Background()
+}
+func (forgetfulTracer) End(context.Context, dbm.TraceOp, dbm.TraceResult) {}
+
+// IgnoreUnknownColumns is read from the caller's context by every call
+// that scans, whatever context a Tracer's Start hands the statement.
+func TestIgnoreUnknownColumnsReadFromTheCallersContext(t *testing.T) {
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dbm.Wrap(db, "sqlmock", dbm.WithTracer(forgetfulTracer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := dbm.IgnoreUnknownColumns(context.Background())
+	const q = "SELECT id, name, extra FROM people"
+	rows := func() *sqlmock.Rows {
+		return sqlmock.NewRows([]string{"id", "name", "extra"}).AddRow(1, "ann", "x")
+	}
+	want := hintPerson{ID: 1, Name: "ann"}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	var got []hintPerson
+	if err := m.ExecuteQuery(ctx, &got, q); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("ExecuteQuery = %+v, %v", got, err)
+	}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	if got, err := dbm.Select[hintPerson](ctx, m, q); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("Select = %+v, %v", got, err)
+	}
+	mock.ExpectQuery(q).WillReturnRows(rows())
+	var one hintPerson
+	if err := m.Get(ctx, &one, q); err != nil || one != want {
+		t.Fatalf("Get = %+v, %v", one, err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}

@@ -69,7 +69,7 @@ func TestPostgresSlowDialIsNotPoolTimeout(t *testing.T) {
 	m2.DB().SetMaxIdleConns(0) // close New's connection: the next statement dials
 	m2.DB().SetMaxIdleConns(1)
 	proxy.SetBlackHole(faultproxy.ToClient)
-	err, took := timed(t, 30*time.Second, func() error { return m2.Get(ctx, &n, "SELECT 1") })
+	took, err := timed(t, 30*time.Second, func() error { return m2.Get(ctx, &n, "SELECT 1") })
 	proxy.SetBlackHole(0)
 	t.Logf("figure: Get whose dial is never answered, ConnectTimeout 300ms: %v after %v", err, took.Round(time.Millisecond))
 	if !errors.Is(err, dbm.ErrConnection) || errors.Is(err, dbm.ErrPoolTimeout) || errors.Is(err, dbm.ErrTimeout) {

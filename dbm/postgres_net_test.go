@@ -81,17 +81,17 @@ func pgManager(t *testing.T, cfg dbm.Config) *dbm.Manager {
 
 // timed runs call and returns its error and how long it took. A call still
 // running after limit fails the test: it hangs.
-func timed(t *testing.T, limit time.Duration, call func() error) (error, time.Duration) {
+func timed(t *testing.T, limit time.Duration, call func() error) (time.Duration, error) {
 	t.Helper()
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- call() }()
 	select {
 	case err := <-done:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(limit):
 		t.Fatalf("the call still runs after %v: it hangs", limit)
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -101,7 +101,7 @@ func wantWithin(t *testing.T, what string, deadline time.Duration, want error, c
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
-	err, took := timed(t, deadline+30*time.Second, func() error { return call(ctx) })
+	took, err := timed(t, deadline+30*time.Second, func() error { return call(ctx) })
 	t.Logf("figure: %s: deadline %v, error after %v, class %v", what, deadline, took.Round(time.Millisecond), dbm.Classify(err))
 	if !errors.Is(err, want) || dbm.Classify(err) != class {
 		t.Errorf("%s: err = %v (class %v), want %v (class %v)", what, err, dbm.Classify(err), want, class)
@@ -155,7 +155,7 @@ func TestPostgresNetLatency(t *testing.T) {
 	proxy.SetLatency(faultproxy.Both, d)
 	t.Run("calls succeed", func(t *testing.T) {
 		for _, c := range pgCalls {
-			err, took := timed(t, time.Minute, func() error { return c.call(t.Context(), m) })
+			took, err := timed(t, time.Minute, func() error { return c.call(t.Context(), m) })
 			if err != nil {
 				t.Errorf("%s with %v latency each way: %v", c.name, d, err)
 			}
@@ -261,7 +261,7 @@ func TestPostgresNetResetMidResult(t *testing.T) {
 				cuts := proxy.Stats().Cuts
 				proxy.ResetAfter([]byte(pgBigSelect), pgResetAfter, 1)
 				var n int
-				err, took := timed(t, time.Minute, func() (err error) { n, err = r.read(t.Context(), mc.m); return err })
+				took, err := timed(t, time.Minute, func() (err error) { n, err = r.read(t.Context(), mc.m); return err })
 				t.Logf("figure: reset after %d bytes, %s/%s: %d rows read, then %v after %v", pgResetAfter, mc.name, r.name, n, dbm.Classify(err), took.Round(time.Millisecond))
 				if proxy.Stats().Cuts != cuts+1 {
 					t.Fatal("the proxy did not reset the connection")
@@ -392,7 +392,7 @@ func TestPostgresNetBlackHole(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		n := 0
-		err, took := timed(t, time.Minute, func() error {
+		took, err := timed(t, time.Minute, func() error {
 			for _, err := range dbm.Iter[string](ctx, m, "SELECT repeat('x', 9000) || pg_sleep(0.02) FROM generate_series(1, 1000)") {
 				if err != nil {
 					return err
@@ -426,7 +426,7 @@ func TestPostgresNetBlackHole(t *testing.T) {
 		}
 		proxy.SetBlackHole(faultproxy.ToClient) // COMMIT arrives, its answer does not
 		defer proxy.SetBlackHole(0)
-		err, took := timed(t, time.Minute, tx.Commit)
+		took, err := timed(t, time.Minute, tx.Commit)
 		t.Logf("figure: black hole at COMMIT: deadline 1s (from BEGIN), error after %v: %v", took.Round(time.Millisecond), dbm.Classify(err))
 		if !errors.Is(err, dbm.ErrCommitUnknown) || !errors.Is(err, dbm.ErrTimeout) {
 			t.Errorf("err = %v, want ErrCommitUnknown and ErrTimeout", err)
@@ -447,7 +447,7 @@ func TestPostgresNetBlackHole(t *testing.T) {
 		}
 		proxy.SetBlackHole(faultproxy.Both)
 		defer proxy.SetBlackHole(0)
-		err, took := timed(t, time.Minute, m.Close)
+		took, err := timed(t, time.Minute, m.Close)
 		t.Logf("figure: Close with the network dead: %v, %v", took.Round(time.Millisecond), err)
 		if err != nil {
 			t.Errorf("Close: %v", err)

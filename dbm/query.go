@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 
-	"github.com/dbmanager-go/dbmanager/dbm/internal/redact"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/scan"
 	"github.com/dbmanager-go/dbmanager/dbm/internal/sqltext"
 )
@@ -50,16 +49,6 @@ type session struct {
 	// permit: the statement holds a permit of the manager's queue, which
 	// its Rows take over (see connQueue)
 	permit bool
-}
-
-// maxStatementLen bounds the statement text kept in errors and logs.
-const maxStatementLen = redact.MaxStatementLen
-
-func shorten(q string) string {
-	if q == "" {
-		return ""
-	}
-	return sqltext.Shorten(q, maxStatementLen)
 }
 
 // prepare checks the call and returns the statement as it is sent
@@ -151,14 +140,12 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	d, err := s.scanner().Dest("ExecuteQuery", dest)
+	sc := s.scanner()
+	d, err := sc.Dest("ExecuteQuery", dest)
 	if err != nil {
 		return scanErr(err)
 	}
-	err = s.run(ctx, "ExecuteQuery", query, args, func(rows *sql.Rows) (int, error) {
-		n, err := s.m.scanner.All(rows, &d, lenient(ctx))
-		return n, scanErr(err)
-	})
+	err = s.run(ctx, "ExecuteQuery", query, args, &d, nil)
 	if err != nil {
 		d.Empty()
 		return err
@@ -185,7 +172,7 @@ func selectRows[T any](ctx context.Context, s session, query string, args []any)
 		return nil, scanErr(err)
 	}
 	var out []T
-	err = s.run(ctx, "Select", query, args, func(rows *sql.Rows) (int, error) {
+	err = s.run(ctx, "Select", query, args, nil, func(rows *sql.Rows) (int, error) {
 		out, err = scan.Append(s.m.scanner, rows, t, lenient(ctx), out)
 		return len(out), scanErr(err)
 	})
@@ -204,7 +191,7 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 		return err
 	}
 	scanned := false // an attempt stored a row in dest
-	return s.run(ctx, "Get", query, args, func(rows *sql.Rows) (int, error) {
+	return s.run(ctx, "Get", query, args, nil, func(rows *sql.Rows) (int, error) {
 		if scanned {
 			// A retry: the failed attempt's row must not stay in dest, if
 			// this one finds none (or fails before storing its own).
@@ -222,36 +209,45 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 	})
 }
 
-// run prepares query, runs it, hands the rows to read, closes them and
-// records the statement. read returns how many rows it stored.
-func (s session) run(ctx context.Context, fn, query string, args []any, read func(*sql.Rows) (int, error)) error {
-	st, args, err := s.prepareArgs(ctx, fn, query, args)
+// run prepares query, runs it, stores its rows in d (ExecuteQuery's
+// destination) or else hands them to read, closes them and records the
+// statement. read returns how many rows it stored.
+//
+// The frames between the caller and the driver are kept few, which the
+// one-row benchmark shows (docs/benchmarks.md): each attempt is written
+// out in the function autocommit calls rather than in a method of its own,
+// and ExecuteQuery's rows are scanned there rather than in a read closure.
+func (s session) run(ctx context.Context, fn, query string, args []any, d *scan.Dest, read func(*sql.Rows) (int, error)) error {
+	q, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
 	}
-	return s.autocommit(ctx, "query", st, false, func(s session) error { return s.runOnce(ctx, st, args, read) })
-}
-
-// runOnce is one attempt of run.
-func (s session) runOnce(ctx context.Context, q stmtRef, args []any, read func(*sql.Rows) (int, error)) error {
-	st := s.newStmt(TraceQuery, q.sent)
-	ctx = s.start(ctx, &st)
-	rows, err := s.ex.QueryContext(ctx, q.sent, args...)
-	if err != nil {
-		return s.m.finish(ctx, &st, -1, err)
-	}
-	// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
-	// leaves database/sql's rows lock held, and Close would then block
-	// forever; the connection is lost either way.
-	n, err := read(rows)
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = rows.Err()
-	}
-	st.marks |= markMidResult
-	return s.m.finish(ctx, &st, n, err)
+	return s.autocommit(ctx, "query", q, false, func(s session) error {
+		st := s.newStmt(TraceQuery, q.sent)
+		sctx := s.start(ctx, &st) // the statement's: the tracer's, when one is set
+		rows, err := s.ex.QueryContext(sctx, q.sent, args...)
+		if err != nil {
+			return s.m.finish(sctx, &st, -1, err)
+		}
+		// No deferred Close: a panic inside rows.Scan (a user's
+		// sql.Scanner) leaves database/sql's rows lock held, and Close
+		// would then block forever; the connection is lost either way.
+		var n int
+		if d != nil {
+			n, err = s.m.scanner.All(rows, d, lenient(ctx)) // the caller's ctx, as read closures see
+			err = scanErr(err)
+		} else {
+			n, err = read(rows)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		st.marks |= markMidResult
+		return s.m.finish(sctx, &st, n, err)
+	})
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {

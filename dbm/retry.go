@@ -115,10 +115,24 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 // the frames between the caller and the statement stay few: the leak
 // detector records only the first leakPCs of them.
 func (m *Manager) retry(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error) error {
+	return m.retryAfter(ctx, op, query, again, replace, attempt, attempt())
+}
+
+// retryAfter is [Manager.retry] for a caller that made the first attempt
+// itself, which ended with err: nil returns at once, an error goes on as in
+// retry. The statements of autocommit make their first attempt that way,
+// so that one that succeeds (nearly all) runs without retry's frame, the
+// largest on the way.
+func (m *Manager) retryAfter(ctx context.Context, op, query string, again func(error) bool, replace bool, attempt func() error, err error) error {
+	if err == nil {
+		return nil
+	}
 	p := &m.retryPol
 	var r replacer
 	for n := 1; ; n++ {
-		err := attempt()
+		if n > 1 {
+			err = attempt()
+		}
 		if staleCachedPlan(err) {
 			m.retried()
 			err = attempt() // once: the driver prepares the statement anew
@@ -317,7 +331,7 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		// replaceBadConns). The queue's permit, taken first, bounds the
 		// wait for a connection (see connQueue).
 		s.sentWrite = write // every attempt is sent, on the pool's connection
-		return m.retry(ctx, op, q, readRetryable, true, func() error {
+		attempt := func() error {
 			s.attempt++
 			if m.queue == nil {
 				return once(s)
@@ -336,7 +350,8 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 				m.queue.give()
 			} // else the Rows own the permit (see ownedConn)
 			return err
-		})
+		}
+		return m.retryAfter(ctx, op, q, readRetryable, true, attempt, attempt())
 	}
 	sent := false
 	err := m.retry(ctx, op, q, func(err error) bool {

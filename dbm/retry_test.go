@@ -713,3 +713,79 @@ func TestPgxTimeoutOutcome(t *testing.T) {
 		})
 	}
 }
+
+// cachedPlanErr is PostgreSQL's refusal to run a statement prepared before
+// DDL changed the type of a column it returns.
+type cachedPlanErr struct{}
+
+func (cachedPlanErr) Error() string {
+	return "ERROR: cached plan must not change result type (SQLSTATE 0A000)"
+}
+func (cachedPlanErr) SQLState() string { return "0A000" }
+
+// The first attempt of a read outside a transaction runs before the retry
+// loop, which takes over only when it fails (see Manager.retryAfter): a
+// stale cached plan still runs the statement again at once, with retries
+// off too, and a deadlock still pauses and retries, for every read call,
+// with and without the manager's queue in the way.
+func TestFirstAttemptFailureGoesOnInTheRetryLoop(t *testing.T) {
+	ctx := context.Background()
+	const q = "SELECT n FROM t"
+	calls := map[string]func(m *dbm.Manager) (int, error){
+		"ExecuteQuery": func(m *dbm.Manager) (int, error) {
+			var v []int
+			err := m.ExecuteQuery(ctx, &v, q)
+			if len(v) != 1 {
+				return len(v), err
+			}
+			return v[0], err
+		},
+		"Get":    func(m *dbm.Manager) (n int, err error) { err = m.Get(ctx, &n, q); return n, err },
+		"Select": func(m *dbm.Manager) (int, error) { v, err := dbm.Select[int](ctx, m, q); return len(v) * 7, err },
+	}
+	for _, pool := range []string{"unbounded", "queue"} {
+		for _, tc := range []struct {
+			name     string
+			err      error
+			attempts int
+			pauses   int
+		}{
+			{"stale cached plan, retries off", cachedPlanErr{}, 1, 0},
+			{"deadlock", &stateErr{"40P01"}, 2, 1},
+		} {
+			for name, call := range calls {
+				t.Run(pool+"/"+tc.name+"/"+name, func(t *testing.T) {
+					db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if pool == "queue" {
+						db.SetMaxOpenConns(2) // Wrap makes the manager's queue for a bounded pool
+					}
+					m, err := dbm.Wrap(db, "postgres")
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer m.Close()
+					clk := &retryClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+					dbm.SetClockForTest(m, clk.now, clk.sleep)
+					dbm.SetRetryForTest(m, tc.attempts, 10*time.Millisecond, 40*time.Millisecond, 0)
+					mock.ExpectQuery(q).WillReturnError(tc.err)
+					mock.ExpectQuery(q).WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(7))
+					if n, err := call(m); err != nil || n != 7 {
+						t.Fatalf("got %d, %v; want 7 after one more attempt", n, err)
+					}
+					if r := m.Stats().Retries; r != 1 {
+						t.Errorf("Retries = %d, want 1", r)
+					}
+					if p := clk.pauses(); len(p) != tc.pauses {
+						t.Errorf("pauses = %v, want %d", p, tc.pauses)
+					}
+					if err := mock.ExpectationsWereMet(); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		}
+	}
+}

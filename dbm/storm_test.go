@@ -244,7 +244,7 @@ type stormDB struct {
 
 // stormOp is one call of a context storm: kind i%7 says where its context
 // ends. It returns the call's error and the classes that error may have.
-func stormOp(m *dbm.Manager, db stormDB, r *rand.Rand, i int) (error, []dbm.Class) {
+func stormOp(m *dbm.Manager, db stormDB, r *rand.Rand, i int) (allowed []dbm.Class, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	canceled := []dbm.Class{dbm.ClassCanceled}
@@ -257,38 +257,38 @@ func stormOp(m *dbm.Manager, db stormDB, r *rand.Rand, i int) (error, []dbm.Clas
 		if err == nil {
 			err = errors.New("a call with a canceled context succeeded")
 		}
-		return err, canceled
+		return canceled, err
 	case 1: // during a statement
 		q, args := db.sleep(short())
 		time.AfterFunc(short(), cancel)
 		var s []string
 		if r.IntN(2) == 0 {
-			return m.ExecuteQuery(ctx, &s, q, args...), canceled
+			return canceled, m.ExecuteQuery(ctx, &s, q, args...)
 		}
 		_, err := m.Exec(ctx, q, args...)
-		return err, canceled
+		return canceled, err
 	case 2: // a deadline during a statement
 		ctx, cancel := context.WithTimeout(ctx, short())
 		defer cancel()
 		q, args := db.sleep(short())
 		var s []string
-		return m.ExecuteQuery(ctx, &s, q, args...), []dbm.Class{dbm.ClassTimeout}
+		return []dbm.Class{dbm.ClassTimeout}, m.ExecuteQuery(ctx, &s, q, args...)
 	case 3: // during Iter's rows
 		stop := r.IntN(db.nrows * 6 / 5) // past the end sometimes
 		n := 0
 		for _, err := range dbm.Iter[int64](ctx, m, db.rows) {
 			if err != nil {
-				return err, canceled
+				return canceled, err
 			}
 			if n++; n == stop {
 				cancel()
 			}
 		}
-		return nil, canceled
+		return canceled, nil
 	case 4: // during Query and Next
 		rows, err := m.Query(ctx, db.rows)
 		if err != nil {
-			return err, canceled
+			return canceled, err
 		}
 		defer rows.Close()
 		stop := r.IntN(db.nrows * 6 / 5)
@@ -297,10 +297,10 @@ func stormOp(m *dbm.Manager, db stormDB, r *rand.Rand, i int) (error, []dbm.Clas
 				cancel()
 			}
 		}
-		return rows.Err(), canceled
+		return canceled, rows.Err()
 	case 5: // inside WithTx's function
 		at := r.IntN(3)
-		return m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
+		err = m.WithTx(ctx, nil, func(ctx context.Context, tx *dbm.Tx) error {
 			for step := range 3 {
 				if step == at {
 					cancel()
@@ -311,23 +311,24 @@ func stormOp(m *dbm.Manager, db stormDB, r *rand.Rand, i int) (error, []dbm.Clas
 				}
 			}
 			return nil
-		}), canceled
+		})
+		return canceled, err
 	default: // during Commit
 		tx, err := m.BeginTx(ctx, nil)
 		if err != nil {
-			return err, canceled
+			return canceled, err
 		}
 		var n int
 		if err := tx.Get(ctx, &n, "SELECT 1"); err != nil {
 			_ = tx.Rollback()
-			return err, canceled
+			return canceled, err
 		}
 		time.AfterFunc(time.Duration(r.IntN(2000))*time.Microsecond, cancel)
 		err = tx.Commit()
 		if errors.Is(err, dbm.ErrCommitUnknown) && !errors.Is(err, dbm.ErrCanceled) {
 			err = fmt.Errorf("commit unknown without ErrCanceled: %w", err)
 		}
-		return err, []dbm.Class{dbm.ClassCanceled, dbm.ClassCommitUnknown}
+		return []dbm.Class{dbm.ClassCanceled, dbm.ClassCommitUnknown}, err
 	}
 }
 
@@ -343,7 +344,7 @@ func contextStorm(t *testing.T, db stormDB, ops int, ms ...*dbm.Manager) {
 	runParallel(32, ops, func(w, i int) {
 		r := rand.New(rand.NewPCG(uint64(w), uint64(i)))
 		begin := time.Now()
-		err, allowed := stormOp(ms[i%len(ms)], db, r, i)
+		allowed, err := stormOp(ms[i%len(ms)], db, r, i)
 		took := time.Since(begin)
 		o.add(err, allowed...)
 		mu.Lock()

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -123,50 +126,131 @@ func benchPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) {
 
 // BenchmarkOtelPointSelectPaired measures the overhead goal as a paired
 // comparison, for a machine too loaded for BenchmarkOtelPointSelect's
-// runs to tell a few percent apart: two managers on the same database,
-// one without a tracer and one with dbmotel on the no-op exporter (its
-// impl=otel), take turns in blocks of pairedBlock point selects within
-// one loop, and the process's CPU time over each block is charged to the
-// manager that ran it. Both see the same load, second by second, so their
-// ratio is steadier than that of two runs one after the other (though on
-// a loaded machine one run still varies by 10 to 20%: take several). It
-// reports each one's CPU time per point select and extra-%: how much
-// more the traced one took. (The garbage collector's work for the traced
-// one's allocations is shared between the two: the figure slightly
-// understates it.)
+// runs to tell a few percent apart: two managers over the same pool and
+// connection, one without a tracer ("plain") and a partner (see
+// pointSelect.partner), take turns in blocks of pairedBlock point
+// selects within one loop. Each block's CPU
+// time (the process's) and wall time are charged to the manager that ran
+// it, and each plain block is paired with the partner block after it:
+// both see the same load, millisecond by millisecond. The partners
+// (sub-benchmark pair=...):
+//
+//   - otel: dbmotel on the no-op exporter (BenchmarkOtelPointSelect's
+//     impl=otel): the overhead goal.
+//   - span: a tracer that makes exactly one SDK span per statement, with
+//     the same start options as dbmotel's, and nothing else (no metrics,
+//     no acquire or release calls): the floor of any tracer that records
+//     a span per statement on this SDK.
+//   - unsampled: dbmotel whose sampler records no span (most statements
+//     under a low sampling ratio): the metrics and an unrecorded span.
+//   - metrics: dbmotel with OpenTelemetry's no-op TracerProvider and the
+//     SDK's metrics: no span at all.
+//   - aa: a second manager without a tracer: what the method reads when
+//     there is no difference.
+//
+// It reports, for CPU time and wall time, extra-% (the partner's total
+// over plain's, minus one) and extra-med-% (the median over the pairs of
+// blocks of the same ratio; a block that lost its core, or ran into a
+// garbage collection, moves it less), and each side's CPU time per point
+// select. (The garbage collector's work for the partner's allocations is
+// shared between the two: the CPU figures slightly understate it.)
+//
+//	go test -run '^$' -bench OtelPointSelectPaired -benchtime 3s -count 8 ./dbm/dbmotel
 func BenchmarkOtelPointSelectPaired(b *testing.B) {
 	for _, db := range pointSelectDBs {
-		b.Run("db="+db.name, func(b *testing.B) {
-			cfg := db.config(b)
-			ps := [2]*pointSelect{newPointSelect(b, cfg), newPointSelect(b, cfg, dbm.WithTracer(noopExport(b, cfg, sdktrace.AlwaysSample())))}
-			var cpu, n [2]int64
-			i, from := 0, cpuTime()
-			for b.Loop() {
-				k := i / pairedBlock % 2
-				ps[k].get(b, i)
-				n[k]++
-				if i++; i%pairedBlock == 0 {
-					now := cpuTime()
-					cpu[k] += now - from
-					from = now
+		for _, pair := range []string{"otel", "span", "unsampled", "metrics", "aa"} {
+			b.Run("db="+db.name+"/pair="+pair, func(b *testing.B) {
+				cfg := db.config(b)
+				var opts []dbm.Option
+				switch pair {
+				case "otel":
+					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.AlwaysSample())))
+				case "span":
+					opts = append(opts, dbm.WithTracer(newSpanOnly(b, cfg)))
+				case "unsampled":
+					opts = append(opts, dbm.WithTracer(noopExport(b, cfg, sdktrace.NeverSample())))
+				case "metrics":
+					opts = append(opts, dbm.WithTracer(newBenchTracer(b, cfg, tracenoop.NewTracerProvider(), true)))
 				}
-			}
-			cpu[i/pairedBlock%2] += cpuTime() - from // the last, partial block
-			if from < 0 || n[0] == 0 || n[1] == 0 {
-				return
-			}
-			plain, otel := float64(cpu[0])/float64(n[0]), float64(cpu[1])/float64(n[1])
-			b.ReportMetric(plain, "plain-cpu-ns/op")
-			b.ReportMetric(otel, "otel-cpu-ns/op")
-			b.ReportMetric(100*(otel-plain)/plain, "extra-%")
-		})
+				plain := newPointSelect(b, cfg)
+				benchPaired(b, plain, plain.partner(b, cfg, opts...))
+			})
+		}
 	}
+}
+
+// benchPaired runs BenchmarkOtelPointSelectPaired's turns of plain and
+// other and reports the figures its comment describes.
+func benchPaired(b *testing.B, plain, other *pointSelect) {
+	ps := [2]*pointSelect{plain, other}
+	var cpu, wall [2][]float64 // per block
+	i, from, t0 := 0, cpuTime(), time.Now()
+	for b.Loop() {
+		k := i / pairedBlock % 2
+		ps[k].get(b, i)
+		if i++; i%pairedBlock == 0 {
+			now, t := cpuTime(), time.Now()
+			cpu[k], wall[k] = append(cpu[k], float64(now-from)), append(wall[k], float64(t.Sub(t0)))
+			from, t0 = now, t
+		}
+	}
+	n := min(len(cpu[0]), len(cpu[1]))
+	if from < 0 || n == 0 {
+		return // too short for one pair, or no CPU clock
+	}
+	report := func(name string, v [2][]float64) {
+		var sum [2]float64
+		ratios := make([]float64, n)
+		for j := range n {
+			sum[0], sum[1] = sum[0]+v[0][j], sum[1]+v[1][j]
+			ratios[j] = v[1][j] / v[0][j]
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(100*(sum[1]/sum[0]-1), name+"-extra-%")
+		b.ReportMetric(100*(ratios[n/2]-1), name+"-extra-med-%")
+		if name == "cpu" {
+			b.ReportMetric(sum[0]/float64(n*pairedBlock), "plain-cpu-ns/op")
+			b.ReportMetric(sum[1]/float64(n*pairedBlock), "other-cpu-ns/op")
+		}
+	}
+	report("cpu", cpu)
+	report("wall", wall)
 }
 
 // pairedBlock is the number of point selects each manager of
 // BenchmarkOtelPointSelectPaired runs in turn: enough that reading the
 // CPU time (a system call, microsecond resolution) is lost in a block.
 const pairedBlock = 200
+
+// spanOnly is BenchmarkOtelPointSelectPaired's pair=span tracer: one SDK
+// span per statement, started with dbmotel's options and ended, and
+// nothing else.
+type spanOnly struct {
+	tracer trace.Tracer
+	name   string
+	start  []trace.SpanStartOption
+}
+
+func newSpanOnly(b *testing.B, cfg dbm.Config) *spanOnly {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(dropSpans{}))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	attrs := []attribute.KeyValue{semconv.DBSystemNameSQLite, semconv.DBOperationName("SELECT")}
+	if cfg.Host != "" { // PostgreSQL: what dbmotel's spans carry for it
+		attrs = append(attrs[:0], semconv.DBSystemNamePostgreSQL, semconv.DBOperationName("SELECT"),
+			semconv.ServerAddress(cfg.Host), semconv.ServerPort(cfg.Port), semconv.DBNamespace(cfg.Database))
+	}
+	return &spanOnly{tracer: tp.Tracer("spanonly"), name: "SELECT " + cfg.Database,
+		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}}
+}
+
+func (s *spanOnly) Start(ctx context.Context, _ dbm.TraceOp) context.Context {
+	ctx, _ = s.tracer.Start(ctx, s.name, s.start...)
+	return ctx
+}
+
+func (s *spanOnly) End(ctx context.Context, _ dbm.TraceOp, _ dbm.TraceResult) {
+	trace.SpanFromContext(ctx).End()
+}
 
 // pointSelect is a manager with a table of 100 rows to look up by key.
 type pointSelect struct {
@@ -194,6 +278,24 @@ func newPointSelect(b *testing.B, cfg dbm.Config, opts ...dbm.Option) *pointSele
 		}
 	}
 	return &pointSelect{m: m, q: "SELECT name FROM " + tbl + " WHERE id = ?"}
+}
+
+// partner returns a second manager over p's pool (with dbm.Wrap), with
+// opts, looking up the same rows. Both then use the same connection: on
+// a loaded machine two connections can differ by a third for as long as
+// they live (their server processes on different cores), which pairing
+// within one run does not cancel. Closing p closes the pool; the partner
+// starts nothing that needs closing of its own (goleak checks).
+func (p *pointSelect) partner(b *testing.B, cfg dbm.Config, opts ...dbm.Option) *pointSelect {
+	driver := string(cfg.Driver)
+	if driver == "" {
+		driver = string(dbm.DriverPostgres)
+	}
+	m, err := dbm.Wrap(p.m.DB().DB, driver, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &pointSelect{m: m, q: p.q}
 }
 
 // get looks up row i%100.

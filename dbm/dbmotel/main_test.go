@@ -112,7 +112,7 @@ func (s *sink) find(t *testing.T, name string) (metricdata.Metrics, bool) {
 func attrs(kv []attribute.KeyValue) map[string]string {
 	out := map[string]string{}
 	for _, a := range kv {
-		out[string(a.Key)] = a.Value.Emit()
+		out[string(a.Key)] = a.Value.String()
 	}
 	return out
 }

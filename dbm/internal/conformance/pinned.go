@@ -250,13 +250,13 @@ func testSavepoints(t *testing.T, tg Target) {
 			return err
 		}
 		if err := tx.Savepoint(ctx, "before_11"); err != nil {
-			return fmt.Errorf("Savepoint: %w", err)
+			return fmt.Errorf("tx.Savepoint: %w", err)
 		}
 		if err := insert(tx, 11); err != nil {
 			return err
 		}
 		if err := tx.RollbackTo(ctx, "before_11"); err != nil {
-			return fmt.Errorf("RollbackTo: %w", err)
+			return fmt.Errorf("tx.RollbackTo: %w", err)
 		}
 		// A failed statement after a savepoint: rolling back to it lets
 		// the transaction go on (PostgreSQL aborts it otherwise).
@@ -267,10 +267,10 @@ func testSavepoints(t *testing.T, tg Target) {
 			return fmt.Errorf("duplicate insert: %v, want ErrUniqueViolation", err)
 		}
 		if err := tx.RollbackTo(ctx, "dup"); err != nil {
-			return fmt.Errorf("RollbackTo after a failed statement: %w", err)
+			return fmt.Errorf("tx.RollbackTo after a failed statement: %w", err)
 		}
 		if err := tx.Release(ctx, "dup"); err != nil {
-			return fmt.Errorf("Release: %w", err)
+			return fmt.Errorf("tx.Release: %w", err)
 		}
 		return insert(tx, 12)
 	})

@@ -110,7 +110,7 @@ func TestFastConversionsMatchDatabaseSQL(t *testing.T) {
 			name := fmt.Sprintf("%v<-%T(%v)", typ, val, val)
 			want, wantErr := scanWithDatabaseSQL(t, typ, val)
 			for _, scalar := range []bool{false, true} {
-				got, gotErr, p := scanWith(New(Config{}), t, typ, val, scalar)
+				got, p, gotErr := scanWith(New(Config{}), t, typ, val, scalar)
 				if (gotErr != nil) != (wantErr != nil) {
 					t.Errorf("%s (scalar %v): scanner error %v, database/sql error %v", name, scalar, gotErr, wantErr)
 					continue
@@ -140,7 +140,7 @@ func TestBytesKindedTypesStayFast(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[json.RawMessage](), reflect.TypeFor[*json.RawMessage](), reflect.TypeFor[myBytes]()} {
 		for _, val := range []driver.Value{`{"a":1}`, []byte(`{"a":1}`)} {
 			for _, scalar := range []bool{false, true} {
-				got, err, p := scanWith(New(Config{}), t, typ, val, scalar)
+				got, p, err := scanWith(New(Config{}), t, typ, val, scalar)
 				if err != nil || p == nil || !p.fast || p.slow.Load() {
 					t.Errorf("%v <- %T (scalar %v): err %v; want the fast path", typ, val, scalar, err)
 					continue
@@ -212,14 +212,14 @@ func mockRows(t *testing.T, cols []string, vals ...[]driver.Value) *sql.Rows {
 // scanWith scans val with s, as ExecuteQuery does, into struct{V typ} or,
 // when scalar, into typ itself. It returns the plan used. Pass a new
 // scanner for a plan that starts fast.
-func scanWith(s *Scanner, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, error, *plan) {
+func scanWith(s *Scanner, t *testing.T, typ reflect.Type, val driver.Value, scalar bool) (any, *plan, error) {
 	elem := typ
 	if !scalar {
 		elem = reflect.StructOf([]reflect.StructField{{Name: "V", Type: typ, Tag: `db:"v"`}})
 	}
 	if scalar && !isScalar(typ) {
 		v, err := scanWithDatabaseSQL(t, typ, val) // a struct without a Scan method is not a scalar destination
-		return v, err, nil
+		return v, nil, err
 	}
 	dest := reflect.New(reflect.SliceOf(elem))
 	d, err := s.Dest("ExecuteQuery", dest.Interface())
@@ -237,13 +237,13 @@ func scanWith(s *Scanner, t *testing.T, typ reflect.Type, val driver.Value, scal
 		if !errors.As(err, &se) {
 			t.Errorf("%v <- %T: error %v is not a *Error", typ, val, err)
 		}
-		return nil, err, p
+		return nil, p, err
 	}
 	out := dest.Elem().Index(0)
 	if !scalar {
 		out = out.Field(0)
 	}
-	return out.Interface(), nil, p
+	return out.Interface(), p, nil
 }
 
 // The fast path's pooled buffers are shared by plans of the same width:

@@ -15,6 +15,7 @@ type Target struct {
 	elem  reflect.Type  // the element type, or T for []*T
 	ptrs  bool          // elements are *T
 	maps  bool          // elements are map[string]any
+	plans *planList     // elem's plans when known (a Dest's); nil: looked up
 }
 
 var mapType = reflect.TypeFor[map[string]any]()
@@ -66,16 +67,17 @@ func ElemTarget(fn, arg string, elem reflect.Type) (Target, error) {
 // destFact is what the scanner works out once per destination type *[]E,
 // kept in that type's entry of the type cache.
 type destFact struct {
-	t    Target       // E as an element (t.slice unset)
+	t    Target       // E as an element (t.slice unset; t.plans set, but for maps)
 	et   reflect.Type // E
 	size uintptr      // E's size
 }
 
 // Dest is a checked ExecuteQuery destination: a *[]E.
 type Dest struct {
-	dest any          // the *[]E the caller passed
-	hdr  *sliceHeader // *dest
-	fact *destFact
+	dest  any          // the *[]E the caller passed
+	hdr   *sliceHeader // *dest
+	fact  *destFact
+	dirty int // during All: elements below this may hold the caller's old values
 }
 
 // Dest validates an ExecuteQuery destination before anything runs (fn
@@ -96,6 +98,9 @@ func (s *Scanner) Dest(fn string, dest any) (Dest, error) {
 	}
 	et := t.slice.Type().Elem()
 	f := &destFact{t: Target{elem: t.elem, ptrs: t.ptrs, maps: t.maps}, et: et, size: et.Size()}
+	if !t.maps {
+		f.t.plans = s.plansOf(t.elem) // no second lookup per call
+	}
 	ti.dest.CompareAndSwap(nil, f)
 	return Dest{dest: dest, hdr: (*sliceHeader)(unsafe.Pointer(t.slice.UnsafeAddr())), fact: f}, nil
 }
@@ -115,37 +120,22 @@ func (d *Dest) Done() {
 
 // All replaces the destination's elements with every row of rows (lenient:
 // this call skips unknown columns). It returns how many rows it stored.
+// It is small enough to be inlined into its caller: a frame less.
 func (s *Scanner) All(rows Rows, d *Dest, lenient bool) (int, error) {
-	app := d.appender()
-	err := s.scanAll(rows, d.fact.t, lenient, app.next)
-	return d.hdr.len, err
+	return s.scanAll(rows, &d.fact.t, lenient, d, nil)
 }
 
-// appender appends to an ExecuteQuery destination for scanAll, reusing
-// its capacity.
-type appender struct {
-	d     *Dest
-	dirty int // elements below this may hold the caller's old values
-}
-
-// appender empties the destination (keeping its capacity) for an attempt.
-func (d *Dest) appender() appender {
-	d.hdr.len = 0
-	return appender{d: d, dirty: d.hdr.cap}
-}
-
-// next appends a zero element and returns its address. Elements that still
-// hold the caller's values are zeroed first; memory past the old capacity
-// comes zeroed.
-func (a *appender) next() unsafe.Pointer {
-	d := a.d
+// next appends a zero element to the destination for scanAll and returns
+// its address. Elements that still hold the caller's values are zeroed
+// first; memory past the old capacity comes zeroed.
+func (d *Dest) next() unsafe.Pointer {
 	n := d.hdr.len
 	if n == d.hdr.cap {
 		reflect.ValueOf(d.dest).Elem().Grow(1)
 	}
 	elem := unsafe.Add(d.hdr.data, uintptr(n)*d.fact.size)
 	d.hdr.len = n + 1
-	if n < a.dirty {
+	if n < d.dirty {
 		reflect.NewAt(d.fact.et, elem).Elem().SetZero()
 	}
 	return elem
@@ -156,7 +146,7 @@ func (a *appender) next() unsafe.Pointer {
 // with a plain append instead of through reflect.
 func Append[T any](s *Scanner, rows Rows, t Target, lenient bool, out []T) ([]T, error) {
 	out = out[:0]
-	err := s.scanAll(rows, t, lenient, func() unsafe.Pointer {
+	_, err := s.scanAll(rows, &t, lenient, nil, func() unsafe.Pointer {
 		var zero T
 		out = append(out, zero)
 		return unsafe.Pointer(&out[len(out)-1])
@@ -215,45 +205,77 @@ func CheckElem(fn, arg string, t reflect.Type) error {
 // destination, one per row: elements are scanned in place, and each row's
 // fields receive their columns directly, with no per-row copy. next
 // returns the address of a new zero element (of t's element type as it
-// sits in the slice: a *T for []*T, a map for []map[string]any).
-func (s *Scanner) scanAll(rows Rows, t Target, lenient bool, next func() unsafe.Pointer) error {
+// sits in the slice: a *T for []*T, a map for []map[string]any). n is how
+// many elements it added. [Scanner.All] passes its [Dest] as d instead of
+// a next: d is emptied (its capacity kept) for this attempt, and its
+// elements come from d.next, called directly.
+func (s *Scanner) scanAll(rows Rows, t *Target, lenient bool, d *Dest, next func() unsafe.Pointer) (n int, err error) {
+	if d != nil {
+		d.hdr.len, d.dirty = 0, d.hdr.cap
+	}
 	cols, err := rows.Columns()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if t.maps {
 		if err := checkMapColumns(cols); err != nil {
-			return err
+			return 0, err
 		}
 		binary := binaryColumns(rows, cols)
 		for rows.Next() {
 			m, err := scanMap(rows, cols, binary)
 			if err != nil {
-				return err
+				return n, err
 			}
-			*(*map[string]any)(next()) = m
+			var elem unsafe.Pointer
+			if d != nil {
+				elem = d.next()
+			} else {
+				elem = next()
+			}
+			*(*map[string]any)(elem) = m
+			n++
 		}
-		return nil
+		return n, nil
 	}
-	p, err := s.planFor(t.elem, cols, s.lenient(lenient))
-	if err != nil {
-		return err
+	pl := t.plans
+	if pl == nil {
+		pl = s.plansOf(t.elem)
+	}
+	lenient = s.lenient(lenient)
+	p := pl.find(cols, lenient) // the cached plan, found here: a frame less
+	if p == nil {
+		if p, err = s.planIn(pl, t.elem, cols, lenient); err != nil {
+			return 0, err
+		}
 	}
 	dst, rb := p.targets()
 	defer rb.release(p)
 	c := p.newCursor()
 	for rows.Next() {
-		elem := next()
+		var elem unsafe.Pointer
+		if d != nil {
+			elem = d.next()
+		} else {
+			elem = next()
+		}
+		n++
 		if t.ptrs {
 			pv := reflect.New(t.elem).UnsafePointer()
 			*(*unsafe.Pointer)(elem) = pv
 			elem = pv
 		}
-		if err := p.scanRow(rows, elem, dst, c); err != nil {
-			return err
+		var err error
+		if c == nil && p.fast && !p.slow.Load() {
+			err = p.scanFast(rows, elem, dst) // what scanRow would call, a frame less
+		} else {
+			err = p.scanRow(rows, elem, dst, c)
+		}
+		if err != nil {
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // One scans the current row into v (addressable; from [OneTarget]). cols,

@@ -95,7 +95,9 @@ func (p *plan) targets() ([]any, *rawBuf) {
 	default:
 		dst = make([]any, n)
 	}
-	p.skipTargets(dst)
+	if p.skips {
+		p.skipTargets(dst)
+	}
 	return dst, rb
 }
 
@@ -247,31 +249,34 @@ func (c *cursor) scanNested(rows Rows, base unsafe.Pointer) error {
 // as database/sql would makes it scan the row again the ordinary way and
 // turn the plan's fast path off.
 func (p *plan) scanFast(rows Rows, base unsafe.Pointer, dst []any) error {
+	// The raw values sit right after the targets, in the same buffer
+	// (see targets): dst[i] points at raw[i], except for skipped columns.
+	raw := dst[len(dst) : 2*len(dst)]
 	if err := rows.Scan(dst...); err != nil {
-		for _, d := range dst {
-			if raw, ok := d.(*any); ok {
-				*raw = nil // keep no value alive in the pooled buffer
-			}
-		}
+		clear(raw) // keep no value alive in the pooled buffer
 		return p.explain(rows, err, nil)
 	}
 	if p.scalar {
-		raw := dst[0].(*any)
-		ok := p.sconv.set(base, *raw)
-		*raw = nil
+		ok := p.sconv.set(base, raw[0])
+		raw[0] = nil
 		if !ok {
 			return p.fallBack(rows, base, dst, 0)
 		}
 		return nil
 	}
-	for i := range p.fields {
-		f := &p.fields[i]
+	fields := p.fields[:len(raw)]
+	for i := range fields {
+		f := &fields[i]
 		if f.skip {
 			continue
 		}
-		raw := dst[i].(*any)
-		ok := f.conv.set(unsafe.Add(base, f.offset), *raw)
-		*raw = nil // keep no value alive past its row
+		var ok bool
+		if f.conv.ptr {
+			ok = f.conv.set(unsafe.Add(base, f.offset), raw[i])
+		} else {
+			ok = f.conv.setValue(unsafe.Add(base, f.offset), raw[i])
+		}
+		raw[i] = nil // keep no value alive past its row
 		if !ok {
 			return p.fallBack(rows, base, dst, i)
 		}

@@ -126,13 +126,25 @@ func sameColumns(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) || unsafe.StringData(a[i]) != unsafe.StringData(b[i]) && a[i] != b[i] {
+	b = b[:len(a)] // no bounds check in the loop
+	for i, x := range a {
+		y := b[i]
+		if len(x) != len(y) {
+			return false
+		}
+		if unsafe.StringData(x) != unsafe.StringData(y) && !sameText(x, y) {
 			return false
 		}
 	}
 	return true
 }
+
+// sameText is x == y for sameColumns, out of its loop: the loop then
+// keeps its values in registers instead of saving them around the
+// comparison, which runs only for strings at different addresses.
+//
+//go:noinline
+func sameText(x, y string) bool { return x == y }
 
 // find returns the cached plan for (cols, lenient), or nil.
 func (pl *planList) find(cols []string, lenient bool) *plan {
@@ -196,7 +208,11 @@ var (
 // planFor returns the cached plan for (elem, cols, lenient), building it on
 // a miss.
 func (s *Scanner) planFor(elem reflect.Type, cols []string, lenient bool) (*plan, error) {
-	pl := s.plansOf(elem)
+	return s.planIn(s.plansOf(elem), elem, cols, lenient)
+}
+
+// planIn is planFor with elem's plan list pl already looked up.
+func (s *Scanner) planIn(pl *planList, elem reflect.Type, cols []string, lenient bool) (*plan, error) {
 	if p := pl.find(cols, lenient); p != nil {
 		return p, nil
 	}
