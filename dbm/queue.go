@@ -100,8 +100,15 @@ func (q *connQueue) follow(maxOpen int) {
 	switch {
 	case n < size:
 		k := size - n
-		for k > 0 && q.sem.TryAcquire(1) {
-			k--
+		// Free permits in halving chunks, not one at a time: from
+		// unlimited (queueCap) they are about 2^40.
+		for c := k; k > 0 && c > 0; {
+			if q.sem.TryAcquire(c) {
+				k -= c
+				c = min(c, k)
+			} else {
+				c /= 2
+			}
 		}
 		q.owed.Add(k)
 	case n > size:

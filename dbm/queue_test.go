@@ -454,3 +454,46 @@ func TestFairQueueLoweredBoundThenBurst(t *testing.T) {
 		_ = m.Close()
 	}
 }
+
+// TestFairQueueFollowsABoundAfterUnlimited: a bound set again after
+// MaxOpenConns 0 (unlimited, which the queue follows as its largest size)
+// is followed at once. Taking the free permits one at a time, the shrink
+// took about 2^40 TryAcquires and the caller never came back.
+func TestFairQueueFollowsABoundAfterUnlimited(t *testing.T) {
+	m := newSQLite(t, dbm.WithAcquireTimeout(50*time.Millisecond))
+	ctx := t.Context()
+	c, err := m.Conn(ctx) // held: the next callers ask the pool for its bound
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	get := func(step string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			var n int
+			done <- m.Get(ctx, &n, "SELECT 1")
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: Get = %v", step, err)
+			}
+		case <-time.After(30 * time.Second): // a liveness bound, not a timing: it takes microseconds
+			t.Fatalf("%s: Get did not return", step)
+		}
+	}
+	m.DB().SetMaxOpenConns(0)
+	get("bound removed")
+	m.DB().SetMaxOpenConns(2)
+	get("bound 2 set again")
+	d, err := m.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := m.Get(ctx, &n, "SELECT 1"); !errors.Is(err, dbm.ErrPoolTimeout) {
+		t.Fatalf("bound 2, 2 held: Get = %v, want ErrPoolTimeout", err)
+	}
+}
