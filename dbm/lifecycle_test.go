@@ -105,44 +105,42 @@ func spread(ts []time.Time) time.Duration {
 	return hi.Sub(lo)
 }
 
-// churn opens n connections at once, gives them back, and then keeps n
-// workers running short statements for d, so that every connection is
-// checked out again and again as it ages.
+// churn checks out all n connections of the pool at once, gives them
+// back, and does so again every 10ms for d: every connection is handed out
+// again in every round as it ages, so each is replaced within a round of
+// its own lifetime's end (a lifeConn past it fails ResetSession at hand-out).
+// Workers running statements on their own would not do that: database/sql
+// hands out the connection given back last, so on a loaded machine, where
+// few statements overlap, most connections could sit idle past their
+// deadline and be replaced together when demand rose.
 func churn(t *testing.T, m *dbm.Manager, n int, d time.Duration) {
 	t.Helper()
 	ctx := t.Context()
 	held := make([]*sql.Conn, n)
-	var wg sync.WaitGroup
-	for i := range held {
-		wg.Go(func() {
-			c, err := m.DB().Conn(ctx)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			held[i] = c
-		})
-	}
-	wg.Wait()
-	for _, c := range held {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
-	end := time.Now().Add(d)
-	for range n {
-		wg.Go(func() {
-			for time.Now().Before(end) {
-				var one int
-				if err := m.Get(ctx, &one, "SELECT 1"); err != nil {
+	for end := time.Now().Add(d); ; {
+		var wg sync.WaitGroup
+		for i := range held {
+			wg.Go(func() {
+				c, err := m.DB().Conn(ctx)
+				if err != nil {
 					t.Error(err)
 					return
 				}
-				time.Sleep(10 * time.Millisecond)
+				held[i] = c
+			})
+		}
+		wg.Wait() // all n are out at once
+		for i, c := range held {
+			if c != nil {
+				_ = c.Close()
+				held[i] = nil
 			}
-		})
+		}
+		if t.Failed() || !time.Now().Before(end) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	wg.Wait()
 }
 
 // TestLifetimeJitterSpreadsReconnects: 8 connections opened at once with a
