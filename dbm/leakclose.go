@@ -63,7 +63,7 @@ func (r *leakRegistry) endAllOpen() {
 			continue
 		}
 		closed = append(closed, r.describe(n.infoLocked(), now).String())
-		wg.Go(func() { r.end(n, errTxClosedByClose, nil) })
+		wg.Go(func() { r.end(n, errTxClosedByClose, false) })
 	}
 	wg.Wait()
 	if len(closed) > 0 {

@@ -438,17 +438,19 @@ func reclaim(n *leakNode) {
 		// Counted once the rows or transaction are closed and before the
 		// connection goes back: the caller it is given to may run (and
 		// read Stats) before this goroutine goes on.
-		r.end(n, errTxReclaimed, func() { r.reclaimed.Add(1) })
+		r.end(n, errTxReclaimed, true)
 		r.hooks.log.Warn("dbm: "+kindNames[n.kind]+" dropped without being closed; reclaimed by the garbage collector", r.attrs(n.infoLocked(), r.now())...)
 	}()
 }
 
-// end closes n's rows or rolls back its transaction, runs closed (if not
-// nil), then gives back the connection it owns. n was removed by its
+// end closes n's rows or rolls back its transaction, counts it in
+// LeaksReclaimed when reclaimed (before the connection goes back, so that a
+// caller the connection wakes sees the count), then gives back the
+// connection it owns. n was removed by its
 // caller, who owns it: nothing recycles it any more (a release that comes
 // later finds it closed). why is what a [Tracer] is told about a
 // transaction.
-func (r *leakRegistry) end(n *leakNode, why error, closed func()) {
+func (r *leakRegistry) end(n *leakNode, why error, reclaimed bool) {
 	if n.rows != nil {
 		_ = n.rows.Close()
 	}
@@ -456,8 +458,8 @@ func (r *leakRegistry) end(n *leakNode, why error, closed func()) {
 		_ = n.tx.Rollback()
 		r.hooks.rolledBack(n.traceCtx, n.trace, why)
 	}
-	if closed != nil {
-		closed()
+	if reclaimed {
+		r.reclaimed.Add(1)
 	}
 	n.conn.release() // after the rows or tx let it go
 }

@@ -24,7 +24,8 @@ const (
 	// wait longer (see prober.thereLocked): a probe slow only because the
 	// server is busy starting (it forks a process per connection) must not
 	// fail calls to a database that is back. Pools whose dials the manager
-	// cannot see into (drivers other than lib/pq) wait as before: at least
+	// cannot see into (drivers other than lib/pq, and pgx without package
+	// dbmpgx) wait as before: at least
 	// downWait, up to twice the time a connection took to make lately
 	// (see slowPatience).
 	downWait = 9 * time.Millisecond

@@ -140,8 +140,7 @@ func (m *Manager) finish(ctx context.Context, st *stmt, rows int, err error) err
 }
 
 func (s session) executeQuery(ctx context.Context, dest any, query string, args []any) error {
-	sc := s.scanner()
-	d, err := sc.Dest("ExecuteQuery", dest)
+	d, err := s.scanner().Dest("ExecuteQuery", dest)
 	if err != nil {
 		return scanErr(err)
 	}
