@@ -85,13 +85,21 @@ func New(size int64) *Queue {
 // TryAcquire takes n permits if they are free and nobody waits, without
 // blocking; it reports whether it took them.
 func (q *Queue) TryAcquire(n int64) bool {
+	_, ok := q.TryAcquireHeld(n)
+	return ok
+}
+
+// TryAcquireHeld is TryAcquire that also returns how many permits were
+// held just before it took them (or found them taken): of callers that
+// take permits at the same time, each sees the ones before it.
+func (q *Queue) TryAcquireHeld(n int64) (held int64, ok bool) {
 	for {
 		s := q.state.Load()
 		if s&hasWaiters != 0 || q.size-s < n {
-			return false
+			return s &^ hasWaiters, false
 		}
 		if q.state.CompareAndSwap(s, s+n) {
-			return true
+			return s, true
 		}
 	}
 }
