@@ -22,8 +22,9 @@ import (
 // connection to a random waiter (it takes any key of its request map), so
 // under overload some callers wait far longer than others.
 //
-// A caller that finds a permit free pays one TryAcquire (a mutex, no
-// allocation, no timer). One that must wait allocates nothing either:
+// A caller that finds a permit free pays one TryAcquire (a compare-and-swap:
+// no lock, no allocation, no timer) and gives it back with another. One
+// that must wait allocates nothing either:
 // Config.AcquireTimeout is the same for all waits and they are served in
 // arrival order, so the semaphore's single timer, armed for the first
 // waiter's deadline, bounds them all. (The queue used

@@ -2,7 +2,8 @@
 // for connections. It serves its waiters first in, first out, as
 // golang.org/x/sync/semaphore.Weighted does (whose behaviour it keeps, and
 // which the queue used before), with two differences that make a wait
-// cheaper under overload, when nearly every caller waits:
+// cheaper under overload, when nearly every caller waits, and one that
+// makes a permit cheaper when nobody waits:
 //
 //   - A wait may carry a bound (dbm's Config.AcquireTimeout). In dbm all
 //     waits of a queue have the same bound and are served in arrival
@@ -14,6 +15,10 @@
 //   - A waiter and its channel are reused ([sync.Pool]) instead of
 //     allocated per wait (Weighted allocates the channel, the list element
 //     and the boxed waiter).
+//   - While nobody waits, TryAcquire and Release take no lock: one
+//     compare-and-swap each on a word of the permits held and a bit set
+//     while callers wait (see Queue.state). dbm takes and gives back a
+//     permit for every statement.
 //
 // Only waits for one permit are supported; taking or giving back more at
 // once (to resize the queue) never waits.
