@@ -287,3 +287,65 @@ func BenchmarkScanOneRowQueueShare(b *testing.B) {
 	b.ReportMetric(at(mgr, 0.1)/at(hand, 0.1), "x-hand-p10")
 	b.ReportMetric(at(nq, 0.1)/at(hand, 0.1), "x-hand-noqueue-p10")
 }
+
+// BenchmarkScanOneRowWrapUnbounded measures the common Wrap: a pool from
+// sql.Open, left unbounded (MaxOpenConnections 0), and the default
+// AcquireTimeout. It alternates bursts of 50 calls of the hand loop on
+// that pool, of ExecuteQuery on a manager wrapping it, and of ExecuteQuery
+// on a manager wrapping a bounded pool (4 connections) for reference.
+// "x-hand" is the unbounded manager's median burst over the hand loop's,
+// "x-hand-bounded" the bounded one's; the -p10 metrics compare the
+// quickest tenth, which a loaded machine disturbs least.
+//
+//	go test -run '^$' -bench BenchmarkScanOneRowWrapUnbounded -benchtime 300000x -count 6 ./dbm
+func BenchmarkScanOneRowWrapUnbounded(b *testing.B) {
+	ctx := context.Background()
+	free := benchDB(b, 1)
+	free.SetMaxOpenConns(0) // sql.Open's default: no bound
+	unb, err := dbm.Wrap(free, "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bnd, err := dbm.Wrap(benchDB(b, 1), "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const burst = 50
+	var hand, mu, mb []time.Duration
+	run := func(m *dbm.Manager) time.Duration {
+		t0 := time.Now()
+		for range burst {
+			var out []benchRow
+			if err := m.ExecuteQuery(ctx, &out, benchQuery); err != nil || len(out) != 1 {
+				b.Fatal(len(out), err)
+			}
+		}
+		return time.Since(t0)
+	}
+	n := 0
+	for b.Loop() {
+		if n%(3*burst) == 0 {
+			t0 := time.Now()
+			for range burst {
+				if out, err := handLoop(ctx, free); err != nil || len(out) != 1 {
+					b.Fatal(len(out), err)
+				}
+			}
+			hand = append(hand, time.Since(t0))
+			mu = append(mu, run(unb))
+			mb = append(mb, run(bnd))
+		}
+		n++
+	}
+	if len(hand) == 0 {
+		return
+	}
+	slices.Sort(hand)
+	slices.Sort(mu)
+	slices.Sort(mb)
+	at := func(s []time.Duration, q float64) float64 { return float64(s[int(q*float64(len(s)-1))]) }
+	b.ReportMetric(at(mu, 0.5)/at(hand, 0.5), "x-hand")
+	b.ReportMetric(at(mb, 0.5)/at(hand, 0.5), "x-hand-bounded")
+	b.ReportMetric(at(mu, 0.1)/at(hand, 0.1), "x-hand-p10")
+	b.ReportMetric(at(mb, 0.1)/at(hand, 0.1), "x-hand-bounded-p10")
+}
