@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +25,15 @@ func (w *waitedTracer) TraceAcquire(_ context.Context, _ dbm.TraceOp, res dbm.Tr
 		w.waited.Add(1)
 	}
 }
+
+// connCall is Conn, closed at once.
+var connCall = waitingCall{"Conn", func(ctx context.Context, m *dbm.Manager) error {
+	c, err := m.Conn(ctx)
+	if err == nil {
+		err = c.Close()
+	}
+	return err
+}}
 
 // wrapUnbounded wraps a pool of the in-memory driver (one row per query)
 // left as sql.Open makes it: no MaxOpenConnections bound.
@@ -80,21 +88,8 @@ func TestWrapUnboundedReadsTakeAPermit(t *testing.T) {
 			}
 			return rows.Close()
 		}},
-		{"BeginTx", func(ctx context.Context, m *dbm.Manager) error {
-			tx, err := m.BeginTx(ctx, nil)
-			if err == nil {
-				err = tx.Rollback()
-			}
-			return err
-		}},
-		{"Ping", func(ctx context.Context, m *dbm.Manager) error { return m.Ping(ctx) }},
-		{"Conn", func(ctx context.Context, m *dbm.Manager) error {
-			c, err := m.Conn(ctx)
-			if err == nil {
-				err = c.Close()
-			}
-			return err
-		}},
+		waitingCalls[2], waitingCalls[3], // BeginTx, Ping
+		connCall,
 	}
 	for _, tc := range []struct {
 		name string
@@ -194,13 +189,7 @@ func TestWrapUnboundedFollowsALaterBound(t *testing.T) {
 				m.DB().SetMaxOpenConns(1)
 				begin()
 			}
-			for _, call := range append(waitingCalls, waitingCall{"Conn", func(ctx context.Context, m *dbm.Manager) error {
-				c, err := m.Conn(ctx)
-				if err == nil {
-					err = c.Close()
-				}
-				return err
-			}}) {
+			for _, call := range append(waitingCalls[:len(waitingCalls):len(waitingCalls)], connCall) {
 				if err := call.run(t.Context(), m); !errors.Is(err, dbm.ErrPoolTimeout) {
 					t.Errorf("%s on the bounded, held pool: %v, want ErrPoolTimeout", call.name, err)
 				}
@@ -223,45 +212,9 @@ func TestWrapUnboundedFollowsALaterBound(t *testing.T) {
 		})
 	}
 	t.Run("arrival order", func(t *testing.T) {
-		const waiters = 16
 		tr := &orderTracer{}
 		m := wrapSQLite(t, dbm.DefaultAcquireTimeout, dbm.WithTracer(tr))
 		m.DB().SetMaxOpenConns(1)
-		tx, err := m.BeginTx(t.Context(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback() // ends the waits if the test fails early
-		calls := append(waitingCalls[:len(waitingCalls):len(waitingCalls)], waitingCall{"Query", func(ctx context.Context, m *dbm.Manager) error {
-			rows, err := m.Query(ctx, "SELECT 1")
-			if err == nil {
-				err = rows.Close()
-			}
-			return err
-		}})
-		var wg sync.WaitGroup
-		for i := range waiters {
-			wg.Go(func() {
-				if err := calls[i%len(calls)].run(context.WithValue(context.Background(), waiterKey{}, i), m); err != nil {
-					t.Errorf("waiter %d: %v", i, err)
-				}
-			})
-			waitFor(t, "a caller never queued in the fair queue", func() bool {
-				return m.Stats().QueueLength == i+1 && dbm.QueuedForTest(m) == i+1
-			})
-		}
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
-		wg.Wait()
-		order := tr.served()
-		if len(order) != waiters {
-			t.Fatalf("%d turns seen, want %d", len(order), waiters)
-		}
-		for i, got := range order {
-			if got != i {
-				t.Fatalf("served in the order %v, want arrival order 0..%d", order, waiters-1)
-			}
-		}
+		servesInArrivalOrder(t, m, tr, 16, append(waitingCalls[:len(waitingCalls):len(waitingCalls)], queryCall))
 	})
 }
