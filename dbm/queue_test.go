@@ -421,10 +421,16 @@ func TestFairQueueHandsOverAFreeConnection(t *testing.T) {
 // seen none held, several would take permits of the old bound and wait
 // inside database/sql, past AcquireTimeout (a review found that, 2 bursts
 // in 100 under -race). Each caller but the one holding the connection
-// must get ErrPoolTimeout.
+// must get ErrPoolTimeout. Also from unlimited: a pool from Wrap without
+// a bound, whose queue is unlimited until the bound is set.
 func TestFairQueueLoweredBoundThenBurst(t *testing.T) {
-	for range 30 {
-		m := newSQLite(t, dbm.WithAcquireTimeout(20*time.Millisecond))
+	for i := range 60 {
+		var m *dbm.Manager
+		if i%2 == 0 {
+			m = newSQLite(t, dbm.WithAcquireTimeout(20*time.Millisecond))
+		} else {
+			m = wrapSQLite(t, 20*time.Millisecond)
+		}
 		m.DB().SetMaxOpenConns(1)
 		start := make(chan struct{})
 		var (
