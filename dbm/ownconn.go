@@ -169,19 +169,19 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 // otherwise, after a server restart, Ping would report the server down
 // while it is up.
 func (m *Manager) ping(ctx context.Context) error {
-	if m.queue == nil {
-		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
-	}
-	return m.replaceBadConns(ctx, func() error {
-		use, err := m.enter(ctx, "ping", "")
-		if err != nil {
+	if m.queue != nil {
+		return m.replaceBadConns(ctx, func() error {
+			use, err := m.enter(ctx, "ping", "")
+			if err != nil {
+				return err
+			}
+			err = m.db.PingContext(ctx)
+			use.end(ctx)
+			m.queue.give()
 			return err
-		}
-		err = m.db.PingContext(ctx)
-		use.end(ctx)
-		m.queue.give()
-		return err
-	})
+		})
+	}
+	return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 }
 
 // replaceBadConns runs try, which takes a connection from the pool and uses

@@ -449,20 +449,21 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse
 // queue; without a queue, whatever waiting there was happened in
 // database/sql, which does not say: true.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (conn *sql.Conn, waited bool, err error) {
-	if m.queue == nil {
-		if conn, err = m.db.Conn(ctx); err != nil {
-			return nil, true, m.wrap(ctx, op, q, err)
+	if m.queue != nil {
+		if waited, err = m.permit(ctx, op, q); err != nil {
+			return nil, waited, err
 		}
-		return conn, true, nil
-	}
-	if waited, err = m.permit(ctx, op, q); err != nil {
-		return nil, waited, err
+		conn, err := m.db.Conn(ctx)
+		if err != nil {
+			m.queue.give()
+			return nil, waited, m.wrap(ctx, op, q, err)
+		}
+		return conn, waited, nil
 	}
 	if conn, err = m.db.Conn(ctx); err != nil {
-		m.queue.give()
-		return nil, waited, m.wrap(ctx, op, q, err)
+		return nil, true, m.wrap(ctx, op, q, err)
 	}
-	return conn, waited, nil
+	return conn, true, nil
 }
 
 // endsWithin reports whether ctx's deadline comes within d: a bound of d
