@@ -3,6 +3,7 @@ package dbm_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -236,42 +237,62 @@ func BenchmarkScanOneRowSideBySide(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkScanOneRowQueueShare -benchtime 300000x -count 6 ./dbm
 func BenchmarkScanOneRowQueueShare(b *testing.B) {
-	ctx := context.Background()
 	db := benchDB(b, 1)
 	m, err := dbm.Wrap(db, "mem")
 	if err != nil {
 		b.Fatal(err)
 	}
 	free := benchDB(b, 1)
-	free.SetMaxOpenConns(0) // no bound: Wrap makes no queue
+	free.SetMaxOpenConns(0) // no bound, and NoAcquireTimeout: Wrap makes no queue
 	noq, err := dbm.Wrap(free, "mem", dbm.WithAcquireTimeout(dbm.NoAcquireTimeout))
 	if err != nil {
 		b.Fatal(err)
 	}
+	burstRatios(b, db, burstContender{"x-hand", m}, burstContender{"x-hand-noqueue", noq})
+}
+
+// burstContender is a manager that burstRatios times against the hand
+// loop, and the metric its ratio is reported as.
+type burstContender struct {
+	metric string
+	m      *dbm.Manager
+}
+
+// burstRatios alternates bursts of 50 one-row reads: the hand loop on db,
+// then ExecuteQuery on each contender's manager in turn. It reports each
+// contender's median burst over the hand loop's as its metric, and the
+// quickest tenth's ratio as the metric with "-p10".
+func burstRatios(b *testing.B, db *sql.DB, cs ...burstContender) {
+	ctx := context.Background()
 	const burst = 50
-	var hand, mgr, nq []time.Duration
-	run := func(m *dbm.Manager) time.Duration {
+	hand, times := []time.Duration(nil), make([][]time.Duration, len(cs))
+	timed := func(call func() error) time.Duration {
 		t0 := time.Now()
 		for range burst {
-			var out []benchRow
-			if err := m.ExecuteQuery(ctx, &out, benchQuery); err != nil || len(out) != 1 {
-				b.Fatal(len(out), err)
+			if err := call(); err != nil {
+				b.Fatal(err)
 			}
 		}
 		return time.Since(t0)
 	}
 	n := 0
 	for b.Loop() {
-		if n%(3*burst) == 0 {
-			t0 := time.Now()
-			for range burst {
+		if n%((len(cs)+1)*burst) == 0 {
+			hand = append(hand, timed(func() error {
 				if out, err := handLoop(ctx, db); err != nil || len(out) != 1 {
-					b.Fatal(len(out), err)
+					return fmt.Errorf("hand loop: %d rows, %v", len(out), err)
 				}
+				return nil
+			}))
+			for i, c := range cs {
+				times[i] = append(times[i], timed(func() error {
+					var out []benchRow
+					if err := c.m.ExecuteQuery(ctx, &out, benchQuery); err != nil || len(out) != 1 {
+						return fmt.Errorf("%s: %d rows, %v", c.metric, len(out), err)
+					}
+					return nil
+				}))
 			}
-			hand = append(hand, time.Since(t0))
-			mgr = append(mgr, run(m))
-			nq = append(nq, run(noq))
 		}
 		n++
 	}
@@ -279,11 +300,34 @@ func BenchmarkScanOneRowQueueShare(b *testing.B) {
 		return
 	}
 	slices.Sort(hand)
-	slices.Sort(mgr)
-	slices.Sort(nq)
 	at := func(s []time.Duration, q float64) float64 { return float64(s[int(q*float64(len(s)-1))]) }
-	b.ReportMetric(at(mgr, 0.5)/at(hand, 0.5), "x-hand")
-	b.ReportMetric(at(nq, 0.5)/at(hand, 0.5), "x-hand-noqueue")
-	b.ReportMetric(at(mgr, 0.1)/at(hand, 0.1), "x-hand-p10")
-	b.ReportMetric(at(nq, 0.1)/at(hand, 0.1), "x-hand-noqueue-p10")
+	for i, c := range cs {
+		slices.Sort(times[i])
+		b.ReportMetric(at(times[i], 0.5)/at(hand, 0.5), c.metric)
+		b.ReportMetric(at(times[i], 0.1)/at(hand, 0.1), c.metric+"-p10")
+	}
+}
+
+// BenchmarkScanOneRowWrapUnbounded measures the common Wrap: a pool from
+// sql.Open, left unbounded (MaxOpenConnections 0), and the default
+// AcquireTimeout. It alternates bursts of 50 calls of the hand loop on
+// that pool, of ExecuteQuery on a manager wrapping it, and of ExecuteQuery
+// on a manager wrapping a bounded pool (4 connections) for reference.
+// "x-hand" is the unbounded manager's median burst over the hand loop's,
+// "x-hand-bounded" the bounded one's; the -p10 metrics compare the
+// quickest tenth, which a loaded machine disturbs least.
+//
+//	go test -run '^$' -bench BenchmarkScanOneRowWrapUnbounded -benchtime 300000x -count 6 ./dbm
+func BenchmarkScanOneRowWrapUnbounded(b *testing.B) {
+	free := benchDB(b, 1)
+	free.SetMaxOpenConns(0) // sql.Open's default: no bound
+	unb, err := dbm.Wrap(free, "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bnd, err := dbm.Wrap(benchDB(b, 1), "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	burstRatios(b, free, burstContender{"x-hand", unb}, burstContender{"x-hand-bounded", bnd})
 }

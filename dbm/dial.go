@@ -43,17 +43,9 @@ type dialConnector struct {
 	life *lifecycle
 }
 
-// dialingKey marks the context of a wait for a pool connection (see
-// acquireConn): its value is the caller's context, which a dial made for the
-// wait runs on instead, so that the wait's own deadline does not cut it.
-type dialingKey struct{}
-
 // Connect makes one connection within ConnectTimeout and the caller's
 // context.
 func (c *dialConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	if caller, ok := ctx.Value(dialingKey{}).(context.Context); ok {
-		ctx = caller
-	}
 	dctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	c.dialing.Add(1)

@@ -53,17 +53,6 @@ func TestDialConnector(t *testing.T) {
 		t.Errorf("dial past ConnectTimeout: class %v, want connection", class)
 	}
 
-	// The wait's context has ended; the caller's has not: the dial runs
-	// until ConnectTimeout, on the caller's.
-	caller := context.Background()
-	wait, cancel := context.WithCancel(context.WithValue(caller, dialingKey{}, caller))
-	cancel()
-	start := time.Now()
-	_, err = c.Connect(wait)
-	if !dialTimedOut(err) || time.Since(start) < 20*time.Millisecond {
-		t.Errorf("dial for an ended wait: %v after %v, want it to run until ConnectTimeout", err, time.Since(start))
-	}
-
 	mc, err := newDialConnector(memdriver.Name, "1", time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -23,9 +23,14 @@ func SetClockForTest(m *Manager, now func() time.Time, sleep func(ctx context.Co
 }
 
 // SetRetryForTest sets the retry policy of a manager made with Wrap (New
-// takes it from Config).
+// takes it from Config). The fair queue is then as Wrap would have made it
+// with that acquire timeout (see wrapQueue): call it while the manager
+// holds no connection.
 func SetRetryForTest(m *Manager, attempts int, initial, max, acquire time.Duration) {
 	m.retryPol.attempts, m.retryPol.initial, m.retryPol.max, m.retryPol.acquire = attempts, initial, max, acquire
+	if q := wrapQueue(m.db.DB, acquire); m.dials == nil && (q == nil) != (m.queue == nil) {
+		m.queue = q
+	}
 }
 
 // SetJitterForTest replaces the random draw of retry pauses: draw(n) must

@@ -37,7 +37,7 @@ type Manager struct {
 	obs      observer       // tracer, clock and pool watch; see observe.go
 	retryPol retryPolicy    // retries and the pool wait; see retry.go
 	dials    *dialConnector // makes the pool's connections; nil for Wrap
-	queue    *connQueue     // the fair queue for connections; nil: unlimited pool (see queue.go)
+	queue    *connQueue     // the fair queue for connections; nil: a Wrap pool without a bound and NoAcquireTimeout (see wrapQueue)
 	probe    *prober        // fails calls fast while the database is down; nil for Wrap (see probe.go)
 	warm     *warmer        // keeps Config.MinIdleConns idle; nil when off
 	commits  commitChecker  // resolves a lost COMMIT reply; see commitcheck.go
@@ -179,10 +179,12 @@ func openPool(driverName, dsn string, connectTimeout time.Duration, o options, s
 // [WithRetryMaxBackoff]), the wait for a connection ([WithAcquireTimeout]),
 // leak reports ([WithLeakThreshold], [WithLeakStacks]) and the slow
 // statement log ([WithSlowQueryThreshold]). When db has a
-// MaxOpenConnections bound, callers wait for its connections in the
-// manager's fair queue, which follows later changes of the bound; a pool
-// that is unlimited when Wrap is called has no queue. A wrapped pool has
-// no fail-fast prober: the manager does not see its connection attempts.
+// MaxOpenConnections bound, or the manager an acquire timeout (the
+// default), callers wait for its connections in the manager's fair queue,
+// which follows later changes of the bound on [Manager.DB]; only a pool
+// that is unlimited when Wrap is called and a manager with
+// [NoAcquireTimeout] have no queue. A wrapped pool has no fail-fast
+// prober: the manager does not see its connection attempts.
 func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 	if db == nil {
 		return nil, &ArgumentError{Func: "Wrap", Arg: "db", Reason: "nil *sql.DB"}
@@ -199,10 +201,28 @@ func Wrap(db *sql.DB, driverName string, opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := newManager(sqlx.NewDb(db, driverName), cfg, o, nil)
-	m.queue = newConnQueue(db.Stats().MaxOpenConnections)
+	m.queue = wrapQueue(db, m.retryPol.acquire)
 	m.commits = newCommitChecker(driverName, o.commitCheck, false, DefaultConnectTimeout)
 	m.addr = driverName
 	return m, nil
+}
+
+// wrapQueue is the fair queue of a manager made by [Wrap] over db with the
+// acquire timeout acquire (0: none): one that follows db's
+// MaxOpenConnections, unlimited for now when db has no bound, as long as
+// there is a bound to keep, db's or the timeout. An unbounded pool with
+// [NoAcquireTimeout] has none (nil): no caller can wait in the queue and
+// none is bounded, so its calls use the pool directly and pay nothing for
+// a permit; a bound the application sets later on [Manager.DB] is then
+// database/sql's alone (unordered waits, bounded by the caller's context).
+// A manager with an acquire timeout has a queue, so a call never needs a
+// timer of its own to bound its wait (see connQueue).
+func wrapQueue(db *sql.DB, acquire time.Duration) *connQueue {
+	maxOpen := db.Stats().MaxOpenConnections
+	if maxOpen <= 0 && acquire <= 0 {
+		return nil
+	}
+	return newConnQueue(maxOpen)
 }
 
 // wrapConfig is the Config a manager made by [Wrap] starts from: the

@@ -76,7 +76,9 @@ func buildOptions(opts []Option) options {
 // the wait). It is the way to set it for a manager made with [Wrap], which
 // takes no Config and otherwise applies [DefaultAcquireTimeout]. Zero means
 // the default. Another negative d makes [New] and [Wrap] fail with an
-// [*ArgumentError].
+// [*ArgumentError]. Over a pool without a MaxOpenConnections bound,
+// NoAcquireTimeout also means no fair queue: [Wrap] makes one for such a
+// pool only to keep an acquire timeout.
 func WithAcquireTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) {
 		if d < 0 && d != NoAcquireTimeout {

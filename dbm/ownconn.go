@@ -107,18 +107,18 @@ func (c *ownedConn) release() {
 // beginTx starts the transaction of [Manager.BeginTx]. It waits its turn
 // in the manager's queue like a statement (bounded by
 // Config.AcquireTimeout: an error matching [ErrPoolTimeout]) and then runs
-// database/sql's own BeginTx; the returned ownedConn holds the permit. On
-// pgx with package dbm/dbmpgx imported, and for a [Wrap] pool without a
-// queue but with an acquire timeout, the transaction runs on a [sql.Conn]
-// that the ownedConn holds ([Tx.CopyFrom] reaches pgx's connection through
-// it). On every path a broken connection is replaced (see
-// replaceBadConns).
+// database/sql's own BeginTx; the returned ownedConn holds the permit (a
+// [Wrap] pool without a bound and with [NoAcquireTimeout] has no queue:
+// there BEGIN waits in database/sql, bounded by ctx alone). On pgx with
+// package dbm/dbmpgx imported, the transaction runs on a [sql.Conn] that
+// the ownedConn holds ([Tx.CopyFrom] reaches pgx's connection through it).
+// On every path a broken connection is replaced (see replaceBadConns).
 func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *ownedConn, error) {
 	var stx *sql.Tx
 	// pgx's COPY (Tx.CopyFrom with dbm/dbmpgx) needs the transaction's
 	// sql.Conn: on pgx with it imported, transactions take one.
 	needConn := m.driver == DriverPgx && copyhook.Pgx != nil
-	if !needConn && (m.queue != nil || m.retryPol.acquire <= 0) {
+	if !needConn {
 		// The pool's own BeginTx, after the queue's permit (if any), which
 		// bounds the wait: database/sql then has a connection for it.
 		var use connUse
@@ -161,10 +161,10 @@ func (m *Manager) beginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, *o
 }
 
 // ping is [Manager.Ping]'s round trip, after its turn in the manager's
-// queue (or on a connection taken with [Manager.acquire] when a [Wrap]
-// pool has no queue and Config.AcquireTimeout is set), so that a health
-// check on an exhausted pool fails with [ErrPoolTimeout] instead of
-// waiting, and one on a database known down fails fast (see prober).
+// queue, so that a health check on an exhausted pool fails with
+// [ErrPoolTimeout] instead of waiting, and one on a database known down
+// fails fast (see prober). (A [Wrap] pool without a bound and with
+// [NoAcquireTimeout] has no queue: its ping goes straight to the pool.)
 // On either path a broken connection is replaced (see replaceBadConns):
 // otherwise, after a server restart, Ping would report the server down
 // while it is up.
@@ -181,18 +181,7 @@ func (m *Manager) ping(ctx context.Context) error {
 			return err
 		})
 	}
-	if m.retryPol.acquire <= 0 {
-		return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
-	}
-	return m.replaceBadConns(ctx, func() error {
-		conn, use, err := m.acquire(ctx, "ping", "")
-		if err != nil {
-			return err
-		}
-		err = conn.PingContext(ctx)
-		use.giveBack(ctx, conn)
-		return err
-	})
+	return m.replaceBadConns(ctx, func() error { return m.db.PingContext(ctx) })
 }
 
 // replaceBadConns runs try, which takes a connection from the pool and uses

@@ -134,7 +134,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRowsReturningWriteOwnsItsConn(t *testing.T) {
-	m, mock := newMock(t, "postgres") // no AcquireTimeout: only writes take a connection of their own
+	m, mock := newMock(t, "postgres") // reads run on the pool, after their turn in the fair queue: only writes take a connection of their own
 	m.DB().SetMaxOpenConns(30)
 	const ins = "INSERT INTO t (n) VALUES ($1) RETURNING id"
 	ctx := context.Background()

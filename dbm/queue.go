@@ -31,8 +31,16 @@ import (
 // golang.org/x/sync/semaphore.Weighted before, with a context.WithTimeout
 // per wait: under overload, where nearly every call waits, that cost 7
 // allocations and a timer set and stopped per call; see
-// docs/reliability.md#fair-queue.) A pool without a bound
-// (MaxOpenConnections 0, possible only with Wrap) has no queue: nil.
+// docs/reliability.md#fair-queue.)
+//
+// A pool from [Wrap] without a bound (MaxOpenConnections 0, sql.Open's
+// default) gets an unlimited queue (queueCap permits) when the manager
+// has an acquire timeout: its calls then take the same cheap path as on a
+// bounded pool, and a bound the application sets later on [Manager.DB] is
+// followed (see follow), with fair waits bounded by the timeout. Only
+// such a pool with [NoAcquireTimeout] has no queue (nil): there is nothing
+// for it to bound, and its calls use the pool directly (see wrapQueue).
+// So a manager with an acquire timeout always has a queue.
 //
 // Connections used on [Manager.DB] directly hold no permit; the statements
 // that hold one may then still wait in database/sql, bounded by their
@@ -52,15 +60,19 @@ type connQueue struct {
 	hist    waitHistogram
 }
 
-// newConnQueue returns the queue of a pool of maxOpen connections; nil
-// when maxOpen is not a bound (0 or less: unlimited).
+// newConnQueue returns the queue of a pool of maxOpen connections; 0 or
+// less is unlimited, which the queue follows as its largest size,
+// queueCap (see follow).
 func newConnQueue(maxOpen int) *connQueue {
-	if maxOpen <= 0 {
-		return nil
+	n := int64(maxOpen)
+	if n <= 0 || n > queueCap {
+		n = queueCap
 	}
 	q := &connQueue{sem: fifo.New(queueCap)}
-	q.sem.TryAcquire(queueCap - int64(maxOpen))
-	q.size.Store(int64(maxOpen))
+	if n < queueCap {
+		q.sem.TryAcquire(queueCap - n)
+	}
+	q.size.Store(n)
 	return q
 }
 
@@ -300,7 +312,8 @@ func (h *waitHistogram) observe(d time.Duration) {
 // docs/reliability.md#fair-queue): the time to connection, as the manager
 // sees it. A caller that found a connection free counts in the first
 // bucket with a time of 0. It is empty for a pool from [Wrap] without a
-// MaxOpenConnections bound, which has no queue.
+// MaxOpenConnections bound and with [NoAcquireTimeout], which has no
+// queue.
 type AcquireHistogram struct {
 	// Bounds are the upper bounds of the buckets, ascending.
 	Bounds []time.Duration

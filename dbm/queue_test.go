@@ -21,13 +21,7 @@ import (
 // connections of their own) and with reads, writes and transactions.
 func TestFairQueueServesInArrivalOrder(t *testing.T) {
 	const waiters = 16
-	calls := append(waitingCalls[:len(waitingCalls):len(waitingCalls)], waitingCall{"Query", func(ctx context.Context, m *dbm.Manager) error {
-		rows, err := m.Query(ctx, "SELECT 1")
-		if err == nil {
-			err = rows.Close()
-		}
-		return err
-	}})
+	calls := append(waitingCalls[:len(waitingCalls):len(waitingCalls)], queryCall)
 	for _, path := range managerPaths {
 		for _, call := range calls {
 			t.Run(path.name+"/"+call.name, func(t *testing.T) {
@@ -36,40 +30,7 @@ func TestFairQueueServesInArrivalOrder(t *testing.T) {
 				tr := &orderTracer{}
 				m := newSQLite(t, dbm.WithAcquireTimeout(path.acquire), dbm.WithTracer(tr))
 				m.DB().SetMaxOpenConns(1)
-				tx, err := m.BeginTx(t.Context(), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var wg sync.WaitGroup
-				for i := range waiters {
-					wg.Go(func() {
-						if err := call.run(context.WithValue(context.Background(), waiterKey{}, i), m); err != nil {
-							t.Errorf("waiter %d: %v", i, err)
-						}
-					})
-					// QueueLength counts a caller just before it enters the
-					// semaphore; it has its place once it is in the
-					// semaphore's list of waiters. Waiting for that (not for
-					// the count alone) keeps a preempted caller from being
-					// overtaken by the next one, which a loaded machine
-					// showed.
-					waitFor(t, "a caller never queued", func() bool {
-						return m.Stats().QueueLength == i+1 && dbm.QueuedForTest(m) == i+1
-					})
-				}
-				if err := tx.Rollback(); err != nil {
-					t.Fatal(err)
-				}
-				wg.Wait()
-				order := tr.served()
-				if len(order) != waiters {
-					t.Fatalf("%d turns seen, want %d", len(order), waiters)
-				}
-				for i, got := range order {
-					if got != i {
-						t.Fatalf("served in the order %v, want arrival order 0..%d", order, waiters-1)
-					}
-				}
+				servesInArrivalOrder(t, m, tr, waiters, []waitingCall{call})
 				s := m.Stats()
 				if s.WaitCount < waiters || s.AcquireWait.Count < waiters+1 {
 					t.Errorf("WaitCount = %d, AcquireWait.Count = %d; want the %d waits counted", s.WaitCount, s.AcquireWait.Count, waiters)
@@ -78,6 +39,48 @@ func TestFairQueueServesInArrivalOrder(t *testing.T) {
 					t.Errorf("QueueLength = %d after the waits, want 0", s.QueueLength)
 				}
 			})
+		}
+	}
+}
+
+// servesInArrivalOrder holds m's one connection with a transaction, starts
+// n callers one after another (calls in turn, each caller once the one
+// before it is seen waiting), ends the transaction and checks that tr saw
+// them served in that order.
+func servesInArrivalOrder(t *testing.T, m *dbm.Manager, tr *orderTracer, n int, calls []waitingCall) {
+	t.Helper()
+	tx, err := m.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // ends the waits when the test fails early
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := calls[i%len(calls)].run(context.WithValue(context.Background(), waiterKey{}, i), m); err != nil {
+				t.Errorf("waiter %d: %v", i, err)
+			}
+		})
+		// QueueLength counts a caller just before it enters the
+		// semaphore; it has its place once it is in the semaphore's list
+		// of waiters. Waiting for that (not for the count alone) keeps a
+		// preempted caller from being overtaken by the next one, which a
+		// loaded machine showed.
+		waitFor(t, "a caller never queued in the fair queue", func() bool {
+			return m.Stats().QueueLength == i+1 && dbm.QueuedForTest(m) == i+1
+		})
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	order := tr.served()
+	if len(order) != n {
+		t.Fatalf("%d turns seen, want %d", len(order), n)
+	}
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("served in the order %v, want arrival order 0..%d", order, n-1)
 		}
 	}
 }
@@ -218,6 +221,15 @@ var waitingCalls = []waitingCall{
 	}},
 	{"Ping", func(ctx context.Context, m *dbm.Manager) error { return m.Ping(ctx) }},
 }
+
+// queryCall is Query, its Rows closed at once.
+var queryCall = waitingCall{"Query", func(ctx context.Context, m *dbm.Manager) error {
+	rows, err := m.Query(ctx, "SELECT 1")
+	if err == nil {
+		err = rows.Close()
+	}
+	return err
+}}
 
 // waiterKey carries a waiter's arrival number to orderTracer.
 type waiterKey struct{}
@@ -409,10 +421,16 @@ func TestFairQueueHandsOverAFreeConnection(t *testing.T) {
 // seen none held, several would take permits of the old bound and wait
 // inside database/sql, past AcquireTimeout (a review found that, 2 bursts
 // in 100 under -race). Each caller but the one holding the connection
-// must get ErrPoolTimeout.
+// must get ErrPoolTimeout. Also from unlimited: a pool from Wrap without
+// a bound, whose queue is unlimited until the bound is set.
 func TestFairQueueLoweredBoundThenBurst(t *testing.T) {
-	for range 30 {
-		m := newSQLite(t, dbm.WithAcquireTimeout(20*time.Millisecond))
+	for i := range 60 {
+		var m *dbm.Manager
+		if i%2 == 0 {
+			m = newSQLite(t, dbm.WithAcquireTimeout(20*time.Millisecond))
+		} else {
+			m = wrapSQLite(t, 20*time.Millisecond)
+		}
 		m.DB().SetMaxOpenConns(1)
 		start := make(chan struct{})
 		var (

@@ -324,12 +324,13 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 	q := st.sent
 	write := op == "exec" || marked && !idem || !st.read
 	safe := !write || idem
-	if safe && (m.queue != nil || m.retryPol.acquire <= 0) {
+	if safe {
 		// The pool path: database/sql may retry driver.ErrBadConn itself,
 		// which is harmless for a read or an idempotent write. A broken
 		// connection it does not replace is replaced at once (see
 		// replaceBadConns). The queue's permit, taken first, bounds the
-		// wait for a connection (see connQueue).
+		// wait for a connection (see connQueue); without a queue (a Wrap
+		// pool without a bound and NoAcquireTimeout) there is no bound.
 		s.sentWrite = write // every attempt is sent, on the pool's connection
 		attempt := func() error {
 			s.attempt++
@@ -438,13 +439,15 @@ func (m *Manager) acquire(ctx context.Context, op, q string) (*sql.Conn, connUse
 }
 
 // acquireConn is acquire without tracing. AcquireTimeout bounds the wait
-// for a full pool only: a connection the wait dials itself is made on ctx
-// and bounded by ConnectTimeout (see dialConnector), and its failure is a
-// connection error that names the dial, not a pool timeout. With the
-// queue, the wait is the queue's, and taking the connection then does not
-// wait: no timer is needed for it. waited is [TraceResult.Waited]: whether
-// the caller waited for its turn in the queue; without a queue, whatever
-// waiting there was happened in database/sql, which does not say: true.
+// for a full pool only, in the queue: taking the connection then does not
+// wait, and a connection it dials is made on ctx and bounded by
+// ConnectTimeout (see dialConnector), its failure a connection error that
+// names the dial, not a pool timeout. A manager with an acquire timeout
+// always has a queue (see wrapQueue); without one (a Wrap pool without a
+// bound and NoAcquireTimeout) only ctx bounds the wait. waited is
+// [TraceResult.Waited]: whether the caller waited for its turn in the
+// queue; without a queue, whatever waiting there was happened in
+// database/sql, which does not say: true.
 func (m *Manager) acquireConn(ctx context.Context, op, q string) (conn *sql.Conn, waited bool, err error) {
 	if m.queue != nil {
 		if waited, err = m.permit(ctx, op, q); err != nil {
@@ -457,21 +460,10 @@ func (m *Manager) acquireConn(ctx context.Context, op, q string) (conn *sql.Conn
 		}
 		return conn, waited, nil
 	}
-	actx := ctx
-	if m.retryPol.acquire > 0 && !endsWithin(ctx, m.retryPol.acquire) {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(context.WithValue(ctx, dialingKey{}, ctx), m.retryPol.acquire)
-		defer cancel()
+	if conn, err = m.db.Conn(ctx); err != nil {
+		return nil, true, m.wrap(ctx, op, q, err)
 	}
-	conn, err = m.db.Conn(actx)
-	if err == nil {
-		return conn, true, nil
-	}
-	var de *dialError
-	if ctx.Err() == nil && actx.Err() != nil && !errors.As(err, &de) {
-		return nil, true, m.poolTimeoutErr(op, q, err)
-	}
-	return nil, true, m.wrap(ctx, op, q, err)
+	return conn, true, nil
 }
 
 // endsWithin reports whether ctx's deadline comes within d: a bound of d

@@ -36,10 +36,10 @@ type Tracer interface {
 // [Manager.Ping] wait in the manager's fair queue (see
 // docs/reliability.md#fair-queue); a write not marked [Idempotent], which
 // runs on a connection of its own, also counts the taking of that
-// connection. A pool from [Wrap] without a MaxOpenConnections bound has no
-// queue: there only writes, and every call while an acquire timeout is
-// set, are reported; database/sql does not tell how long the others
-// waited.
+// connection. A pool from [Wrap] without a MaxOpenConnections bound and
+// with [NoAcquireTimeout] has no queue: there only writes (and
+// [Manager.Conn]) are reported; database/sql does not tell how long the
+// others waited.
 type AcquireTracer interface {
 	// TraceAcquire is called after each acquisition. op.Name is the
 	// operation the connection was for ("exec", "query", "begin", "ping"),

@@ -40,18 +40,21 @@ func wrapMock(t *testing.T, tr dbm.Tracer, opts ...dbm.Option) (*dbm.Manager, sq
 }
 
 // pingFullPool pings while a transaction holds the pool's only connection,
-// with a 20ms acquire timeout: the ping fails with ErrPoolTimeout.
+// with a 20ms acquire timeout: the ping fails with ErrPoolTimeout. The
+// timeout is set before the transaction begins, as a manager has it from
+// Wrap: a manager without a queue (no bound, NoAcquireTimeout) gets one
+// with it, and the transaction holds the queue's permit.
 func pingFullPool(t *testing.T, m *dbm.Manager, mock sqlmock.Sqlmock) {
 	t.Helper()
 	ctx := context.Background()
 	m.DB().SetMaxOpenConns(1)
+	dbm.SetRetryForTest(m, 1, time.Millisecond, time.Millisecond, 20*time.Millisecond)
 	mock.ExpectBegin()
 	mock.ExpectRollback()
 	held, err := m.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbm.SetRetryForTest(m, 1, time.Millisecond, time.Millisecond, 20*time.Millisecond)
 	if err := m.Ping(ctx); !errors.Is(err, dbm.ErrPoolTimeout) {
 		t.Fatalf("Ping on a full pool = %v, want ErrPoolTimeout", err)
 	}
@@ -82,10 +85,12 @@ func TestAcquireStartTracerBracketsEachWait(t *testing.T) {
 		if e := rec.acquires[i]; e.phase != w.phase || e.op.Name != w.name {
 			t.Errorf("event %d = %s %s, want %s %s", i, e.phase, e.op.Name, w.phase, w.name)
 		}
-		// An unbounded pool has no queue: the waits are database/sql's,
-		// which does not tell whether there was one.
-		if e := rec.acquires[i]; e.phase == "acquire" && !e.res.Waited {
-			t.Errorf("event %d (%s) without a queue: Waited false, want true", i, e.op.Name)
+		// With the default AcquireTimeout an unbounded pool has a fair
+		// queue too, which tells whether a caller waited: the exec and
+		// the BEGIN found a permit free, the ping waited for the held
+		// one. (Without a queue Waited was always true.)
+		if e := rec.acquires[i]; e.phase == "acquire" && e.res.Waited != (w.name == "ping") {
+			t.Errorf("event %d (%s): Waited %v, want %v", i, e.op.Name, e.res.Waited, w.name == "ping")
 		}
 	}
 	if s := rec.acquires[0].op.Statement; s != "INSERT INTO t VALUES ($1)" {
