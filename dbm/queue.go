@@ -22,8 +22,9 @@ import (
 // connection to a random waiter (it takes any key of its request map), so
 // under overload some callers wait far longer than others.
 //
-// A caller that finds a permit free pays one TryAcquire (a mutex, no
-// allocation, no timer). One that must wait allocates nothing either:
+// A caller that finds a permit free pays one TryAcquire (a compare-and-swap:
+// no lock, no allocation, no timer) and gives it back with another. One
+// that must wait allocates nothing either:
 // Config.AcquireTimeout is the same for all waits and they are served in
 // arrival order, so the semaphore's single timer, armed for the first
 // waiter's deadline, bounds them all. (The queue used
@@ -52,10 +53,6 @@ type connQueue struct {
 	// released, to shrink it while they were held.
 	owed     atomic.Int64
 	resizeMu sync.Mutex
-	// held is how many permits callers hold now: a caller that finds none
-	// held cannot exceed any bound by taking one, so only the others ask
-	// the pool for its bound (see Manager.permit).
-	held atomic.Int64
 
 	waiting atomic.Int64 // callers waiting for a permit now
 	waits   atomic.Int64 // waits begun, in all
@@ -89,7 +86,6 @@ func (q *connQueue) give() {
 	if q == nil {
 		return
 	}
-	q.held.Add(-1)
 	for o := q.owed.Load(); o > 0; o = q.owed.Load() {
 		if q.owed.CompareAndSwap(o, o-1) {
 			return // kept: the queue shrank while it was held
@@ -199,18 +195,35 @@ func (m *Manager) permit(ctx context.Context, op, q string) (waited bool, err er
 	// smaller bound may leave none for it, and a larger one may have one
 	// for a caller that would otherwise wait. A caller alone takes a
 	// permit under any bound.
-	// The caller counts itself before it looks, so that of callers
-	// arriving together only the first can skip the check (counting after
-	// TryAcquire let a burst all see none held and take permits of a
-	// bound just lowered).
-	if cq.held.Add(1) > 1 {
+	// Whether it is alone, the caller learns from the semaphore as it
+	// takes its permit (one compare-and-swap for both): of the permits
+	// held before it, the queue holds queueCap-size-owed itself, and
+	// callers the rest. Of callers arriving together, each sees the ones
+	// before it, so only the first can skip the check (the queue counted
+	// callers in an atomic of its own before: counting after the take in
+	// a separate step let a burst all see none held and take permits of a
+	// bound just lowered). A resize that runs meanwhile changes size or
+	// owed, or the count: the caller then asks too.
+	size, owed := cq.size.Load(), cq.owed.Load()
+	before, ok := cq.sem.TryAcquireHeld(1)
+	if !ok || before != queueCap-size-owed || cq.size.Load() != size || cq.owed.Load() != owed {
 		m.followPool()
+		if ok && cq.owed.Load() > 0 {
+			// Taken on a bound lowered since: the holders are over the
+			// new one, and this caller, the last of them, has not used
+			// its connection yet. It gives the permit back (which the
+			// queue keeps) and waits its turn.
+			cq.give()
+			ok = false
+		}
+		if !ok {
+			ok = cq.sem.TryAcquire(1) // a bound raised may have one free
+		}
 	}
-	if cq.sem.TryAcquire(1) {
+	if ok {
 		cq.hist.observe(0)
 		return false, nil
 	}
-	cq.held.Add(-1) // waitPermit counts it again once it has its permit
 	return true, m.waitPermit(ctx, op, q)
 }
 
@@ -243,7 +256,6 @@ func (m *Manager) waitPermit(ctx context.Context, op, q string) error {
 	cq.hist.observe(d)
 	switch {
 	case err == nil:
-		cq.held.Add(1)
 		if m.probe.isDown() {
 			// Found down while this caller waited: it does not dial either.
 			if err := m.downErr(ctx, op, q); err != nil {

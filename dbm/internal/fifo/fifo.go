@@ -2,7 +2,8 @@
 // for connections. It serves its waiters first in, first out, as
 // golang.org/x/sync/semaphore.Weighted does (whose behaviour it keeps, and
 // which the queue used before), with two differences that make a wait
-// cheaper under overload, when nearly every caller waits:
+// cheaper under overload, when nearly every caller waits, and one that
+// makes a permit cheaper when nobody waits:
 //
 //   - A wait may carry a bound (dbm's Config.AcquireTimeout). In dbm all
 //     waits of a queue have the same bound and are served in arrival
@@ -14,6 +15,10 @@
 //   - A waiter and its channel are reused ([sync.Pool]) instead of
 //     allocated per wait (Weighted allocates the channel, the list element
 //     and the boxed waiter).
+//   - While nobody waits, TryAcquire and Release take no lock: one
+//     compare-and-swap each on a word of the permits held and a bit set
+//     while callers wait (see Queue.state). dbm takes and gives back a
+//     permit for every statement.
 //
 // Only waits for one permit are supported; taking or giving back more at
 // once (to resize the queue) never waits.
@@ -22,6 +27,7 @@ package fifo
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,9 +35,19 @@ import (
 // are served in arrival order. A caller that finds a permit free does not
 // take it while others wait. The zero value has no permits; use [New].
 type Queue struct {
-	mu   sync.Mutex // protects the fields below
-	size int64
-	cur  int64 // permits held
+	// state is the number of permits held, plus hasWaiters while callers
+	// wait. Without waiters, TryAcquire and Release change it with one
+	// compare-and-swap and take no lock. With waiters, TryAcquire fails
+	// (it never overtakes one) and Release takes mu to hand the permits
+	// on; state then changes only under mu. The bit is set (under mu) only
+	// by a compare-and-swap from a state with no permit free, so a Release
+	// that frees one either comes first (and the caller takes the permit
+	// instead of waiting) or sees the bit and hands it on: no wakeup is
+	// lost.
+	state atomic.Int64
+	size  int64
+
+	mu sync.Mutex // protects the fields below
 
 	// The waiters in arrival order, and the ones among them with a
 	// deadline, in deadline order (which is arrival order but for callers
@@ -60,10 +76,13 @@ type waiter struct {
 
 var waiters = sync.Pool{New: func() any { return &waiter{ready: make(chan struct{}, 1)} }}
 
-// New returns a queue of size permits, all free.
+// hasWaiters is the bit of Queue.state set while callers wait.
+const hasWaiters = 1 << 62
+
+// New returns a queue of size permits, all free. size is less than 2^62.
 func New(size int64) *Queue {
-	if size < 0 {
-		panic("fifo: size < 0")
+	if size < 0 || size >= hasWaiters {
+		panic("fifo: size < 0 or >= 2^62")
 	}
 	return &Queue{size: size}
 }
@@ -71,33 +90,64 @@ func New(size int64) *Queue {
 // TryAcquire takes n permits if they are free and nobody waits, without
 // blocking; it reports whether it took them.
 func (q *Queue) TryAcquire(n int64) bool {
-	q.mu.Lock()
-	ok := q.size-q.cur >= n && q.head == nil
-	if ok {
-		q.cur += n
-	}
-	q.mu.Unlock()
+	_, ok := q.TryAcquireHeld(n)
 	return ok
+}
+
+// TryAcquireHeld is TryAcquire that also returns how many permits were
+// held just before it took them (or found them taken): of callers that
+// take permits at the same time, each sees the ones before it.
+func (q *Queue) TryAcquireHeld(n int64) (held int64, ok bool) {
+	for {
+		s := q.state.Load()
+		if s&hasWaiters != 0 || q.size-s < n {
+			return s &^ hasWaiters, false
+		}
+		if q.state.CompareAndSwap(s, s+n) {
+			return s, true
+		}
+	}
 }
 
 // Release gives back n permits and hands them to the waiters at the front.
 // It panics when more are given back than are held, as Weighted does: the
 // caller's accounting is broken.
 func (q *Queue) Release(n int64) {
+	for {
+		s := q.state.Load()
+		if s&hasWaiters != 0 {
+			break
+		}
+		if s < n {
+			panic("fifo: released more than held")
+		}
+		if q.state.CompareAndSwap(s, s-n) {
+			return
+		}
+	}
 	q.mu.Lock()
-	q.cur -= n
-	if q.cur < 0 {
-		q.mu.Unlock()
-		panic("fifo: released more than held")
+	for {
+		// The waiters seen may have left meanwhile (the bit is then
+		// clear and others may change state): compare and swap.
+		s := q.state.Load()
+		if s&^hasWaiters < n {
+			q.mu.Unlock()
+			panic("fifo: released more than held")
+		}
+		if q.state.CompareAndSwap(s, s-n) {
+			break
+		}
 	}
 	q.notifyLocked()
 	q.mu.Unlock()
 }
 
-// notifyLocked hands the free permits to the waiters at the front.
+// notifyLocked hands the free permits to the waiters at the front. While
+// any wait, state changes only under mu; the last one's removal clears
+// hasWaiters after its permit is counted, so TryAcquire cannot take it.
 func (q *Queue) notifyLocked() {
-	for w := q.head; w != nil && q.size-q.cur >= 1; w = q.head {
-		q.cur++
+	for w := q.head; w != nil && q.size-q.state.Load()&^hasWaiters >= 1; w = q.head {
+		q.state.Add(1)
 		q.removeLocked(w)
 		w.ready <- struct{}{}
 	}
@@ -122,11 +172,26 @@ func (q *Queue) Acquire(ctx context.Context, start time.Time, bound time.Duratio
 		default:
 		}
 	}
-	if q.size-q.cur >= 1 && q.head == nil {
-		q.cur++
-		q.mu.Unlock()
-		waiters.Put(w)
-		return nil
+	for {
+		s := q.state.Load()
+		if s&hasWaiters != 0 {
+			break // others wait (and no permit is free): queue up behind them
+		}
+		if q.size-s >= 1 {
+			if q.state.CompareAndSwap(s, s+1) {
+				q.mu.Unlock()
+				waiters.Put(w)
+				return nil
+			}
+			continue
+		}
+		// None free: say so before queueing, in the same compare and
+		// swap, so that a Release racing this one either frees a permit
+		// first (the swap fails, and the loop takes it) or sees the bit
+		// and waits for mu to hand its permit on.
+		if q.state.CompareAndSwap(s, s|hasWaiters) {
+			break
+		}
 	}
 	if bound > 0 {
 		w.deadline = start.Add(bound)
@@ -250,6 +315,9 @@ func (q *Queue) removeLocked(w *waiter) {
 	}
 	w.queued = false
 	q.waiting--
+	if q.head == nil {
+		q.state.Add(-hasWaiters) // the fast paths may run again
+	}
 }
 
 // armLocked sets the timer to fire at t. The timer is not stopped when

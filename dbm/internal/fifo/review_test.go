@@ -74,13 +74,5 @@ func TestRacingEndsWhileResizing(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	rwg.Wait()
-	if h := maxHeld.Load(); h > 0 {
-		t.Errorf("%d permits held at once, size %d", h, size)
-	}
-	if q.Waiting() != 0 || !q.TryAcquire(size) {
-		t.Fatalf("after the run: %d waiting, or permits lost", q.Waiting())
-	}
-	if q.TryAcquire(1) {
-		t.Fatal("a permit more than the size")
-	}
+	checkAfterRun(t, q, size, maxHeld.Load())
 }
