@@ -340,7 +340,7 @@ func TestReplicasLagBoundAndHealth(t *testing.T) {
 	// none fails.
 	slow := cfg
 	slow.ReplicaCheckInterval, slow.ReplicaMaxLag = time.Minute, 10*time.Minute
-	ms := openCluster(t, slow)
+	ms := openFresh(t, slow, pdb, r1db, r2.Open(t))
 	if c := portCounts(t, ctx, ms, 20); c[r2.Port] == 0 {
 		t.Fatalf("reads went %v; want some on replica 2", c)
 	}
@@ -352,6 +352,51 @@ func TestReplicasLagBoundAndHealth(t *testing.T) {
 	}
 	if st := ms.Stats(); !st.Nodes[2].Healthy {
 		t.Fatalf("a check noticed replica 2 stopped (%+v): the reads above did not test rerouting", st.Nodes[2])
+	}
+}
+
+// openFresh opens a manager on cfg, whose checks are too far apart to
+// wait for, once its first check finds every replica in use. That check
+// judges a replica by the primary's position at the same moment: a
+// replica that has not yet replayed the last write (or a WAL record the
+// server wrote of its own accord) counts as lagging until the next check.
+// So the manager is opened after the replicas have caught up with the
+// primary, and opened again if a record came in between.
+func openFresh(t *testing.T, cfg dbm.Config, primary *sql.DB, replicas ...*sql.DB) *dbm.Manager {
+	t.Helper()
+	ctx := t.Context()
+	for try := 1; ; try++ {
+		var lsn string
+		if err := primary.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range replicas {
+			waitFor(t, fmt.Sprintf("replica %d replays %s", i+1, lsn), func() bool {
+				var ok bool
+				err := r.QueryRowContext(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&ok)
+				return err == nil && ok
+			})
+		}
+		m, err := dbm.New(ctx, cfg)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		nodes := m.Stats().Nodes
+		if allInUse(cfg.ReplicaMaxLag)(nodes) || try == 5 {
+			t.Cleanup(func() {
+				if err := m.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			if try == 5 {
+				t.Fatalf("5 managers opened after the replicas caught up, none found them all in use: %+v", nodes)
+			}
+			return m
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		t.Logf("opened again: the first check found %+v", nodes)
 	}
 }
 
