@@ -1,0 +1,90 @@
+package dbm
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dbmanager-go/dbmanager/dbm/internal/memdriver"
+)
+
+// owedQueue is a manager over a pool of 4 whose 4 permits are held (taken
+// as a statement takes them), and whose bound is then lowered to 2 on
+// Manager.DB and followed: none is free, so the queue owes 2.
+func owedQueue(t *testing.T) (*Manager, *connQueue) {
+	t.Helper()
+	db, err := sql.Open(memdriver.Name, "owed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(4)
+	m, err := Wrap(db, "mem", WithAcquireTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cq := m.queue
+	for i := range 4 {
+		if waited, err := m.permit(t.Context(), "query", ""); waited || err != nil {
+			t.Fatalf("permit %d of 4: waited %v, %v", i, waited, err)
+		}
+	}
+	db.SetMaxOpenConns(2)
+	m.followPool()
+	if o := cq.owed.Load(); o != 2 {
+		t.Fatalf("owed = %d after lowering the bound from 4 (all held) to 2, want 2", o)
+	}
+	return m, cq
+}
+
+// TestPermitTakenWhileOwedIsGivenBack: a give that read owed before a
+// resize added to it releases its permit to the semaphore instead of
+// keeping it (give and follow are not atomic together), so permits can be
+// free while the queue owes some: the callers then hold more than the
+// new bound allows. Such a stray permit must pay what is owed, not let a
+// caller past the bound, where it would wait inside database/sql, past
+// AcquireTimeout. The race is made here by hand: two holders give back
+// as a give that read owed = 0 just before follow's Add does.
+func TestPermitTakenWhileOwedIsGivenBack(t *testing.T) {
+	m, cq := owedQueue(t)
+	cq.sem.Release(1) // two holders' give, each having read owed = 0
+	cq.sem.Release(1)
+	// 2 held, 2 owed, 2 free: the bound is 2, and it is reached.
+	waited, err := m.permit(t.Context(), "query", "")
+	if err == nil {
+		t.Fatalf("a third permit on a bound of 2 (waited %v): the caller is past the bound", waited)
+	}
+	if !errors.Is(err, ErrPoolTimeout) {
+		t.Fatalf("permit = %v, want ErrPoolTimeout", err)
+	}
+}
+
+// TestWaiterHandedAPermitWhileOwedWaitsAgain: the same race with a
+// caller waiting: the stray permit is handed to it by Release. It is
+// over the new bound and has not used its connection: it gives the
+// permit back (to what is owed) and waits again, within its bound.
+func TestWaiterHandedAPermitWhileOwedWaitsAgain(t *testing.T) {
+	m, cq := owedQueue(t)
+	// Bound 2 with 4 held: the next caller waits; a holder's give that
+	// read owed = 0 (as above) hands it a permit while 2 are owed.
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := m.permit(ctx, "query", "")
+		done <- err
+	}()
+	for cq.sem.Waiting() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the caller did not wait: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cq.sem.Release(1)
+	if err := <-done; !errors.Is(err, ErrPoolTimeout) {
+		t.Fatalf("waiter handed a stray permit: %v, want ErrPoolTimeout (4 held on a bound of 2)", err)
+	}
+}
