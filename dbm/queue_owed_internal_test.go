@@ -13,7 +13,7 @@ import (
 // owedQueue is a manager over a pool of 4 whose 4 permits are held (taken
 // as a statement takes them), and whose bound is then lowered to 2 on
 // Manager.DB and followed: none is free, so the queue owes 2.
-func owedQueue(t *testing.T) (*Manager, *connQueue) {
+func owedQueue(t *testing.T, acquire time.Duration) (*Manager, *connQueue) {
 	t.Helper()
 	db, err := sql.Open(memdriver.Name, "owed")
 	if err != nil {
@@ -21,7 +21,7 @@ func owedQueue(t *testing.T) (*Manager, *connQueue) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	db.SetMaxOpenConns(4)
-	m, err := Wrap(db, "mem", WithAcquireTimeout(50*time.Millisecond))
+	m, err := Wrap(db, "mem", WithAcquireTimeout(acquire))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func owedQueue(t *testing.T) (*Manager, *connQueue) {
 // AcquireTimeout. The race is made here by hand: two holders give back
 // as a give that read owed = 0 just before follow's Add does.
 func TestPermitTakenWhileOwedIsGivenBack(t *testing.T) {
-	m, cq := owedQueue(t)
+	m, cq := owedQueue(t, 50*time.Millisecond)
 	cq.sem.Release(1) // two holders' give, each having read owed = 0
 	cq.sem.Release(1)
 	// 2 held, 2 owed, 2 free: the bound is 2, and it is reached.
@@ -64,27 +64,40 @@ func TestPermitTakenWhileOwedIsGivenBack(t *testing.T) {
 // TestWaiterHandedAPermitWhileOwedWaitsAgain: the same race with a
 // caller waiting: the stray permit is handed to it by Release. It is
 // over the new bound and has not used its connection: it gives the
-// permit back (to what is owed) and waits again, within its bound.
+// permit back (to what is owed) and waits again. (The acquire timeout is
+// long and the test ends the second wait itself, so that a slow machine
+// cannot end the first one before the permit comes.)
 func TestWaiterHandedAPermitWhileOwedWaitsAgain(t *testing.T) {
-	m, cq := owedQueue(t)
+	m, cq := owedQueue(t, time.Hour)
 	// Bound 2 with 4 held: the next caller waits; a holder's give that
 	// read owed = 0 (as above) hands it a permit while 2 are owed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		_, err := m.permit(ctx, "query", "")
 		done <- err
 	}()
-	for cq.sem.Waiting() == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("the caller did not wait: %v", err)
-		case <-time.After(time.Millisecond):
+	waitQueued := func(step string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case err := <-done:
+				t.Fatalf("%s: the caller left the queue: %v", step, err)
+			case <-time.After(time.Millisecond):
+			}
 		}
 	}
+	waitQueued("first wait", func() bool { return cq.sem.Waiting() == 1 })
 	cq.sem.Release(1)
-	if err := <-done; !errors.Is(err, ErrPoolTimeout) {
-		t.Fatalf("waiter handed a stray permit: %v, want ErrPoolTimeout (4 held on a bound of 2)", err)
+	// With the fix it pays one owed permit and queues again; before, it
+	// returned with the permit (4 held on a bound of 2).
+	waitQueued("handed a stray permit", func() bool { return cq.owed.Load() == 1 && cq.sem.Waiting() == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the second wait, cancelled: %v, want context.Canceled", err)
+	}
+	if w := cq.waitingNow(); w != 0 {
+		t.Fatalf("QueueLength %d after the wait ended, want 0", w)
 	}
 }
