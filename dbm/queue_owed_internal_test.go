@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,5 +101,57 @@ func TestWaiterHandedAPermitWhileOwedWaitsAgain(t *testing.T) {
 	}
 	if w := cq.waitingNow(); w != 0 {
 		t.Fatalf("QueueLength %d after the wait ended, want 0", w)
+	}
+}
+
+// TestPermitsRaceResizes: callers take permits (waiting when none is
+// free, under a bound) and give them back while the pool's bound changes
+// on Manager.DB among 1, 3, 8 and unlimited. When all have finished, the
+// queue holds exactly the permits beyond its bound (queueCap-size-owed):
+// none lost, none made, and no caller is still counted as waiting.
+func TestPermitsRaceResizes(t *testing.T) {
+	db, err := sql.Open(memdriver.Name, "resizes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(3)
+	m, err := Wrap(db, "mem", WithAcquireTimeout(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cq := m.queue
+	stop := make(chan struct{})
+	var resizer sync.WaitGroup
+	resizer.Go(func() {
+		bounds := []int{1, 3, 8, 0}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			db.SetMaxOpenConns(bounds[i%len(bounds)])
+			m.followPool()
+			runtime.Gosched()
+		}
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				if _, err := m.permit(context.Background(), "query", ""); err == nil {
+					runtime.Gosched()
+					cq.give()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	resizer.Wait()
+	held, _ := cq.sem.TryAcquireHeld(0)
+	if want := queueCap - cq.size.Load() - cq.owed.Load(); held != want || cq.waitingNow() != 0 || cq.sem.Waiting() != 0 {
+		t.Fatalf("idle queue: %d permits held, want %d (size %d, owed %d); %d waiting", held, want, cq.size.Load(), cq.owed.Load(), cq.sem.Waiting())
 	}
 }
