@@ -12,21 +12,30 @@ import (
 	"github.com/dbmanager-go/dbmanager/dbm/internal/memdriver"
 )
 
+// wrapMemPool wraps a pool of the in-memory driver bounded to maxOpen, with
+// the acquire timeout acquire; both are closed when t ends.
+func wrapMemPool(t testing.TB, maxOpen int, acquire time.Duration) (*sql.DB, *Manager) {
+	t.Helper()
+	db, err := sql.Open(memdriver.Name, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(maxOpen)
+	m, err := Wrap(db, "mem", WithAcquireTimeout(acquire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return db, m
+}
+
 // owedQueue is a manager over a pool of 4 whose 4 permits are held (taken
 // as a statement takes them), and whose bound is then lowered to 2 on
 // Manager.DB and followed: none is free, so the queue owes 2.
 func owedQueue(t *testing.T, acquire time.Duration) (*Manager, *connQueue) {
 	t.Helper()
-	db, err := sql.Open(memdriver.Name, "owed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	db.SetMaxOpenConns(4)
-	m, err := Wrap(db, "mem", WithAcquireTimeout(acquire))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, m := wrapMemPool(t, 4, acquire)
 	cq := m.queue
 	for i := range 4 {
 		if waited, err := m.permit(t.Context(), "query", ""); waited || err != nil {
@@ -110,16 +119,7 @@ func TestWaiterHandedAPermitWhileOwedWaitsAgain(t *testing.T) {
 // queue holds exactly the permits beyond its bound (queueCap-size-owed):
 // none lost, none made, and no caller is still counted as waiting.
 func TestPermitsRaceResizes(t *testing.T) {
-	db, err := sql.Open(memdriver.Name, "resizes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(3)
-	m, err := Wrap(db, "mem", WithAcquireTimeout(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, m := wrapMemPool(t, 3, time.Millisecond)
 	cq := m.queue
 	stop := make(chan struct{})
 	var resizer sync.WaitGroup
