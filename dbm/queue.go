@@ -133,6 +133,25 @@ func (q *connQueue) follow(maxOpen int) {
 	q.size.Store(n)
 }
 
+// payOwed is called by a caller that took a permit (ok) and is not known
+// to be alone. While the queue owes permits (owed > 0), the callers hold
+// more than the bound: size+owed with none free. A permit taken then was
+// either taken before a lowered bound was followed, or is one that a
+// give released instead of keeping (give read owed before follow added
+// to it: the two are not atomic together). Either way its taker is over
+// the bound and has not used its connection yet: it gives the permit
+// back, which the queue keeps (paying one it owes), and tries again, so
+// that a permit free while owed is never let past the bound (the caller
+// would wait inside database/sql, past Config.AcquireTimeout). It
+// reports whether the caller holds a permit.
+func (q *connQueue) payOwed(ok bool) bool {
+	for ok && q.owed.Load() > 0 {
+		q.give()
+		ok = q.sem.TryAcquire(1)
+	}
+	return ok
+}
+
 // waitingNow is how many callers wait for a permit; 0 on a nil queue.
 func (q *connQueue) waitingNow() int {
 	if q == nil {
@@ -208,17 +227,10 @@ func (m *Manager) permit(ctx context.Context, op, q string) (waited bool, err er
 	before, ok := cq.sem.TryAcquireHeld(1)
 	if !ok || before != queueCap-size-owed || cq.size.Load() != size || cq.owed.Load() != owed {
 		m.followPool()
-		if ok && cq.owed.Load() > 0 {
-			// Taken on a bound lowered since: the holders are over the
-			// new one, and this caller, the last of them, has not used
-			// its connection yet. It gives the permit back (which the
-			// queue keeps) and waits its turn.
-			cq.give()
-			ok = false
-		}
 		if !ok {
 			ok = cq.sem.TryAcquire(1) // a bound raised may have one free
 		}
+		ok = cq.payOwed(ok)
 	}
 	if ok {
 		cq.hist.observe(0)
@@ -250,6 +262,13 @@ func (m *Manager) waitPermit(ctx context.Context, op, q string) error {
 		bound = m.retryPol.acquire
 	}
 	err := cq.sem.Acquire(ctx, start, bound)
+	for err == nil && cq.owed.Load() > 0 {
+		// Handed a permit that a give released as the bound was
+		// lowered (see payOwed): over the bound, it pays what the queue
+		// owes and waits again, from the back, within the same bound.
+		cq.give()
+		err = cq.sem.Acquire(ctx, start, bound)
+	}
 	d := time.Since(start)
 	cq.waiting.Add(-1)
 	cq.waited.Add(int64(d))

@@ -2,10 +2,7 @@ package dbm
 
 import (
 	"context"
-	"database/sql"
 	"testing"
-
-	"github.com/dbmanager-go/dbmanager/dbm/internal/memdriver"
 )
 
 // BenchmarkPermit is the fair queue's share of a one-row read on a
@@ -15,16 +12,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkPermit -count 6 ./dbm
 func BenchmarkPermit(b *testing.B) {
-	db, err := sql.Open(memdriver.Name, "1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(4)
-	m, err := Wrap(db, "mem")
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, m := wrapMemPool(b, 4, DefaultAcquireTimeout)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
