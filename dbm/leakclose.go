@@ -44,12 +44,21 @@ func (r *leakRegistry) closeLeaks() error {
 // still uses them gets database/sql's errors for closed rows and ended
 // transactions (sql.ErrTxDone), never a panic.
 func (r *leakRegistry) endAllOpen() {
+	// Each node is taken out of the registry under the lock that found it:
+	// from then on it is this function's (its owner's release finds it no
+	// longer open and leaves it alone; see release). Found in one step and
+	// removed in another, a node could be closed by its owner in between,
+	// recycled, and tracked again for a new resource, possibly in another
+	// shard: removing it then unlinked it from a list it was not in.
 	var open []*leakNode
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
-		for n := s.head; n != nil; n = n.next {
+		for n := s.head; n != nil; {
+			next := n.next
+			r.unlinkLocked(s, n, false)
 			open = append(open, n)
+			n = next
 		}
 		s.mu.Unlock()
 	}
@@ -57,11 +66,6 @@ func (r *leakRegistry) endAllOpen() {
 	var wg sync.WaitGroup
 	now := r.now()
 	for _, n := range open {
-		// remove takes n from the registry unless its owner closed it
-		// meanwhile; from then on n is this function's (see end).
-		if ok, _, _, _ := r.remove(n, false); !ok {
-			continue
-		}
 		closed = append(closed, r.describe(n.infoLocked(), now).String())
 		wg.Go(func() { r.end(n, errTxClosedByClose, false) })
 	}

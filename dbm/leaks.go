@@ -372,6 +372,13 @@ func (r *leakRegistry) remove(n *leakNode, byCaller bool) (wasOpen, warned, pend
 		s.mu.Unlock()
 		return false, false, false, c
 	}
+	warned, pending, c = r.unlinkLocked(s, n, byCaller)
+	s.mu.Unlock()
+	return true, warned, pending, c
+}
+
+// unlinkLocked is remove of n, open in s, with s.mu held.
+func (r *leakRegistry) unlinkLocked(s *leakShard, n *leakNode, byCaller bool) (warned, pending bool, c runtime.Cleanup) {
 	n.open = false
 	if n.prev != nil {
 		n.prev.next = n.next
@@ -393,8 +400,7 @@ func (r *leakRegistry) remove(n *leakNode, byCaller bool) (wasOpen, warned, pend
 	if pending && byCaller {
 		n.closedEarly = true
 	}
-	s.mu.Unlock()
-	return true, warned, pending, c
+	return warned, pending, c
 }
 
 // release forgets n, whose resource was closed, and recycles it. The caller
