@@ -94,10 +94,11 @@ type faultLoad struct {
 	counters string // (id, v): per worker, v = committed 'tx' rows, as text
 	base     int
 	// readsMayFail: a failed read is reported as an error unless this is set
-	// and the read began before serverUp; a read that may fail must still
-	// fail with ErrConnection.
+	// and the read began before the manager's recovery (see recovered); a
+	// read that may fail must still fail with ErrConnection.
 	readsMayFail bool
 	upSince      atomic.Int64 // unix nanoseconds; see serverUp
+	lastOK       atomic.Int64 // unix nanoseconds of the last statement that succeeded
 	errors       atomic.Int32
 
 	workers  []*faultWorker
@@ -200,9 +201,22 @@ func (l *faultLoad) serverDown() *faultOutage {
 	return o
 }
 
-// serverUp tells the load that the server accepts connections again: from now
-// on every read must succeed, whatever the pool still holds.
+// serverUp tells the load that the server accepts connections again.
 func (l *faultLoad) serverUp() { l.upSince.Store(time.Now().UnixNano()) }
+
+// recovered reports whether the server is up again (serverUp) and a
+// statement has succeeded since: from then on every read must succeed,
+// whatever the pool still holds. Between the two a read may still fail
+// fast with ErrConnection: the manager learns that the server is back from
+// its next probe, and a read whose probe has not yet connected when its
+// wait of a few milliseconds ends fails as while the server was down (on
+// a loaded machine that probe can take longer than the wait; the issue's
+// bound is traffic back within one probe interval, which restartUnderLoad
+// checks with the first success).
+func (l *faultLoad) recovered() bool {
+	up := l.upSince.Load()
+	return up != 0 && l.lastOK.Load() > up
+}
 
 func (l *faultLoad) errorf(format string, args ...any) {
 	if n := l.errors.Add(1); n <= maxLoadErrors {
@@ -223,7 +237,7 @@ func (l *faultLoad) work(w *faultWorker, warmWrites int) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		up := l.upSince.Load() != 0 // the server is known to be up since before this operation
+		up := l.recovered() // the manager is known to be back since before this operation
 		var err error
 		switch i % 5 {
 		case 0:
@@ -240,6 +254,7 @@ func (l *faultLoad) work(w *faultWorker, warmWrites int) {
 		cancel()
 		write := i%5 == 0 || i%5 == 2
 		if err == nil {
+			l.lastOK.Store(time.Now().UnixNano())
 			l.succeeded(w, write)
 		} else if write {
 			l.writeFailed(w)
@@ -340,7 +355,7 @@ func (l *faultLoad) readFailed(w *faultWorker, how string, up bool, err error) b
 	case !l.readsMayFail:
 		l.errorf("worker %d: read through %s failed: %v", w.id, how, err)
 	case up:
-		l.errorf("worker %d: read through %s, begun after the server accepted logins again, failed: %v", w.id, how, err)
+		l.errorf("worker %d: read through %s, begun after the server accepted logins again and a statement succeeded, failed: %v", w.id, how, err)
 	case !errors.Is(err, dbm.ErrConnection):
 		l.errorf("worker %d: read through %s: %v; want an error matching ErrConnection", w.id, how, err)
 	}
