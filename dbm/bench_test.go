@@ -248,14 +248,16 @@ func BenchmarkScanOneRowQueueShare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	burstRatios(b, db, burstContender{"x-hand", m}, burstContender{"x-hand-noqueue", noq})
+	burstRatios(b, db, burstContender{metric: "x-hand", m: m}, burstContender{metric: "x-hand-noqueue", m: noq})
 }
 
 // burstContender is a manager that burstRatios times against the hand
-// loop, and the metric its ratio is reported as.
+// loop, and the metric its ratio is reported as. It reads through
+// ExecuteQuery, or through Select when sel is set.
 type burstContender struct {
 	metric string
 	m      *dbm.Manager
+	sel    bool
 }
 
 // burstRatios alternates bursts of 50 one-row reads: the hand loop on db,
@@ -287,7 +289,13 @@ func burstRatios(b *testing.B, db *sql.DB, cs ...burstContender) {
 			for i, c := range cs {
 				times[i] = append(times[i], timed(func() error {
 					var out []benchRow
-					if err := c.m.ExecuteQuery(ctx, &out, benchQuery); err != nil || len(out) != 1 {
+					var err error
+					if c.sel {
+						out, err = dbm.Select[benchRow](ctx, c.m, benchQuery)
+					} else {
+						err = c.m.ExecuteQuery(ctx, &out, benchQuery)
+					}
+					if err != nil || len(out) != 1 {
 						return fmt.Errorf("%s: %d rows, %v", c.metric, len(out), err)
 					}
 					return nil
@@ -306,6 +314,22 @@ func burstRatios(b *testing.B, db *sql.DB, cs ...burstContender) {
 		b.ReportMetric(at(times[i], 0.5)/at(hand, 0.5), c.metric)
 		b.ReportMetric(at(times[i], 0.1)/at(hand, 0.1), c.metric+"-p10")
 	}
+}
+
+// BenchmarkScanOneRowSelect asks whether ExecuteQuery's destination,
+// which grows through reflect, is what sets the one-row ratio: it
+// alternates bursts of 50 calls of the hand loop, of ExecuteQuery
+// ("x-hand") and of Select, which appends to a []T it makes itself
+// ("x-hand-select"), on one manager (default configuration).
+//
+//	go test -run '^$' -bench BenchmarkScanOneRowSelect -benchtime 300000x -count 6 ./dbm
+func BenchmarkScanOneRowSelect(b *testing.B) {
+	db := benchDB(b, 1)
+	m, err := dbm.Wrap(db, "mem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	burstRatios(b, db, burstContender{metric: "x-hand", m: m}, burstContender{metric: "x-hand-select", m: m, sel: true})
 }
 
 // BenchmarkScanOneRowWrapUnbounded measures the common Wrap: a pool from
@@ -329,5 +353,5 @@ func BenchmarkScanOneRowWrapUnbounded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	burstRatios(b, free, burstContender{"x-hand", unb}, burstContender{"x-hand-bounded", bnd})
+	burstRatios(b, free, burstContender{metric: "x-hand", m: unb}, burstContender{metric: "x-hand-bounded", m: bnd})
 }
