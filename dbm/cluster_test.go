@@ -60,12 +60,17 @@ func openCluster(t *testing.T, cfg dbm.Config, opts ...dbm.Option) *dbm.Manager 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	closeAtEnd(t, m)
+	return m
+}
+
+// closeAtEnd closes m when the test ends; a Close error fails the test.
+func closeAtEnd(t *testing.T, m *dbm.Manager) {
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return m
 }
 
 // waitNodes waits until ok holds of m's nodes.
@@ -383,11 +388,7 @@ func openFresh(t *testing.T, cfg dbm.Config, primary *sql.DB, replicas ...*sql.D
 		}
 		nodes := m.Stats().Nodes
 		if allInUse(cfg.ReplicaMaxLag)(nodes) || try == 5 {
-			t.Cleanup(func() {
-				if err := m.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
+			closeAtEnd(t, m)
 			if try == 5 {
 				t.Fatalf("5 managers opened after the replicas caught up, none found them all in use: %+v", nodes)
 			}
