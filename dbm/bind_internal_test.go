@@ -34,7 +34,7 @@ func TestINListsDoNotFillTheStatementCache(t *testing.T) {
 	if m.stmts.len() != 1 {
 		t.Errorf("statement cache holds %d statements, want 1", m.stmts.len())
 	}
-	if m := m.stmts.m.Load(); m == nil || (*m)[q] == nil {
+	if tab := m.stmts.t.Load(); tab == nil || tab.find(q) == nil {
 		t.Errorf("statement cache does not hold %q", q)
 	}
 }

@@ -1,7 +1,8 @@
 package dbm
 
 import (
-	"maps"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,13 +29,110 @@ const (
 )
 
 // stmtCache is the manager's one statement cache, keyed by the statement's
-// text as the caller wrote it. Readers load the map without a lock; a
+// text as the caller wrote it. Readers load the table without a lock; a
 // writer copies it, which happens at most stmtCacheMax times for a manager:
 // once full, it takes no more (a statement not in it is worked out each
 // time, which costs what a miss does).
+//
+// The table is an open-addressing hash table of its own rather than a Go
+// map: a map of up to eight entries compares a text longer than 64 bytes
+// against every slot before it hashes, and that lookup was the largest of
+// the manager's own steps on a one-row read (docs/benchmarks.md,
+// "Statement cache").
 type stmtCache struct {
-	m  atomic.Pointer[map[string]*stmtInfo]
-	mu sync.Mutex // serialises writers of m
+	t  atomic.Pointer[stmtTable]
+	mu sync.Mutex // serialises writers of t
+}
+
+// stmtTable is one immutable version of the cache: slots holds n entries
+// at the index of their text's hash (linear probing), and is kept at most
+// half full, so that a miss ends at an empty slot soon.
+type stmtTable struct {
+	seed  uint64
+	slots []stmtSlot // len is a power of two
+	n     int
+}
+
+type stmtSlot struct {
+	text string
+	info *stmtInfo // nil: an empty slot
+}
+
+// find returns text's entry, or nil.
+func (t *stmtTable) find(text string) *stmtInfo {
+	mask := uint64(len(t.slots) - 1)
+	for i := textHash(text, t.seed) & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.info == nil || s.text == text {
+			return s.info
+		}
+	}
+}
+
+// with returns a copy of t (nil: an empty table) that also holds text.
+func (t *stmtTable) with(text string, e *stmtInfo) *stmtTable {
+	next := &stmtTable{n: 1, slots: make([]stmtSlot, 8)}
+	if t != nil {
+		next.seed, next.n = t.seed, t.n+1
+		for len(next.slots) < 2*next.n {
+			next.slots = make([]stmtSlot, 2*len(next.slots))
+		}
+		for _, s := range t.slots {
+			if s.info != nil {
+				next.put(s)
+			}
+		}
+	} else {
+		next.seed = rand.Uint64()
+	}
+	next.put(stmtSlot{text: text, info: e})
+	return next
+}
+
+func (t *stmtTable) put(s stmtSlot) {
+	mask := uint64(len(t.slots) - 1)
+	i := textHash(s.text, t.seed) & mask
+	for t.slots[i].info != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = s
+}
+
+// textHash hashes s with seed, eight bytes at a time: wyhash's mixing
+// step (a 128-bit product folded to 64 bits) over little-endian words.
+// It is not hash/maphash's, whose setup costs more than the whole hash
+// of a statement's text; the seed, random per table, keeps texts that
+// collide in one manager from colliding in the next.
+func textHash(s string, seed uint64) uint64 {
+	const m1, m2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
+	h := seed ^ uint64(len(s))*m1
+	if len(s) < 8 {
+		var w uint64
+		for i := range len(s) {
+			w |= uint64(s[i]) << (8 * i)
+		}
+		return mix(w^m2, h^m1)
+	}
+	last := word(s[len(s)-8:]) // the tail, read as a word that may overlap the loop's
+	for ; len(s) > 16; s = s[16:] {
+		h = mix(word(s)^m2, word(s[8:])^h)
+	}
+	if len(s) > 8 {
+		h = mix(word(s)^m2, h^m1)
+	}
+	return mix(last^m2, h^m1)
+}
+
+// word is s's first eight bytes as a little-endian number.
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // stmtRef is a statement ready to run: what [session.prepare] returns.
@@ -48,8 +146,8 @@ type stmtRef struct {
 // lookup returns the statement's text as sent, whether it only reads and,
 // with count set, how many arguments it takes, computing them on a miss.
 func (c *stmtCache) lookup(text string, numbered, count bool) stmtRef {
-	if m := c.m.Load(); m != nil {
-		if e, ok := (*m)[text]; ok {
+	if t := c.t.Load(); t != nil {
+		if e := t.find(text); e != nil {
 			return stmtRef{sent: e.sent, read: e.read, blank: e.blank, args: e.args}
 		}
 	}
@@ -68,27 +166,22 @@ func (c *stmtCache) lookup(text string, numbered, count bool) stmtRef {
 
 // add caches e for text, unless the cache is full or has text already.
 func (c *stmtCache) add(text string, e *stmtInfo) {
-	if m := c.m.Load(); m != nil && len(*m) >= stmtCacheMax {
+	if t := c.t.Load(); t != nil && t.n >= stmtCacheMax {
 		return // full: no lock, no copy
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.m.Load()
-	next := map[string]*stmtInfo{}
-	if old != nil {
-		if _, ok := (*old)[text]; ok || len(*old) >= stmtCacheMax {
-			return
-		}
-		next = maps.Clone(*old)
+	old := c.t.Load()
+	if old != nil && (old.n >= stmtCacheMax || old.find(text) != nil) {
+		return
 	}
-	next[strings.Clone(text)] = e
-	c.m.Store(&next)
+	c.t.Store(old.with(strings.Clone(text), e))
 }
 
 // len is the number of cached statements.
 func (c *stmtCache) len() int {
-	if m := c.m.Load(); m != nil {
-		return len(*m)
+	if t := c.t.Load(); t != nil {
+		return t.n
 	}
 	return 0
 }

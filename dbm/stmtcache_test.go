@@ -82,3 +82,53 @@ func TestStmtCacheBounded(t *testing.T) {
 		t.Errorf("a %d-byte statement was cached", len(long))
 	}
 }
+
+// Every statement the cache took is found again, whatever its length (the
+// hash reads words, a tail and short texts differently), and a text it
+// never took is not: lookup would answer right either way, by working the
+// statement out again, so the table is asked directly.
+func TestStmtCacheFindsWhatItHolds(t *testing.T) {
+	var c stmtCache
+	var texts []string
+	for n := range 130 {
+		texts = append(texts, strings.Repeat("x", n), "SELECT "+strings.Repeat("a", n))
+	}
+	for _, q := range texts {
+		c.lookup(q, false, false)
+	}
+	if c.len() != len(texts) {
+		t.Fatalf("cache holds %d statements, want %d", c.len(), len(texts))
+	}
+	tab := c.t.Load()
+	for _, q := range texts {
+		if e := tab.find(strings.Clone(q)); e == nil || e.sent != strings.TrimSpace(q) {
+			t.Fatalf("find(%q) = %+v", q, e)
+		}
+	}
+	for _, q := range []string{"y", "SELECT b", strings.Repeat("x", 200), "SELECT " + strings.Repeat("a", 129) + "b"} {
+		if e := tab.find(q); e != nil {
+			t.Errorf("find(%q) = %+v, want nothing", q, e)
+		}
+	}
+}
+
+// textHash reads every byte: texts one byte apart, at any position and of
+// any length up to 70, hash apart (a hash that skipped bytes would put
+// statements that differ there in one probe chain).
+func TestTextHashReadsEveryByte(t *testing.T) {
+	const seed = 0x9e3779b97f4a7c15
+	for n := 1; n <= 70; n++ {
+		base := []byte(strings.Repeat("a", n))
+		h := textHash(string(base), seed)
+		for i := range n {
+			b := append([]byte(nil), base...)
+			b[i] = 'b'
+			if textHash(string(b), seed) == h {
+				t.Fatalf("length %d: byte %d changed, hash did not", n, i)
+			}
+		}
+	}
+	if textHash("a", 1) == textHash("a", 2) {
+		t.Error("the seed does not change the hash")
+	}
+}
