@@ -332,27 +332,13 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		// wait for a connection (see connQueue); without a queue (a Wrap
 		// pool without a bound and NoAcquireTimeout) there is no bound.
 		s.sentWrite = write // every attempt is sent, on the pool's connection
-		attempt := func() error {
-			s.attempt++
-			if m.queue == nil {
-				return once(s)
-			}
-			use, err := m.enter(ctx, op, q)
-			if err != nil {
-				return err
-			}
-			s.permit = true
-			if keep {
-				s.use = use.kept()
-			}
-			err = once(s)
-			if !keep || err != nil {
-				use.end(ctx)
-				m.queue.give()
-			} // else the Rows own the permit (see ownedConn)
-			return err
+		err := s.poolAttempt(ctx, op, q, keep, once)
+		if err == nil {
+			return nil // the closure below is built only for a retry
 		}
-		return m.retryAfter(ctx, op, q, readRetryable, true, attempt, attempt())
+		return m.retryAfter(ctx, op, q, readRetryable, true, func() error {
+			return s.poolAttempt(ctx, op, q, keep, once)
+		}, err)
 	}
 	sent := false
 	err := m.retry(ctx, op, q, func(err error) bool {
@@ -379,6 +365,30 @@ func (s session) autocommit(ctx context.Context, op string, st stmtRef, keep boo
 		} // else the Rows own conn and the permit, and give them back (see ownconn.go)
 		return err
 	})
+	return err
+}
+
+// poolAttempt is one attempt of autocommit's pool path: once runs on s,
+// under a permit of the manager's queue when it has one.
+func (s *session) poolAttempt(ctx context.Context, op, q string, keep bool, once func(session) error) error {
+	s.attempt++
+	m := s.m
+	if m.queue == nil {
+		return once(*s)
+	}
+	use, err := m.enter(ctx, op, q)
+	if err != nil {
+		return err
+	}
+	s.permit = true
+	if keep {
+		s.use = use.kept()
+	}
+	err = once(*s)
+	if !keep || err != nil {
+		use.end(ctx)
+		m.queue.give()
+	} // else the Rows own the permit (see ownedConn)
 	return err
 }
 
