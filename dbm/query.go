@@ -212,41 +212,69 @@ func (s session) get(ctx context.Context, dest any, query string, args []any) er
 // destination) or else hands them to read, closes them and records the
 // statement. read returns how many rows it stored.
 //
-// The frames between the caller and the driver are kept few, which the
-// one-row benchmark shows (docs/benchmarks.md): each attempt is written
-// out in the function autocommit calls rather than in a method of its own,
-// and ExecuteQuery's rows are scanned there rather than in a read closure.
+// A read on the manager's pool, the common call, takes a shorter way
+// than autocommit's: its first attempt runs here, with no closure built
+// and no tracer of the acquire to tell, and the retry machinery is set up
+// only once it has failed. The one-row benchmark shows what the layers
+// cost (docs/benchmarks.md, "The read's own path"); what runs is the same.
 func (s session) run(ctx context.Context, fn, query string, args []any, d *scan.Dest, read func(*sql.Rows) (int, error)) error {
 	q, args, err := s.prepareArgs(ctx, fn, query, args)
 	if err != nil {
 		return err
 	}
+	m := s.m
+	if s.tx == nil && s.pin == nil && q.read && m.queue != nil && m.obs.acquirer == nil {
+		if idem, marked := idempotence(ctx); !marked || idem {
+			// autocommit's pool path for a read (see poolAttempt)
+			s.attempt, s.sentWrite = s.attempt+1, false
+			if err = m.takePermit(ctx, "query", q.sent); err == nil {
+				s.permit = true
+				err = s.readRows(ctx, q, args, d, read)
+				m.queue.give()
+			}
+			if err == nil {
+				return nil
+			}
+			return m.retryAfter(ctx, "query", q.sent, readRetryable, true, func() error {
+				return s.poolAttempt(ctx, "query", q.sent, false, func(s session) error {
+					return s.readRows(ctx, q, args, d, read)
+				})
+			}, err)
+		}
+	}
 	return s.autocommit(ctx, "query", q, false, func(s session) error {
-		st := s.newStmt(TraceQuery, q.sent)
-		sctx := s.start(ctx, &st) // the statement's: the tracer's, when one is set
-		rows, err := s.ex.QueryContext(sctx, q.sent, args...)
-		if err != nil {
-			return s.m.finish(sctx, &st, -1, err)
-		}
-		// No deferred Close: a panic inside rows.Scan (a user's
-		// sql.Scanner) leaves database/sql's rows lock held, and Close
-		// would then block forever; the connection is lost either way.
-		var n int
-		if d != nil {
-			n, err = s.m.scanner.All(rows, d, lenient(ctx)) // the caller's ctx, as read closures see
-			err = scanErr(err)
-		} else {
-			n, err = read(rows)
-		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		st.marks |= markMidResult
-		return s.m.finish(sctx, &st, n, err)
+		return s.readRows(ctx, q, args, d, read)
 	})
+}
+
+// readRows is one attempt of run: it sends q, reads its rows into d or
+// through read, closes them and records the statement.
+//
+// No deferred Close: a panic inside rows.Scan (a user's sql.Scanner)
+// leaves database/sql's rows lock held, and Close would then block
+// forever; the connection is lost either way.
+func (s session) readRows(ctx context.Context, q stmtRef, args []any, d *scan.Dest, read func(*sql.Rows) (int, error)) error {
+	st := s.newStmt(TraceQuery, q.sent)
+	sctx := s.start(ctx, &st) // the statement's: the tracer's, when one is set
+	rows, err := s.ex.QueryContext(sctx, q.sent, args...)
+	if err != nil {
+		return s.m.finish(sctx, &st, -1, err)
+	}
+	var n int
+	if d != nil {
+		n, err = s.m.scanner.All(rows, d, lenient(ctx)) // the caller's ctx, as read closures see
+		err = scanErr(err)
+	} else {
+		n, err = read(rows)
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	st.marks |= markMidResult
+	return s.m.finish(sctx, &st, n, err)
 }
 
 func (s session) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
