@@ -101,26 +101,31 @@ func (t *stmtTable) put(s stmtSlot) {
 // textHash hashes s with seed, eight bytes at a time: wyhash's mixing
 // step (a 128-bit product folded to 64 bits) over little-endian words.
 // It is not hash/maphash's, whose setup costs more than the whole hash
-// of a statement's text; the seed, random per table, keeps texts that
-// collide in one manager from colliding in the next.
+// of a statement's text. Each word is mixed after an XOR with k, which
+// the seed sets: a word equal to k makes the product 0 and drops what
+// came before it, and with a constant k (wyhash's own weakness) texts
+// holding that word would collide under every seed. The seed, random per
+// manager, keeps texts that collide in one manager from colliding in the
+// next.
 func textHash(s string, seed uint64) uint64 {
 	const m1, m2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
+	k := seed ^ m2
 	h := seed ^ uint64(len(s))*m1
 	if len(s) < 8 {
 		var w uint64
 		for i := range len(s) {
 			w |= uint64(s[i]) << (8 * i)
 		}
-		return mix(w^m2, h^m1)
+		return mix(w^k, h^m1)
 	}
 	last := word(s[len(s)-8:]) // the tail, read as a word that may overlap the loop's
 	for ; len(s) > 16; s = s[16:] {
-		h = mix(word(s)^m2, word(s[8:])^h)
+		h = mix(word(s)^k, word(s[8:])^h)
 	}
 	if len(s) > 8 {
-		h = mix(word(s)^m2, h^m1)
+		h = mix(word(s)^k, h^m1)
 	}
-	return mix(last^m2, h^m1)
+	return mix(last^k, h^m1)
 }
 
 // word is s's first eight bytes as a little-endian number.
