@@ -253,3 +253,56 @@ func TestScanPanicThenScanAgainCloseReturns(t *testing.T) {
 		t.Fatal("Close hangs after a recovered Scanner panic and a later Scan")
 	}
 }
+
+// A Scanner that panics inside ExecuteQuery: the panic reaches the caller
+// unchanged, and the connection the rows were read from is lost to the
+// pool with its permit (database/sql may hold the rows' lock, so they are
+// never closed; docs/querying.md says so). On a pool of two, a read still
+// succeeds after one such panic, and after two a read ends in
+// ErrPoolTimeout instead of waiting without a bound.
+func TestExecuteQueryScannerPanicLosesItsConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		query string
+		run   func(m *dbm.Manager, q string) error
+	}{
+		{"fast path", "SELECT 1 AS n", func(m *dbm.Manager, q string) error {
+			var out []panicRow
+			return m.ExecuteQuery(context.Background(), &out, q)
+		}},
+		{"database/sql's conversions", "SELECT 1 AS n, 1.5 AS f", func(m *dbm.Manager, q string) error {
+			var out []panicRowSlow
+			return m.ExecuteQuery(context.Background(), &out, q)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSQLitePool(t, 100*time.Millisecond)
+			read := func() error {
+				var n []int64
+				return m.ExecuteQuery(context.Background(), &n, "SELECT 1")
+			}
+			for i := 1; i <= 2; i++ {
+				done := make(chan any, 1)
+				go func() {
+					defer func() { done <- recover() }()
+					_ = tc.run(m, tc.query)
+				}()
+				select {
+				case v := <-done:
+					if v != "scanner bug" {
+						t.Fatalf("panic %d: recovered %v, want the scanner's panic", i, v)
+					}
+				case <-time.After(30 * time.Second): // a hang, not a slow machine
+					t.Fatalf("panic %d: the caller still blocked 30s after the Scanner panicked", i)
+				}
+				err := read()
+				if i == 1 && err != nil {
+					t.Fatalf("a read after one panic on a pool of two = %v, want success", err)
+				}
+				if i == 2 && !errors.Is(err, dbm.ErrPoolTimeout) {
+					t.Fatalf("a read after two panics on a pool of two = %v, want ErrPoolTimeout", err)
+				}
+			}
+		})
+	}
+}
